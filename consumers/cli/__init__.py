@@ -1,0 +1,1 @@
+"""The ``choreo`` command line: one Typer app, one module per area."""

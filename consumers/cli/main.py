@@ -1,0 +1,26 @@
+"""``choreo``: the root command. Each area registers its sub-commands from its own module.
+
+Area modules import their heavy dependencies inside the commands, so ``choreo --help`` and the
+contract commands stay fast and work with any extra installed.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from consumers.cli import blueprint, db, stack, topology
+
+app = typer.Typer(
+    name="choreo",
+    help="Turn a song, or a sentence describing a dance, into a choreographed dance video.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(blueprint.app, name="blueprint")
+app.add_typer(db.app, name="db")
+app.add_typer(stack.app, name="stack")
+app.add_typer(topology.app, name="topology")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

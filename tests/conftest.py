@@ -1,0 +1,5 @@
+"""Root test configuration: shared fixtures live in ``tests/fixtures/`` (one module per area)."""
+
+pytest_plugins = [
+    "tests.fixtures.stack",
+]
