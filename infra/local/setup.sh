@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what a fresh machine lacks: ffmpeg (Debian), uv, and the project's virtual environment
+# (.venv) with every extra and the dev tools. Idempotent; fast when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need_apt=()
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+if ((${#need_apt[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing: ${need_apt[*]} (install with: sudo apt-get install -y ${need_apt[*]})" >&2
+    exit 1
+  fi
+  echo "== installing ${need_apt[*]} from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v uv >/dev/null 2>&1; then
+  echo "== installing uv"
+  python3 -m pip install -q uv
+fi
+UV=$(command -v uv || echo "python3 -m uv")
+
+if [[ ! -x .venv/bin/python ]]; then
+  $UV venv -q .venv --python 3.11
+fi
+echo "== installing choreo and its dev tools into .venv"
+$UV pip install -q -p .venv -e '.[all]' --group dev
