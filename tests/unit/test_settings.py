@@ -18,7 +18,9 @@ def _groups() -> list[type[BaseSettings]]:
     return [
         obj
         for obj in vars(settings_module).values()
-        if isinstance(obj, type) and issubclass(obj, BaseSettings) and not obj.__name__.startswith("_")
+        if isinstance(obj, type)
+        and issubclass(obj, BaseSettings)
+        and not obj.__name__.startswith("_")
     ]
 
 
