@@ -19,6 +19,9 @@ from schemas.errors import InvalidInput
 STYLES: Final[tuple[str, ...]] = ("hip-hop", "pop", "salsa", "contemporary", "house", "jazz")
 DIFFICULTIES: Final[tuple[str, ...]] = ("beginner", "intermediate", "advanced")
 ENERGIES: Final[tuple[str, ...]] = ("low", "medium", "high")
+# The database keeps energy as a number in [0, 1] (so the planner can follow an energy curve);
+# a level is stored as the middle of its third and read back by which third the number is in.
+ENERGY_VALUES: Final[dict[str, float]] = {"low": 1 / 6, "medium": 0.5, "high": 5 / 6}
 MOVE_ID_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # The pose at a move's edge is averaged over this long, so one noisy frame does not decide it.
 POSE_WINDOW_S: Final[float] = 0.1
@@ -124,6 +127,15 @@ def _edge_pose(keypoints: Keypoints, window: int, *, first: bool) -> Keypoints:
     edge = keypoints[:window] if first else keypoints[-window:]
     pose: Keypoints = centre_on_pelvis(edge).mean(axis=0).astype(np.float32)
     return pose
+
+
+def energy_level(value: float) -> str:
+    """The level (``low|medium|high``) of an energy number in [0, 1], by thirds."""
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"energy: {value!r} is outside [0, 1]")
+    if value < 1 / 3:
+        return "low"
+    return "medium" if value < 2 / 3 else "high"
 
 
 def keypoints_to_bytes(keypoints: Keypoints) -> bytes:
