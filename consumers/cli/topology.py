@@ -1,7 +1,147 @@
-"""`choreo topology` commands."""
+"""`choreo topology`: show the Pub/Sub and storage topology, or apply it to a project.
+
+This module is the composition root for the admin clients; ``choreo stack up`` reuses it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from typing import Any
+
 import typer
 
-app = typer.Typer(help="topology commands.", no_args_is_help=True)
+from schemas.errors import ChoreoError
+from schemas.settings import PubSubSettings, StorageSettings
+from schemas.topology import Topology, build_topology
+
+app = typer.Typer(help="The Pub/Sub and storage topology: show it, apply it.", no_args_is_help=True)
+
+EXIT_ERROR = 1
+EXIT_DRIFT = 3
+
+
+def pubsub_admin_clients(emulator_host: str) -> tuple[Any, Any]:
+    """Publisher and subscriber clients: on the emulator at ``emulator_host``, else on GCP."""
+    from google.cloud import pubsub_v1  # noqa: PLC0415 - keep `choreo --help` fast
+
+    if not emulator_host:
+        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    import grpc  # noqa: PLC0415
+    from google.pubsub_v1.services.publisher.transports import (  # noqa: PLC0415
+        PublisherGrpcTransport,
+    )
+    from google.pubsub_v1.services.subscriber.transports import (  # noqa: PLC0415
+        SubscriberGrpcTransport,
+    )
+
+    # The emulator speaks plain gRPC without credentials; an explicit channel means this works
+    # whatever PUBSUB_EMULATOR_HOST says in the environment.
+    publisher = pubsub_v1.PublisherClient(
+        transport=PublisherGrpcTransport(channel=grpc.insecure_channel(emulator_host))
+    )
+    subscriber = pubsub_v1.SubscriberClient(
+        transport=SubscriberGrpcTransport(channel=grpc.insecure_channel(emulator_host))
+    )
+    return publisher, subscriber
+
+
+def storage_client(emulator_host: str, project_id: str) -> Any:
+    """A Cloud Storage client: on the emulator at ``emulator_host`` (a URL), else on GCP."""
+    from google.cloud import storage  # noqa: PLC0415
+
+    if not emulator_host:
+        return storage.Client(project=project_id)
+    from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
+
+    return storage.Client(
+        project=project_id,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": emulator_host},
+    )
+
+
+def apply_all(
+    topology: Topology, project_id: str, *, pubsub_host: str, storage_host: str | None
+) -> Any:
+    """Apply topics and subscriptions, then buckets unless ``storage_host`` is None."""
+    from producers.topology_apply import apply_buckets, apply_topology  # noqa: PLC0415
+
+    publisher, subscriber = pubsub_admin_clients(pubsub_host)
+    try:
+        report = apply_topology(topology, project_id, publisher=publisher, subscriber=subscriber)
+    finally:
+        subscriber.close()
+        publisher.transport.close()
+    if storage_host is None:
+        return report
+    return report.extend(apply_buckets(topology, storage_client(storage_host, project_id)))
+
+
+def print_report(report: Any) -> None:
+    """One line per resource: kind, name, what happened, and any difference found."""
+    for outcome in report.outcomes:
+        detail = f"  {outcome.detail}" if outcome.detail else ""
+        typer.echo(f"{outcome.kind:<12} {outcome.name:<40} {outcome.action}{detail}")
+
+
+@app.command("apply")
+def apply_command(
+    project: str = typer.Option(
+        "", help="Project id (default: PUBSUB_PROJECT_ID or GOOGLE_CLOUD_PROJECT)."
+    ),
+    buckets: bool = typer.Option(
+        True, help="Also create the buckets (on STORAGE_EMULATOR_HOST, or Cloud Storage)."
+    ),
+) -> None:
+    """Create the topology's topics, subscriptions and buckets; exit 3 when drift remains."""
+    pubsub = PubSubSettings()
+    storage = StorageSettings()
+    project_id = project or pubsub.project_id
+    target = f"emulator {pubsub.emulator_host}" if pubsub.emulator_host else "Google Cloud"
+    typer.echo(f"applying the topology to project {project_id!r} on {target}")
+    try:
+        report = apply_all(
+            build_topology(storage),
+            project_id,
+            pubsub_host=pubsub.emulator_host,
+            storage_host=storage.emulator_host if buckets else None,
+        )
+    except ChoreoError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_ERROR) from error
+    print_report(report)
+    if report.drifted:
+        typer.echo("drift remains: see the lines marked 'drifted'", err=True)
+        raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command("show")
+def show_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the topology as JSON."),
+) -> None:
+    """Print the topology: topics with their event types, subscriptions with their policies."""
+    topology = build_topology(StorageSettings())
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(topology), indent=2))
+        return
+    typer.echo("topics")
+    for topic in topology.topics:
+        carries = ", ".join(topic.event_types) or f"dead letters of {topic.dead_letter_of}"
+        typer.echo(f"  {topic.name:<34} {carries}")
+    typer.echo("subscriptions")
+    for sub in topology.subscriptions:
+        dead_letter = (
+            f"dead-letter {sub.dead_letter.topic} after {sub.dead_letter.max_delivery_attempts}"
+            if sub.dead_letter
+            else "no dead-letter"
+        )
+        typer.echo(
+            f"  {sub.name:<34} on {sub.topic:<34} ack {sub.ack_deadline_s}s, "
+            f"backoff {sub.retry.minimum_backoff_s}-{sub.retry.maximum_backoff_s}s, "
+            f"retention {sub.retention_s}s, {dead_letter}, "
+            f"ordering {'on' if sub.enable_message_ordering else 'off'}"
+        )
+    typer.echo("buckets")
+    for bucket in topology.buckets:
+        typer.echo(f"  {bucket}")
