@@ -1,0 +1,213 @@
+"""Payloads of choreo's four CloudEvent types, and the registry from ``type`` to model and topic.
+
+The payload is the CloudEvent ``data``; envelope attributes (id, source, time, traceparent) live
+on :class:`schemas.event_envelope.ChoreoEvent`. Every model forbids unknown fields and non-finite
+numbers, so a typo or a ``NaN`` is rejected with the field's name instead of being carried along.
+The type names and topic names come from :mod:`schemas.topology`, the one source of truth.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from typing import Annotated, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from schemas.errors import InvalidInput
+from schemas.topology import (
+    BLUEPRINT_READY,
+    BLUEPRINT_READY_V1,
+    CHOREOGRAPHY_REQUESTED_V1,
+    CHOREOGRAPHY_REQUESTS,
+    TASK_FAILED_V1,
+    VIDEO_COMPLETED_V1,
+    VIDEO_DONE,
+)
+
+__all__ = [
+    "BLUEPRINT_READY_V1",
+    "CHOREOGRAPHY_REQUESTED_V1",
+    "EVENT_SPECS",
+    "PAYLOAD_BY_TYPE",
+    "SOURCE_BLUEPRINT_CONSUMER",
+    "SOURCE_DISPATCHER",
+    "SOURCE_JOB",
+    "SOURCE_PRODUCER",
+    "TASK_FAILED_V1",
+    "TOPIC_BY_TYPE",
+    "VIDEO_COMPLETED_V1",
+    "BlueprintReady",
+    "ChoreographyRequested",
+    "ClientInfo",
+    "Constraints",
+    "EventPayload",
+    "EventSpec",
+    "OutputSpec",
+    "SongRef",
+    "TaskFailed",
+    "VideoCompleted",
+    "spec_for_payload",
+    "spec_for_type",
+]
+
+SOURCE_PRODUCER = "//choreo/producer"
+SOURCE_BLUEPRINT_CONSUMER = "//choreo/blueprint-consumer"
+SOURCE_DISPATCHER = "//choreo/dispatcher"
+SOURCE_JOB = "//choreo/job"
+
+MAX_DESCRIPTION_CHARS = 2000
+MIN_REQUEST_DURATION_S, MAX_REQUEST_DURATION_S = 15.0, 600.0
+# A rendered video may run a little past the requested window (whole 8-counts, fades).
+MAX_VIDEO_DURATION_S = 900.0
+
+TaskId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+SongId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$", max_length=64)]
+NonBlankText = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+# Shape only: a relative storage key, gs:// or file://, printable, no spaces. Where a URI is
+# fetched or written, schemas.storage_uri applies the full safety rules (roots, traversal).
+StorageUri = Annotated[
+    str, Field(min_length=1, max_length=1024, pattern=r"^(?:gs://|file://)?[^\s\x00-\x1f\x7f]+$")
+]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class SongRef(_Payload):
+    """A song from the catalogue (``song_id``) or an audio file (``audio_uri``): exactly one."""
+
+    song_id: SongId | None = None
+    audio_uri: StorageUri | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.song_id is None) == (self.audio_uri is None):
+            raise PydanticCustomError("song_ref", "exactly one of song_id and audio_uri")
+        return self
+
+
+class OutputSpec(_Payload):
+    """Video frame size and rate; even sizes because H.264 4:2:0 needs them."""
+
+    width: int = Field(ge=144, le=4096, multiple_of=2)
+    height: int = Field(ge=144, le=4096, multiple_of=2)
+    fps: int = Field(ge=12, le=60)
+
+
+class Constraints(_Payload):
+    """What the dancer asked for; every field optional, unknown fields rejected."""
+
+    difficulty: Literal["beginner", "intermediate", "advanced"] | None = None
+    energy: Literal["low", "medium", "high"] | None = None
+    style: Slug | None = None
+    duration_s: float | None = Field(
+        default=None, ge=MIN_REQUEST_DURATION_S, le=MAX_REQUEST_DURATION_S
+    )
+    output: OutputSpec | None = None
+
+
+class ClientInfo(_Payload):
+    """Who sent the request, for support and metrics; never used for decisions."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    version: Annotated[str, Field(max_length=32)] | None = None
+    request_id: Annotated[str, Field(max_length=128)] | None = None
+
+
+class ChoreographyRequested(_Payload):
+    """A request for a dance video: path ``song`` (a song, constraints) or ``describe`` (text)."""
+
+    task_id: TaskId
+    path: Literal["song", "describe"]
+    song: SongRef | None = None
+    description: Annotated[NonBlankText, Field(max_length=MAX_DESCRIPTION_CHARS)] | None = None
+    constraints: Constraints | None = None
+    requested_at: AwareDatetime
+    client: ClientInfo | None = None
+
+    @model_validator(mode="after")
+    def _path_needs(self) -> Self:
+        if self.path == "song" and self.song is None:
+            raise PydanticCustomError("path_song", "path 'song' needs song")
+        if self.path == "describe" and self.description is None:
+            raise PydanticCustomError("path_describe", "path 'describe' needs description")
+        return self
+
+
+class BlueprintReady(_Payload):
+    """The blueprint for a task is stored; ``audio_uri`` is the resolved audio it was planned on."""
+
+    task_id: TaskId
+    schema_version: Annotated[str, Field(pattern=r"^[0-9]+(?:\.[0-9]+){0,2}$")]
+    song_id: SongId | None = None
+    audio_uri: StorageUri
+    duration_s: float = Field(gt=0, le=MAX_VIDEO_DURATION_S)
+    moves_count: int = Field(ge=1, le=10_000)
+    blueprint_uri: StorageUri | None = None
+
+
+class VideoCompleted(_Payload):
+    """The video for a task is uploaded."""
+
+    task_id: TaskId
+    video_uri: StorageUri
+    duration_s: float = Field(gt=0, le=MAX_VIDEO_DURATION_S)
+    width: int = Field(ge=1, le=8192)
+    height: int = Field(ge=1, le=8192)
+    fps: float = Field(gt=0, le=240)
+    size_bytes: int = Field(ge=1)
+    completed_at: AwareDatetime
+
+
+class TaskFailed(_Payload):
+    """A task stopped for good at ``stage``; ``reason`` is for humans, ``error_code`` for code."""
+
+    task_id: TaskId
+    stage: Literal["request", "analysis", "planning", "dispatch", "render"]
+    reason: Annotated[NonBlankText, Field(max_length=2000)]
+    error_code: Slug
+    failed_at: AwareDatetime
+
+
+EventPayload = ChoreographyRequested | BlueprintReady | VideoCompleted | TaskFailed
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One CloudEvent type: its payload model and the topic it is published on."""
+
+    type: str
+    payload: builtins.type[EventPayload]
+    topic: str
+
+
+EVENT_SPECS: dict[str, EventSpec] = {
+    spec.type: spec
+    for spec in (
+        EventSpec(CHOREOGRAPHY_REQUESTED_V1, ChoreographyRequested, CHOREOGRAPHY_REQUESTS),
+        EventSpec(BLUEPRINT_READY_V1, BlueprintReady, BLUEPRINT_READY),
+        EventSpec(VIDEO_COMPLETED_V1, VideoCompleted, VIDEO_DONE),
+        EventSpec(TASK_FAILED_V1, TaskFailed, VIDEO_DONE),
+    )
+}
+PAYLOAD_BY_TYPE: dict[str, type[EventPayload]] = {t: s.payload for t, s in EVENT_SPECS.items()}
+TOPIC_BY_TYPE: dict[str, str] = {t: s.topic for t, s in EVENT_SPECS.items()}
+_SPEC_BY_PAYLOAD: dict[type[EventPayload], EventSpec] = {s.payload: s for s in EVENT_SPECS.values()}
+
+
+def spec_for_type(event_type: str) -> EventSpec:
+    """The spec of a CloudEvent type; ``InvalidInput`` for a type choreo does not know."""
+    spec = EVENT_SPECS.get(event_type)
+    if spec is None:
+        raise InvalidInput(f"unknown event type {event_type}")
+    return spec
+
+
+def spec_for_payload(payload: EventPayload) -> EventSpec:
+    """The spec whose payload model ``payload`` is an instance of."""
+    return _SPEC_BY_PAYLOAD[type(payload)]
