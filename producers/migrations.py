@@ -122,13 +122,7 @@ def migrate(
         try:
             conn.execute(_CREATE_LEDGER)
             for migration in _pending(_applied(conn), known):
-                with conn.transaction():
-                    conn.execute(migration.sql.encode("utf-8"))
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) "
-                        "VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, migration.checksum),
-                    )
+                _apply(conn, migration)
                 log.info("applied migration %s", migration.label)
                 applied_now.append(migration)
         finally:
@@ -148,6 +142,21 @@ def status(
         ledger = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
         applied = _applied(conn) if ledger and ledger[0] else []
     return MigrationStatus(applied=applied, pending=_pending(applied, known))
+
+
+def _apply(conn: psycopg.Connection, migration: Migration) -> None:
+    try:
+        with conn.transaction():
+            conn.execute(migration.sql.encode("utf-8"))
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+    except psycopg.DatabaseError as error:
+        raise MigrationError(
+            f"migration {migration.label} failed and was rolled back: "
+            f"{' '.join(str(error).split())}"
+        ) from error
 
 
 def _lock(conn: psycopg.Connection, lock_timeout_s: float) -> None:

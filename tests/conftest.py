@@ -2,4 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.stack",
+    "tests.fixtures.pubsub",
+    "tests.fixtures.storage",
+    "tests.fixtures.database",
 ]
