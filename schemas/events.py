@@ -67,10 +67,16 @@ SongId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$", max_length=64)]
 NonBlankText = Annotated[str, Field(min_length=1, pattern=r"\S")]
 
-# Shape only: a relative storage key, gs:// or file://, printable, no spaces. Where a URI is
-# fetched or written, schemas.storage_uri applies the full safety rules (roots, traversal).
+# Shape only: gs://..., file://... or a relative storage key (no scheme, no leading slash), no
+# spaces or control characters. Where a URI is fetched or written, schemas.storage_uri applies
+# the full safety rules (allowed roots, traversal, encoding).
 StorageUri = Annotated[
-    str, Field(min_length=1, max_length=1024, pattern=r"^(?:gs://|file://)?[^\s\x00-\x1f\x7f]+$")
+    str,
+    Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^(?:(?:gs|file)://[^\s\x00-\x1f\x7f]+|[^\s\x00-\x1f\x7f:/][^\s\x00-\x1f\x7f:]*)$",
+    ),
 ]
 
 
