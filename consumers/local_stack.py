@@ -14,6 +14,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -152,6 +153,7 @@ class PostgresServer:
     """A private PostgreSQL cluster under ``STACK_DIR/pg`` on 127.0.0.1:``STACK_PG_PORT``."""
 
     name = "postgres"
+    port_variable = "STACK_PG_PORT"
 
     def __init__(self, settings: StackSettings, paths: StackPaths) -> None:
         self.port = settings.pg_port
@@ -191,7 +193,23 @@ class PostgresServer:
                     f"running as root, PostgreSQL must run as the {PG_OS_USER!r} OS user, which "
                     "does not exist: install the postgresql package or run as a normal user"
                 )
+            closed = self._closed_ancestor()
+            if closed is not None:
+                problems.append(
+                    f"STACK_DIR={self.paths.root} is out of reach of the {PG_OS_USER!r} OS user "
+                    f"({closed} is not searchable by others): `chmod o+x {closed}` or set "
+                    "STACK_DIR to another directory"
+                )
         return problems
+
+    def _closed_ancestor(self) -> Path | None:
+        # Root can create STACK_DIR anywhere, but the postgres user must traverse every parent.
+        for directory in [self.data_dir, *self.data_dir.parents]:
+            if directory.exists() and not directory.stat().st_mode & stat.S_IXOTH:
+                owner = directory.stat().st_uid
+                if owner != pwd.getpwnam(PG_OS_USER).pw_uid:
+                    return directory
+        return None
 
     def pid(self) -> int | None:
         """The postmaster's pid from ``postmaster.pid``, when that process is alive."""
@@ -307,6 +325,7 @@ class EmulatorProcess:
 
     name: str
     marker: str  # a word in the command line that proves a pid is still this emulator
+    port_variable: str
 
     def __init__(self, port: int, paths: StackPaths) -> None:
         self.port = port
@@ -393,6 +412,7 @@ class PubSubEmulator(EmulatorProcess):
     """The official Pub/Sub emulator (Java), started through gcloud."""
 
     name = "pubsub"
+    port_variable = "STACK_PUBSUB_PORT"
     marker = "pubsub"
 
     def command(self) -> list[str]:
@@ -440,6 +460,7 @@ class GcsEmulator(EmulatorProcess):
     """``gcp-storage-emulator`` with its objects on disk under ``STACK_DIR/gcs``."""
 
     name = "gcs"
+    port_variable = "STACK_GCS_PORT"
     marker = "gcp-storage-emulator"
 
     def executable(self) -> str | None:
@@ -494,7 +515,7 @@ def start_stack(settings: StackSettings, report: Callable[[str], None]) -> list[
     problems = [problem for c in to_start for problem in c.missing()]
     problems += [
         f"port {c.port} on 127.0.0.1 (for {c.name}) is in use by another process: stop it or "
-        f"set STACK_{c.name.upper()}_PORT"
+        f"set {c.port_variable}"
         for c in to_start
         if port_in_use(c.port)
     ]

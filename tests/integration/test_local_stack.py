@@ -128,6 +128,19 @@ def test_missing_binaries_are_named_with_how_to_install(
     assert not (Path(env["STACK_DIR"]) / "logs").exists()
 
 
+def test_a_taken_port_is_named_with_its_variable(other_stack_env: dict[str, str]) -> None:
+    """When another process holds the GCS port, up exits 1 naming STACK_GCS_PORT; nothing starts."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = choreo("stack", "up", env={**other_stack_env, "STACK_GCS_PORT": str(port)})
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 (for gcs) is in use" in result.stderr
+    assert "set STACK_GCS_PORT" in result.stderr
+    assert not (Path(other_stack_env["STACK_DIR"]) / "pg").exists()
+
+
 def test_status_of_a_stopped_stack_exits_3(other_stack_env: dict[str, str]) -> None:
     """A stack that never ran reports every component stopped and exits 3."""
     result = choreo("stack", "status", env=other_stack_env)
