@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,3 +62,33 @@ class StackSettings(_Group):
     pg_port: int = Field(54329, validation_alias="STACK_PG_PORT")
     pubsub_port: int = Field(8085, validation_alias="STACK_PUBSUB_PORT")
     gcs_port: int = Field(9023, validation_alias="STACK_GCS_PORT")
+
+
+class VectorSearchSettings(_Group):
+    """Move embeddings, the FAISS index over them, and its per-process cache."""
+
+    top_k: int = Field(20, ge=1, validation_alias="VECTOR_SEARCH_TOP_K")
+    index_kind: str = Field(
+        "auto", pattern="^(auto|flat|ivf|hnsw)$", validation_alias="FAISS_INDEX_KIND"
+    )
+    ivf_min_moves: int = Field(20000, ge=1, validation_alias="FAISS_IVF_MIN_MOVES")
+    ivf_nlist: int = Field(0, ge=0, validation_alias="FAISS_IVF_NLIST")
+    nprobe: int = Field(16, ge=1, validation_alias="FAISS_NPROBE")
+    hnsw_m: int = Field(32, ge=4, validation_alias="FAISS_HNSW_M")
+    hnsw_ef_search: int = Field(128, ge=1, validation_alias="FAISS_HNSW_EF_SEARCH")
+    use_gpu: bool = Field(False, validation_alias="FAISS_USE_GPU")
+    subset_max_fraction: float = Field(
+        0.05, ge=0, le=1, validation_alias="VECTOR_SEARCH_SUBSET_MAX_FRACTION"
+    )
+    subset_max_moves: int = Field(5000, ge=0, validation_alias="VECTOR_SEARCH_SUBSET_MAX_MOVES")
+    cache_ttl_s: float = Field(3600.0, gt=0, validation_alias="MOVE_EMBEDDINGS_CACHE_TTL")
+    version_check_s: float = Field(
+        30.0, ge=0, validation_alias="MOVE_LIBRARY_VERSION_CHECK_INTERVAL"
+    )
+    local_text_embedding_dim: int = Field(384, ge=16, validation_alias="LOCAL_TEXT_EMBEDDING_DIM")
+    gemini_api_key: SecretStr = Field(SecretStr(""), validation_alias="GEMINI_API_KEY")
+    gemini_embedding_model: str = Field(
+        "gemini-embedding-001", validation_alias="GEMINI_EMBEDDING_MODEL"
+    )
+    gemini_embedding_dim: int = Field(768, ge=1, validation_alias="GEMINI_EMBEDDING_DIM")
+    gemini_base_url: str = Field("", validation_alias="GEMINI_BASE_URL")

@@ -1,0 +1,173 @@
+"""Move embeddings in PostgreSQL (``move_embeddings``): little-endian float32 ``bytea``.
+
+Loading aggregates every vector of a kind into one ``bytea`` on the server (``string_agg``
+ordered by move id) and reads it over the binary protocol straight into one NumPy buffer: no
+JSON, no per-row Python objects for the numbers. Ids, metadata, vectors and the library version
+come from one repeatable-read snapshot, so the version always describes the data returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from consumers.vector_search.embeddings import DEFAULT_WEIGHTS, combine_matrices
+from consumers.vector_search.move_matrix import MoveMatrix
+from consumers.vector_search.spaces import (
+    COMBINED,
+    EMBEDDING_KINDS,
+    Embedding,
+    FloatArray,
+    l2_normalise_rows,
+)
+from schemas.errors import InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+_UPSERT = """
+INSERT INTO move_embeddings (move_id, kind, space, dim, vector)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::bytea[])
+ON CONFLICT (move_id, kind) DO UPDATE SET
+    space = EXCLUDED.space, dim = EXCLUDED.dim, vector = EXCLUDED.vector
+"""
+# Moves that have every kind (pose, rhythm, text), the only ones a combined vector exists for.
+_COMPLETE = """
+SELECT move_id FROM move_embeddings GROUP BY move_id HAVING count(DISTINCT kind) = 3
+"""
+_METADATA = """
+SELECT array_agg(m.move_id ORDER BY m.move_id), array_agg(m.style ORDER BY m.move_id),
+       array_agg(m.difficulty ORDER BY m.move_id), array_agg(m.energy ORDER BY m.move_id)
+FROM moves m WHERE m.move_id IN ({ids})
+"""
+_VECTORS = """
+SELECT min(e.space), max(e.space), min(e.dim), max(e.dim), count(*),
+       string_agg(e.vector, ''::bytea ORDER BY e.move_id)
+FROM move_embeddings e WHERE e.kind = %s AND e.move_id IN ({ids})
+"""
+
+
+def save_embeddings(
+    conn: psycopg.Connection[Any], move_id: str, vectors: Mapping[str, Embedding]
+) -> None:
+    """Insert or replace a move's embeddings (one statement, so one library version bump)."""
+    save_many_embeddings(conn, {move_id: vectors})
+
+
+def save_many_embeddings(
+    conn: psycopg.Connection[Any], vectors_by_move: Mapping[str, Mapping[str, Embedding]]
+) -> None:
+    """Insert or replace embeddings of many moves in one statement."""
+    rows: list[tuple[str, str, str, int, bytes]] = []
+    for move_id, vectors in vectors_by_move.items():
+        for kind, embedding in vectors.items():
+            if kind not in EMBEDDING_KINDS or embedding.kind != kind:
+                raise InvalidInput(
+                    f"move {move_id!r}: embedding stored under {kind!r} is a {embedding.kind!r} "
+                    f"vector; kinds are {list(EMBEDDING_KINDS)}"
+                )
+            data = np.ascontiguousarray(embedding.vector, dtype="<f4").tobytes()
+            rows.append((move_id, kind, embedding.space, embedding.dim, data))
+    if not rows:
+        return
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    try:
+        conn.execute(_UPSERT, columns)
+    except psycopg.errors.ForeignKeyViolation as error:
+        raise NotFound(
+            f"cannot store embeddings: a move does not exist ({error.diag.message_detail})"
+        ) from error
+
+
+def library_version(conn: psycopg.Connection[Any]) -> int:
+    """The current ``move_library.version`` (one row; cheap to poll)."""
+    row = conn.execute("SELECT version FROM move_library").fetchone()
+    if row is None:
+        raise NotFound("move_library has no row: is the database migrated?")
+    return int(row[0])
+
+
+def load_matrix(
+    conn: psycopg.Connection[Any],
+    kind_or_combined: str,
+    weights: Mapping[str, float] = DEFAULT_WEIGHTS,
+) -> MoveMatrix:
+    """Every move's ``pose|rhythm|text`` vector, or its combined vector, with its metadata."""
+    if kind_or_combined not in (*EMBEDDING_KINDS, COMBINED):
+        raise InvalidInput(
+            f"kind {kind_or_combined!r} is not one of {[*EMBEDDING_KINDS, COMBINED]}"
+        )
+    combined = kind_or_combined == COMBINED
+    outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with conn.transaction(), conn.cursor(binary=True) as cur:
+        if outermost:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        ids_sql = _COMPLETE if combined else "SELECT move_id FROM move_embeddings WHERE kind = %s"
+        meta_params = () if combined else (kind_or_combined,)
+        cur.execute(_METADATA.format(ids=ids_sql), meta_params)
+        ids, styles, difficulties, energies = _one(cur)
+        if not ids:
+            raise NotFound(
+                f"no {kind_or_combined} embeddings in move_embeddings: embed moves first"
+            )
+        kinds = EMBEDDING_KINDS if combined else (kind_or_combined,)
+        matrices: dict[str, FloatArray] = {}
+        spaces: dict[str, str] = {}
+        for kind in kinds:
+            cur.execute(_VECTORS.format(ids=ids_sql), (kind, *meta_params))
+            spaces[kind], matrices[kind] = _matrix(kind, len(ids), _one(cur))
+        version = library_version(conn)
+    if combined:
+        _log_incomplete(conn, len(ids))
+        matrix, space = combine_matrices(matrices, spaces, weights)
+    else:
+        matrix, space = matrices[kind_or_combined], spaces[kind_or_combined]
+    energy = np.asarray(energies, dtype=np.float64)
+    return MoveMatrix(
+        kind=kind_or_combined,
+        space=space,
+        ids=np.asarray(ids, dtype=np.str_),
+        styles=np.asarray(styles, dtype=np.str_),
+        difficulties=np.asarray(difficulties, dtype=np.str_),
+        # The database keeps energy as a number; filters use its level by thirds.
+        energies=np.where(energy < 1 / 3, "low", np.where(energy < 2 / 3, "medium", "high")),
+        matrix=matrix,
+        library_version=version,
+    )
+
+
+def _one(cur: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    row = cur.fetchone()
+    if row is None:  # aggregates always return a row; this guards the type
+        raise NotFound("aggregate query returned no row")
+    return tuple(row)
+
+
+def _matrix(kind: str, rows: int, row: tuple[Any, ...]) -> tuple[str, FloatArray]:
+    low_space, high_space, low_dim, high_dim, count, data = row
+    if low_space != high_space:
+        raise InvalidInput(
+            f"{kind} embeddings mix spaces {low_space!r} and {high_space!r}: re-embed the library "
+            "so one index holds one space"
+        )
+    if low_dim != high_dim:
+        raise InvalidInput(f"{kind} embeddings in {low_space!r} mix dims {low_dim} and {high_dim}")
+    if count != rows:
+        raise InvalidInput(f"{kind}: {count} vectors for {rows} moves (library changed mid-read?)")
+    matrix = np.frombuffer(data, dtype="<f4").reshape(rows, int(low_dim))
+    # Stored vectors are unit length already; renormalising guards against foreign writers.
+    return str(low_space), l2_normalise_rows(matrix, f"{kind} embeddings")
+
+
+def _log_incomplete(conn: psycopg.Connection[Any], complete: int) -> None:
+    row = conn.execute("SELECT count(DISTINCT move_id) FROM move_embeddings").fetchone()
+    missing = int(row[0]) - complete if row else 0
+    if missing:
+        log.warning(
+            "%d moves lack one of %s embeddings and are left out of combined search",
+            missing,
+            list(EMBEDDING_KINDS),
+        )
