@@ -213,3 +213,18 @@ def test_registry_agrees_with_the_topology() -> None:
     topology = build_topology()
     for event_type, topic in TOPIC_BY_TYPE.items():
         assert topology.topic_for_event_type(event_type).name == topic
+
+
+def test_http_header_names_are_case_insensitive() -> None:
+    """``CE-Id``/``Content-Type`` style header names decode like lower-case ones."""
+    event = _events()["ready"]
+    headers, body = to_http_binary(event)
+    titled = {name.title(): value for name, value in headers.items()}
+    assert from_http(titled, body).event == event
+
+
+def test_http_headers_may_be_given_as_pairs() -> None:
+    """Headers as (name, value) pairs, as Werkzeug's Headers iterate, are accepted."""
+    event = _events()["failed"]
+    headers, body = to_http_binary(event)
+    assert from_http(list(headers.items()), body).event == event
