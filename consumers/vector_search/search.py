@@ -123,6 +123,11 @@ class MoveIndex:
         self._lock = threading.Lock()
 
     @property
+    def default_k(self) -> int:
+        """How many hits a search returns when ``k`` is not given (``VECTOR_SEARCH_TOP_K``)."""
+        return self._settings.top_k
+
+    @property
     def index_kind(self) -> str:
         """The FAISS index kind built (``flat|ivf|hnsw``), or ``numpy`` without FAISS."""
         return self._built.plan.kind if self._built else "numpy"
