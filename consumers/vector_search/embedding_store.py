@@ -22,7 +22,6 @@ from consumers.vector_search.spaces import (
     EMBEDDING_KINDS,
     Embedding,
     FloatArray,
-    l2_normalise_rows,
 )
 from schemas.errors import InvalidInput, NotFound
 
@@ -53,7 +52,7 @@ FROM move_embeddings e WHERE e.kind = %s AND e.move_id IN ({ids})
 def save_embeddings(
     conn: psycopg.Connection[Any], move_id: str, vectors: Mapping[str, Embedding]
 ) -> None:
-    """Insert or replace a move's embeddings (one statement, so one library version bump)."""
+    """Insert or replace a move's embeddings in one statement (the library version moves on)."""
     save_many_embeddings(conn, {move_id: vectors})
 
 
@@ -157,9 +156,21 @@ def _matrix(kind: str, rows: int, row: tuple[Any, ...]) -> tuple[str, FloatArray
         raise InvalidInput(f"{kind} embeddings in {low_space!r} mix dims {low_dim} and {high_dim}")
     if count != rows:
         raise InvalidInput(f"{kind}: {count} vectors for {rows} moves (library changed mid-read?)")
-    matrix = np.frombuffer(data, dtype="<f4").reshape(rows, int(low_dim))
-    # Stored vectors are unit length already; renormalising guards against foreign writers.
-    return str(low_space), l2_normalise_rows(matrix, f"{kind} embeddings")
+    matrix = np.frombuffer(data, dtype="<f4").astype(np.float32, copy=False)
+    return str(low_space), _unit_rows(matrix.reshape(rows, int(low_dim)), kind)
+
+
+def _unit_rows(matrix: FloatArray, kind: str) -> FloatArray:
+    # Our writers store unit vectors, so the buffer is used as is (no copy); only rows a foreign
+    # writer left off unit length are rescaled.
+    norms = np.linalg.norm(matrix, axis=1)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        raise InvalidInput(f"{kind} embeddings contain zero or non-finite vectors")
+    off = np.abs(norms - 1.0) > 1e-4
+    if off.any():
+        matrix = matrix.copy()
+        matrix[off] /= norms[off, None]
+    return matrix
 
 
 def _log_incomplete(conn: psycopg.Connection[Any], complete: int) -> None:
