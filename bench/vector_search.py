@@ -157,16 +157,19 @@ def bench_loading(admin_url: str, sizes: list[int]) -> list[dict[str, Any]]:
             for n in sizes:
                 data = make_library(n, seed=n)
                 _fill(conn, data)
-                start = time.perf_counter()
-                loaded = load_matrix(conn, "text")
-                bytea_s = time.perf_counter() - start
+                # Best of two each: the first read after COPY also pays for a cold page cache.
+                bytea_s, json_s = float("inf"), float("inf")
+                for _ in range(2):
+                    start = time.perf_counter()
+                    loaded = load_matrix(conn, "text")
+                    bytea_s = min(bytea_s, time.perf_counter() - start)
+                    start = time.perf_counter()
+                    records = conn.execute(
+                        "SELECT move_id, vector FROM bench_vectors_json ORDER BY move_id"
+                    ).fetchall()
+                    from_json = np.array([r[1] for r in records], dtype=np.float32)
+                    json_s = min(json_s, time.perf_counter() - start)
                 assert np.array_equal(loaded.matrix, data.matrix)
-                start = time.perf_counter()
-                records = conn.execute(
-                    "SELECT move_id, vector FROM bench_vectors_json ORDER BY move_id"
-                ).fetchall()
-                from_json = np.array([r[1] for r in records], dtype=np.float32)
-                json_s = time.perf_counter() - start
                 assert np.allclose(from_json, data.matrix, atol=1e-6)
                 row = {
                     "moves": n,

@@ -166,15 +166,20 @@ def _space_and_dim(kind: str, row: tuple[Any, ...]) -> tuple[str, int]:
 
 
 def _matrix(vectors: tuple[bytes, ...], rows: int, dim: int) -> FloatArray:
-    # One join of the raw bytes, then one zero-copy view: no per-number Python objects.
-    matrix = np.frombuffer(b"".join(vectors), dtype="<f4").astype(np.float32, copy=False)
-    return matrix.reshape(rows, dim)
+    # Raw bytes copied row by row into one preallocated float32 buffer: one copy, no
+    # per-number Python objects (stored vectors are little-endian, as x86 and ARM are).
+    matrix = np.empty((rows, dim), dtype="<f4")
+    target, step = memoryview(matrix.data).cast("B"), 4 * dim
+    for row, vector in enumerate(vectors):
+        target[row * step : (row + 1) * step] = vector
+    return matrix.astype(np.float32, copy=False)
 
 
 def _unit_rows(matrix: FloatArray, kind: str) -> FloatArray:
     # Our writers store unit vectors, so the buffer is used as is (no copy); only rows a foreign
     # writer left off unit length are rescaled.
-    norms = np.linalg.norm(matrix, axis=1)
+    # einsum stays in float32 and is several times faster than linalg.norm on 100k rows.
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
         raise InvalidInput(f"{kind} embeddings contain zero or non-finite vectors")
     off = np.abs(norms - 1.0) > 1e-4
