@@ -30,12 +30,52 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas.blueprint_rules import (
+    TIMELINE_TOLERANCE_S,
     format_seconds,
     song_grid_problems,
     timeline_problems,
 )
 from schemas.errors import InvalidInput
 from schemas.storage_uri import UnsafeStorageUri, check_storage_uri
+
+__all__ = [
+    "FPS_MAX",
+    "FPS_MIN",
+    "HEIGHT_MAX",
+    "HEIGHT_MIN",
+    "MAX_AUDIO_FADE_S",
+    "MAX_BEATS",
+    "MAX_BLUEPRINT_BYTES",
+    "MAX_MOVES",
+    "MAX_SONG_DURATION_S",
+    "MAX_TRANSITION_S",
+    "SCHEMA_VERSION",
+    "SPEED_FACTOR_MAX",
+    "SPEED_FACTOR_MIN",
+    "TIMELINE_TOLERANCE_S",
+    "TRANSITION_TYPES",
+    "VIDEO_CODECS",
+    "WIDTH_MAX",
+    "WIDTH_MIN",
+    "Blueprint",
+    "BlueprintInvalid",
+    "Constraints",
+    "MoveUsed",
+    "Overlays",
+    "Problem",
+    "Reason",
+    "Request",
+    "Section",
+    "Song",
+    "SongAnalysis",
+    "SongWindow",
+    "Transition",
+    "VideoOutput",
+    "format_path",
+    "parse_blueprint",
+    "problems_from",
+    "validation_context",
+]
 
 SCHEMA_VERSION = 1
 MAX_BLUEPRINT_BYTES = 1_000_000
