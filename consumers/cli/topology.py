@@ -128,7 +128,7 @@ def show_command(
     typer.echo("topics")
     for topic in topology.topics:
         carries = ", ".join(topic.event_types) or f"dead letters of {topic.dead_letter_of}"
-        typer.echo(f"  {topic.name:<34} {carries}")
+        typer.echo(f"  {topic.name:<38} {carries}")
     typer.echo("subscriptions")
     for sub in topology.subscriptions:
         dead_letter = (
@@ -137,7 +137,7 @@ def show_command(
             else "no dead-letter"
         )
         typer.echo(
-            f"  {sub.name:<34} on {sub.topic:<34} ack {sub.ack_deadline_s}s, "
+            f"  {sub.name:<38} on {sub.topic:<34} ack {sub.ack_deadline_s}s, "
             f"backoff {sub.retry.minimum_backoff_s}-{sub.retry.maximum_backoff_s}s, "
             f"retention {sub.retention_s}s, {dead_letter}, "
             f"ordering {'on' if sub.enable_message_ordering else 'off'}"
