@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from consumers.cli import blueprint, db, stack, topology
+from consumers.cli import analyze, blueprint, db, stack, topology
 
 app = typer.Typer(
     name="choreo",
@@ -20,6 +20,7 @@ app.add_typer(blueprint.app, name="blueprint")
 app.add_typer(db.app, name="db")
 app.add_typer(stack.app, name="stack")
 app.add_typer(topology.app, name="topology")
+app.command("analyze")(analyze.analyze)
 
 
 if __name__ == "__main__":  # pragma: no cover
