@@ -55,6 +55,7 @@ def test_every_setting_is_in_env_example_with_its_default(group: type[BaseSettin
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """A variable set in the environment overrides the default, under its documented name."""
     monkeypatch.setenv("DB_POOL_MAX_SIZE", "9")
+    monkeypatch.delenv("PUBSUB_PROJECT_ID", raising=False)
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "from-gcp")
     assert settings_module.DatabaseSettings().pool_max_size == 9
     assert settings_module.PubSubSettings().project_id == "from-gcp"
