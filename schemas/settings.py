@@ -92,3 +92,60 @@ class VectorSearchSettings(_Group):
     )
     gemini_embedding_dim: int = Field(768, ge=1, validation_alias="GEMINI_EMBEDDING_DIM")
     gemini_base_url: str = Field("", validation_alias="GEMINI_BASE_URL")
+
+
+class PublisherSettings(_Group):
+    """How the Pub/Sub publisher batches messages, and how long a publish may take."""
+
+    batch_max_messages: int = Field(
+        100, ge=1, le=1000, validation_alias="PUBSUB_BATCH_MAX_MESSAGES"
+    )
+    batch_max_bytes: int = Field(
+        1_000_000, ge=1, le=10_000_000, validation_alias="PUBSUB_BATCH_MAX_BYTES"
+    )
+    batch_max_latency_s: float = Field(0.01, ge=0, validation_alias="PUBSUB_BATCH_MAX_LATENCY")
+    publish_timeout_s: float = Field(30.0, gt=0, validation_alias="PUBSUB_PUBLISH_TIMEOUT")
+
+
+class WorkerSettings(_Group):
+    """A pull worker: flow control, lease extension, shutdown grace and its health endpoint."""
+
+    max_messages: int = Field(10, ge=1, validation_alias="WORKER_MAX_MESSAGES")
+    max_lease_duration_s: float = Field(3600.0, gt=0, validation_alias="WORKER_MAX_LEASE_DURATION")
+    shutdown_grace_s: float = Field(25.0, ge=0, validation_alias="WORKER_SHUTDOWN_GRACE")
+    health_host: str = Field("127.0.0.1", validation_alias="WORKER_HEALTH_HOST")
+    health_port: int = Field(8081, ge=0, le=65535, validation_alias="WORKER_HEALTH_PORT")
+
+
+class PushAuthSettings(_Group):
+    """Verification of the Google-signed OIDC token on push and Eventarc requests."""
+
+    enabled: bool = Field(False, validation_alias="PUSH_AUTH_ENABLED")
+    audience: str = Field("", validation_alias="PUSH_AUTH_AUDIENCE")
+    service_account_email: str = Field("", validation_alias="PUSH_AUTH_SERVICE_ACCOUNT")
+    certs_url: str = Field(
+        "https://www.googleapis.com/oauth2/v1/certs", validation_alias="PUSH_AUTH_CERTS_URL"
+    )
+
+
+class JobSettings(_Group):
+    """The video job: where its blueprint comes from, its caches, FFmpeg and publishing."""
+
+    blueprint_json: str = Field("", validation_alias="BLUEPRINT_JSON")
+    blueprint_uri: str = Field("", validation_alias="BLUEPRINT_URI")
+    task_id: str = Field("", validation_alias="JOB_TASK_ID")
+    cache_dir: Path = Field(Path(".choreo/cache/job"), validation_alias="JOB_CACHE_DIR")
+    work_dir: str = Field("", validation_alias="JOB_WORK_DIR")
+    publish: str = Field("direct", pattern="^(direct|outbox)$", validation_alias="JOB_PUBLISH")
+    download_workers: int = Field(8, ge=1, le=64, validation_alias="JOB_DOWNLOAD_WORKERS")
+    storage_retries: int = Field(3, ge=0, le=10, validation_alias="JOB_STORAGE_RETRIES")
+    render_workers: int = Field(2, ge=1, le=16, validation_alias="JOB_RENDER_WORKERS")
+    x264_preset: str = Field(
+        "veryfast",
+        pattern="^(ultrafast|superfast|veryfast|faster|fast|medium)$",
+        validation_alias="JOB_X264_PRESET",
+    )
+    x264_crf: int = Field(21, ge=0, le=51, validation_alias="JOB_X264_CRF")
+    font_file: str = Field("", validation_alias="JOB_FONT_FILE")
+    ffmpeg_timeout_s: float = Field(900.0, gt=0, validation_alias="JOB_FFMPEG_TIMEOUT")
+    progress_interval_s: float = Field(1.0, ge=0, validation_alias="JOB_PROGRESS_INTERVAL")

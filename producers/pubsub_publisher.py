@@ -1,0 +1,91 @@
+"""The ``Publisher`` adapter for Google Cloud Pub/Sub (or its emulator).
+
+Events go out in CloudEvents binary mode (``ce-*`` attributes, payload JSON as data) with the
+task id as ordering key, so the publisher keeps one task's events in order. An ordering key that
+failed is paused by the client library until ``resume_publish``; this adapter resumes it right
+after reporting the failure, so the caller's retry (or the outbox relay's next run) can go out.
+The client honours ``PUBSUB_EMULATOR_HOST`` by itself; it is built in a composition root by
+:func:`build_pubsub_publisher`, never at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import ContextVar
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import pubsub_v1
+
+from producers.publishing import PublishFailed
+from schemas.errors import InvalidInput
+from schemas.event_codec import to_pubsub
+from schemas.event_envelope import ChoreoEvent
+from schemas.settings import PublisherSettings, PubSubSettings
+from schemas.topology import topic_path
+
+log = logging.getLogger(__name__)
+
+# The trace context of the event being handled on this thread (set by the consumer runtime), so
+# events published while handling it join its trace.
+current_traceparent: ContextVar[str | None] = ContextVar("current_traceparent", default=None)
+
+
+def with_current_trace(event: ChoreoEvent) -> ChoreoEvent:
+    """``event`` carrying the handled event's ``traceparent`` when it has none of its own."""
+    traceparent = current_traceparent.get()
+    if event.traceparent is not None or traceparent is None:
+        return event
+    return event.model_copy(update={"traceparent": traceparent})
+
+
+class PubSubPublisher:
+    """Publishes to Pub/Sub topics of one project through a ``PublisherClient``."""
+
+    def __init__(self, client: Any, project_id: str, *, timeout_s: float = 30.0) -> None:
+        self._client = client
+        self._project_id = project_id
+        self._timeout_s = timeout_s
+
+    def publish(self, event: ChoreoEvent) -> str:
+        """Publish ``event`` in binary mode on its topic, ordering key = task id; the message id."""
+        data, attributes = to_pubsub(with_current_trace(event))
+        return self.publish_raw(event.topic, data, attributes, event.ordering_key)
+
+    def publish_raw(
+        self, topic: str, data: bytes, attributes: dict[str, str], ordering_key: str = ""
+    ) -> str:
+        """Publish exactly these bytes and attributes on ``topic``; the message id."""
+        path = topic_path(self._project_id, topic)
+        try:
+            future = self._client.publish(path, data, ordering_key=ordering_key, **attributes)
+            return str(future.result(timeout=self._timeout_s))
+        except (gexc.GoogleAPICallError, gexc.RetryError, FutureTimeout) as error:
+            if ordering_key:
+                # The library paused this key after the error; without resuming, every later
+                # publish with it fails at once, even after Pub/Sub recovers.
+                self._client.resume_publish(path, ordering_key)
+            raise PublishFailed(f"publishing to {path} failed: {error}") from error
+        except pubsub_v1.publisher.exceptions.MessageTooLargeError as error:
+            raise InvalidInput(f"message for {path} is too large: {error}") from error
+
+    def close(self) -> None:
+        """Send what is still batched, then stop the client."""
+        self._client.stop()
+
+
+def build_pubsub_publisher(
+    pubsub: PubSubSettings, batching: PublisherSettings | None = None
+) -> PubSubPublisher:
+    """A publisher with batching and message ordering enabled (composition roots call this)."""
+    batching = batching or PublisherSettings()
+    client = pubsub_v1.PublisherClient(
+        batch_settings=pubsub_v1.types.BatchSettings(
+            max_messages=batching.batch_max_messages,
+            max_bytes=batching.batch_max_bytes,
+            max_latency=batching.batch_max_latency_s,
+        ),
+        publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
+    )
+    return PubSubPublisher(client, pubsub.project_id, timeout_s=batching.publish_timeout_s)
