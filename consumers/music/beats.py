@@ -52,6 +52,14 @@ def track_beats(onset_env: Floats, rms: Floats, sr: int, hop: int) -> Ints:
     return frames[alive[0] : alive[-1] + 1]
 
 
+def pulse_clarity(onset_env: Floats, beat_frames: Ints) -> float:
+    """Mean onset strength at the beats over its mean anywhere (about 1 when there is no pulse)."""
+    everywhere = _peak_at(onset_env, np.arange(onset_env.size, dtype=float))
+    return float(
+        _peak_at(onset_env, beat_frames.astype(float)).mean() / (everywhere.mean() + 1e-12)
+    )
+
+
 def refine_tempo(beats_s: Floats) -> float:
     """BPM from the median beat period over 8-beat spans (finer than one frame of quantisation)."""
     span = min(8, beats_s.size - 1)
