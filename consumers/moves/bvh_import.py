@@ -10,12 +10,15 @@ per second; a cadence above that is running, so the header rate is rejected for 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from consumers.moves.bvh import BvhMotion, world_positions
+from consumers.moves.bundle import MoveDraft
+from consumers.moves.bvh import BvhMotion, read_bvh, world_positions
 from consumers.moves.skeleton import JOINT_INDEX, JOINTS, PELVIS, Keypoints
 from schemas.errors import InvalidInput
 
@@ -165,3 +168,70 @@ def split_counts(
         )
     starts = range(first, keypoints.shape[0] - length + 1, length)
     return [(i / fps, keypoints[i : i + length]) for i in starts]
+
+
+def slug(text: str) -> str:
+    """A move-id-safe slug of ``text`` (lowercase, runs of other characters become '-')."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return cleaned[:48] or "bvh"
+
+
+def drafts_from_bvh(
+    path: Path,
+    options: BvhSplitOptions,
+) -> tuple[FrameRateFinding, list[MoveDraft]]:
+    """Read a BVH capture and cut it into moves of ``options.counts`` beats, ready to render."""
+    motion = read_bvh(path)
+    keypoints = canonical_keypoints(motion) * np.float32(options.scale)
+    finding = detect_frame_rate(keypoints, header_rate(motion.frame_time_s))
+    if options.fps is not None:
+        finding = replace(finding, fps=options.fps, reason=f"set by the caller ({options.fps:g})")
+    log.info(
+        "%s: %d frames, header %g fps; using %g fps: %s (steps %d, cadence %s, median pelvis "
+        "speed %s)", path, motion.frames, finding.header_fps, finding.fps, finding.reason,
+        finding.steps, {f"{k:g} fps": round(v, 2) for k, v in finding.cadence.items()},
+        {f"{k:g} fps": f"{v:.2f} m/s" for k, v in finding.pelvis_speed.items()},
+    )  # fmt: skip
+    floor = floor_height(keypoints)
+    head = float(np.median(keypoints[:, JOINT_INDEX["head"], 1])) - floor + ANKLE_HEIGHT_M
+    log.info("%s: median head-joint height %.2f m (an adult's is about 1.5-1.6 m)", path, head)
+    prefix = options.id_prefix or slug(path.stem)
+    drafts = []
+    parts = split_counts(keypoints, finding.fps, options.bpm, options.counts, options.start_s)
+    for number, (start, part) in enumerate(parts, start=1):
+        end = start + part.shape[0] / finding.fps
+        drafts.append(
+            MoveDraft(
+                move_id=f"{prefix}-{number:02d}",
+                name=f"{path.stem} part {number}",
+                description=(
+                    f"Motion capture {path.name}, {start:.2f}-{end:.2f} s at {finding.fps:g} fps "
+                    f"(header said {finding.header_fps:g}); {options.counts} counts at "
+                    f"{options.bpm:g} BPM."
+                ),
+                style=options.style,
+                difficulty=options.difficulty,
+                energy=options.energy,
+                tempo_bpm=options.bpm,
+                counts=options.counts,
+                keypoints=canonical_frame(part, finding.fps, floor),
+                fps=finding.fps,
+                tags=("mocap", "bvh", slug(path.stem)),
+            )
+        )
+    return finding, drafts
+
+
+@dataclass(frozen=True)
+class BvhSplitOptions:
+    """How ``drafts_from_bvh`` cuts and labels a capture."""
+
+    bpm: float
+    counts: int = 8
+    style: str = "salsa"
+    difficulty: str = "intermediate"
+    energy: str = "medium"
+    start_s: float = 0.0
+    fps: float | None = None  # overrides the frame-rate check
+    scale: float = 1.0  # multiply positions, for captures whose unit is not metres
+    id_prefix: str | None = None
