@@ -23,9 +23,9 @@ def beats_at_alternative(analysis: SongAnalysis, kind: str) -> list[float]:
     beats = np.asarray(analysis.beats_s, dtype=float)
     if kind == "half":
         # Either parity could be the real beat; the stronger one is at the downbeat parity.
-        return beats[analysis.bar_phase % 2 :: 2].tolist()
+        return [float(b) for b in beats[analysis.bar_phase % 2 :: 2]]
     mids = (beats[:-1] + beats[1:]) / 2
-    return np.sort(np.concatenate([beats, mids])).tolist()
+    return [float(b) for b in np.sort(np.concatenate([beats, mids]))]
 
 
 def downbeat_phase_correct(analysis: SongAnalysis, true_downbeats_s: Sequence[float]) -> bool:
