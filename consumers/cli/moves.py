@@ -27,6 +27,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@app.callback()
+def _configure_logging() -> None:
+    """The move library: build demo moves, import BVH captures and bundles."""
+    from schemas.logs import configure_logging  # noqa: PLC0415 - see module doc
+    from schemas.settings import CoreSettings  # noqa: PLC0415
+
+    core = CoreSettings()
+    configure_logging(core.log_level, json_lines=core.log_json)
+
+
 @app.command("import")
 def import_moves(
     path: Annotated[Path, typer.Argument(help="A bundle folder with manifest.json, or a manifest")],

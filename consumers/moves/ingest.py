@@ -106,7 +106,7 @@ def import_bundle(path: Path, conn: psycopg.Connection[Any], storage_root: Path)
         seen[move.move_id] = label
         status: Status = "imported" if inserted else "updated"
         report.outcomes.append(ImportOutcome(label, move.move_id, status, move.clip_uri))
-        log.info("%s move %s from %s", status, move.move_id, manifest)
+        log.debug("%s move %s from %s", status, move.move_id, manifest)
     return report
 
 
