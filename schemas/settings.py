@@ -149,3 +149,20 @@ class JobSettings(_Group):
     font_file: str = Field("", validation_alias="JOB_FONT_FILE")
     ffmpeg_timeout_s: float = Field(900.0, gt=0, validation_alias="JOB_FFMPEG_TIMEOUT")
     progress_interval_s: float = Field(1.0, ge=0, validation_alias="JOB_PROGRESS_INTERVAL")
+
+
+class ProducerSettings(_Group):
+    """The producer service: ``POST /requests`` and the songs-bucket upload trigger."""
+
+    http_host: str = Field("127.0.0.1", validation_alias="PRODUCER_HTTP_HOST")
+    http_port: int = Field(
+        8080, ge=0, le=65535, validation_alias=AliasChoices("PRODUCER_HTTP_PORT", "PORT")
+    )
+    publish_immediately: bool = Field(True, validation_alias="PRODUCER_PUBLISH_IMMEDIATELY")
+
+
+class DeadLetterSettings(_Group):
+    """Dead-letter replay (``choreo dlq``): the per-message replay cap and the default rate."""
+
+    replay_cap: int = Field(3, ge=1, validation_alias="DLQ_REPLAY_CAP")
+    replay_rate: float = Field(20.0, gt=0, validation_alias="DLQ_REPLAY_RATE")
