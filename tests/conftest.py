@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.pubsub",
     "tests.fixtures.storage",
     "tests.fixtures.database",
+    "tests.fixtures.blueprints",
 ]

@@ -1,0 +1,241 @@
+"""Assemble the video: probe inputs, render (or reuse) pieces and audio, join, mux, verify.
+
+Pieces and the encoded audio come from the content-addressed :class:`SegmentCache`; only the
+missing ones run through FFmpeg (a few at a time). The join is the concat demuxer with stream
+copy, so a blueprint whose pieces are all cached costs one fast remux.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from job.errors import AssetUnavailable, FfmpegFailed
+from job.ffmpeg_plan import (
+    EncodeSettings,
+    audio_args,
+    audio_key,
+    concat_list,
+    mux_args,
+    piece_args,
+    piece_key,
+    text_files,
+)
+from job.ffmpeg_run import has_audio, has_video, probe, run_ffmpeg
+from job.fonts import find_font
+from job.segment_cache import SegmentCache
+from job.timeline import ClipFile, Piece, plan_timeline
+from schemas.blueprint import Blueprint
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render: encoder settings, parallelism, limits, where to cache and scratch."""
+
+    cache: SegmentCache
+    work_dir: Path
+    preset: str = "veryfast"
+    crf: int = 21
+    workers: int = 2
+    timeout_s: float = 900.0
+    font_file: str = ""
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """The rendered file and what it took."""
+
+    path: Path
+    duration_s: float
+    frames: int
+    pieces: int
+    pieces_cached: int
+    audio_cached: bool
+
+
+class _Progress:
+    """Frames done per piece, summed under a lock, reported as a percentage."""
+
+    def __init__(self, total: int, report: ProgressCallback | None) -> None:
+        self._done: dict[int, int] = {}
+        self._total = max(total, 1)
+        self._report = report
+        self._lock = threading.Lock()
+
+    def update(self, slot: int, frames: int) -> None:
+        with self._lock:
+            self._done[slot] = frames
+            percent = min(100.0, 100.0 * sum(self._done.values()) / self._total)
+        if self._report is not None:
+            self._report(percent)
+
+
+def assemble_video(
+    blueprint: Blueprint,
+    song: ClipFile,
+    clips: Mapping[str, ClipFile],
+    out: Path,
+    options: RenderOptions,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> Assembled:
+    """Render ``blueprint`` from local ``song`` and ``clips`` (by ``clip_uri``) into ``out``."""
+    check_media(blueprint, song, clips, options.cache)
+    output = blueprint.video_output
+    settings = EncodeSettings(output.width, output.height, output.fps, options.preset, options.crf)
+    overlays = output.overlays.count_numbers or output.overlays.move_names
+    timeline = plan_timeline(blueprint, clips, overlays=overlays)
+    font = find_font(options.font_file) if overlays else None
+    text_dir = options.work_dir / "texts"
+    text_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in text_files(timeline.pieces).items():
+        (text_dir / name).write_text(text, encoding="utf-8")
+    # Rendering counts for 90 % of the progress, the final remux for the rest.
+    progress = _Progress(timeline.frames * 10 // 9, on_progress)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="ffmpeg") as pool:
+        audio = pool.submit(_audio, blueprint, song, timeline.duration_s, options)
+        futures = [
+            pool.submit(
+                _piece,
+                slot,
+                piece,
+                settings=settings,
+                font=font,
+                text_dir=text_dir,
+                options=options,
+                progress=progress,
+            )
+            for slot, piece in enumerate(timeline.pieces)
+        ]
+        rendered = [future.result() for future in futures]
+        audio_path, audio_cached = audio.result()
+    cached = sum(1 for _, hit in rendered if hit)
+    log.info(
+        "pieces ready",
+        extra={"step": "render", "pieces": len(rendered), "pieces_cached": cached,
+               "audio_cached": audio_cached, "duration_ms": _ms(started)},
+    )  # fmt: skip
+    listing = options.work_dir / "pieces.ffconcat"
+    listing.write_text(concat_list(path for path, _ in rendered), encoding="utf-8")
+    started = time.monotonic()
+    mux_slot = len(rendered)
+    run_ffmpeg(
+        mux_args(listing, audio_path, timeline.duration_s, out),
+        what="joining pieces and audio",
+        timeout_s=options.timeout_s,
+        on_frames=lambda frames: progress.update(mux_slot, frames // 9),
+    )
+    verify_output(out, timeline.duration_s, settings)
+    progress.update(mux_slot, timeline.frames // 9 + 1)
+    log.info("video muxed", extra={"step": "mux", "duration_ms": _ms(started)})
+    return Assembled(out, timeline.duration_s, timeline.frames, len(rendered), cached, audio_cached)
+
+
+def check_media(
+    blueprint: Blueprint, song: ClipFile, clips: Mapping[str, ClipFile], cache: SegmentCache
+) -> None:
+    """Every clip has a video stream and the song an audio stream; ``AssetUnavailable`` if not."""
+    wanted = dict(clips)
+    for index, move in enumerate(blueprint.moves_used):
+        clip = wanted.pop(move.clip_uri, None)
+        if clip is not None and not has_video(_probe_cached(clip, cache, f"clip {move.clip_uri}")):
+            raise AssetUnavailable(
+                f"moves_used[{index}].clip_uri: {move.clip_uri} has no video stream",
+                step="probe",
+            )
+    if not has_audio(_probe_cached(song, cache, f"song {blueprint.song.audio_uri}")):
+        raise AssetUnavailable(
+            f"song.audio_uri: {blueprint.song.audio_uri} has no audio stream", step="probe"
+        )
+
+
+def verify_output(path: Path, duration_s: float, settings: EncodeSettings) -> None:
+    """One H.264 yuv420p video stream of the right size, one audio stream, length ± 1 frame."""
+    info = probe(path)
+    streams = info.get("streams", [])
+    video = [s for s in streams if s.get("codec_type") == "video"]
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    problems = []
+    if len(video) != 1 or len(audio) != 1:
+        problems.append(f"{len(video)} video and {len(audio)} audio streams, expected 1 and 1")
+    elif (video[0].get("width"), video[0].get("height")) != (settings.width, settings.height):
+        problems.append(f"size {video[0].get('width')}x{video[0].get('height')}")
+    elif video[0].get("codec_name") != "h264" or video[0].get("pix_fmt") != "yuv420p":
+        problems.append(f"video is {video[0].get('codec_name')} {video[0].get('pix_fmt')}")
+    measured = float(info.get("format", {}).get("duration") or 0)
+    if abs(measured - duration_s) > 1 / settings.fps + 1e-3:
+        problems.append(f"duration {measured:.3f} s instead of {duration_s:.3f} s")
+    if problems:
+        raise FfmpegFailed(f"rendered video is wrong: {'; '.join(problems)}", step="verify")
+
+
+def _probe_cached(media: ClipFile, cache: SegmentCache, what: str) -> dict[str, Any]:
+    known = cache.read_json("probes", media.sha256)
+    if isinstance(known, dict):
+        return known
+    try:
+        info = probe(media.path)
+    except FfmpegFailed as exc:
+        raise AssetUnavailable(f"{what} is not a readable media file: {exc}", step="probe") from exc
+    cache.write_json("probes", media.sha256, info)
+    return info
+
+
+def _piece(
+    slot: int,
+    piece: Piece,
+    *,
+    settings: EncodeSettings,
+    font: Path | None,
+    text_dir: Path,
+    options: RenderOptions,
+    progress: _Progress,
+) -> tuple[Path, bool]:
+    def render(temporary: Path) -> None:
+        run_ffmpeg(
+            piece_args(piece, settings, temporary, font=font, text_dir=text_dir),
+            what=f"{piece.kind} of moves_used[{piece.move_index}]",
+            timeout_s=options.timeout_s,
+            on_frames=lambda frames: progress.update(slot, min(frames, piece.frames)),
+        )
+
+    key = piece_key(piece, settings, font)
+    path, hit = options.cache.get_or_make("pieces", key, ".mp4", render)
+    progress.update(slot, piece.frames)
+    return path, hit
+
+
+def _audio(
+    blueprint: Blueprint, song: ClipFile, length_s: float, options: RenderOptions
+) -> tuple[Path, bool]:
+    output, window = blueprint.video_output, blueprint.song.window
+    fades = (output.audio_fade_in_s, output.audio_fade_out_s)
+    key = audio_key(song.sha256, window.start_s, length_s, *fades)
+
+    def encode(temporary: Path) -> None:
+        args = audio_args(
+            song.path,
+            temporary,
+            start_s=window.start_s,
+            length_s=length_s,
+            fade_in_s=fades[0],
+            fade_out_s=fades[1],
+        )
+        run_ffmpeg(args, what="encoding the song's window", timeout_s=options.timeout_s)
+
+    return options.cache.get_or_make("audio", key, ".m4a", encode)
+
+
+def _ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

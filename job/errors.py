@@ -1,0 +1,70 @@
+"""The job's exit codes and the failures that map onto them, in one place.
+
+Every failure the job raises on purpose is a :class:`JobFailure` carrying its exit code, the
+``error_code`` slug published in ``task.failed`` and the step it happened in; the composition
+root turns anything else into :attr:`ExitCode.UNEXPECTED`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from schemas.errors import ChoreoError
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of ``python -m job`` (documented in ``job/README.md``)."""
+
+    DONE = 0
+    UNEXPECTED = 1
+    INVALID_BLUEPRINT = 2
+    ASSET_UNAVAILABLE = 3
+    STORAGE_FAILED = 4
+    FFMPEG_FAILED = 5
+    STATUS_FAILED = 6
+
+
+class JobFailure(ChoreoError):
+    """A failure with a known exit code; ``step`` says where (intake, fetch, assemble, ...)."""
+
+    exit_code = ExitCode.UNEXPECTED
+    error_code = "unexpected"
+
+    def __init__(self, message: str, *, step: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class BlueprintRejected(JobFailure):
+    """The blueprint is missing, unreadable or breaks its contract."""
+
+    exit_code = ExitCode.INVALID_BLUEPRINT
+    error_code = "invalid-blueprint"
+
+
+class AssetUnavailable(JobFailure):
+    """A song or clip does not exist, may not be read, or is not a playable media file."""
+
+    exit_code = ExitCode.ASSET_UNAVAILABLE
+    error_code = "asset-unavailable"
+
+
+class StorageFailed(JobFailure):
+    """Storage kept failing after the retries, or refused the upload."""
+
+    exit_code = ExitCode.STORAGE_FAILED
+    error_code = "storage-failed"
+
+
+class FfmpegFailed(JobFailure):
+    """FFmpeg (or ffprobe) exited non-zero, timed out, or produced the wrong output."""
+
+    exit_code = ExitCode.FFMPEG_FAILED
+    error_code = "ffmpeg-failed"
+
+
+class StatusFailed(JobFailure):
+    """The task row could not be read or written, or the event could not be published."""
+
+    exit_code = ExitCode.STATUS_FAILED
+    error_code = "status-failed"

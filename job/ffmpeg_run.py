@@ -1,0 +1,100 @@
+"""Run FFmpeg and ffprobe (no shell), turning ``-progress pipe:1`` output into frame counts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from job.errors import FfmpegFailed
+from job.ffmpeg_plan import probe_args
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL_CHARS = 2000
+
+
+def parse_progress_line(line: str) -> int | None:
+    """The frame count in one ``-progress`` line (``frame=123``), else None."""
+    key, _, value = line.strip().partition("=")
+    if key != "frame":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def run_ffmpeg(
+    args: list[str],
+    *,
+    what: str,
+    timeout_s: float,
+    on_frames: Callable[[int], None] | None = None,
+) -> None:
+    """Run ``args``; report frames done as they come; ``FfmpegFailed`` naming ``what``."""
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as stderr:
+        try:
+            process = subprocess.Popen(
+                args, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True
+            )
+        except OSError as exc:
+            raise FfmpegFailed(f"{what}: cannot start {args[0]}: {exc}", step="assemble") from exc
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            process.kill()
+
+        timer = threading.Timer(timeout_s, kill)
+        timer.start()
+        try:
+            assert process.stdout is not None  # noqa: S101 - set by stdout=PIPE above
+            for line in process.stdout:
+                frames = parse_progress_line(line)
+                if frames is not None and on_frames is not None:
+                    on_frames(frames)
+            code = process.wait()
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if code != 0:
+            stderr.seek(0)
+            tail = stderr.read()[-STDERR_TAIL_CHARS:].strip()
+            reason = f"timed out after {timeout_s:g} s" if timed_out.is_set() else f"exited {code}"
+            raise FfmpegFailed(f"{what}: ffmpeg {reason}: {tail or 'no message'}", step="assemble")
+
+
+def probe(path: Path, *, timeout_s: float = 60.0) -> dict[str, Any]:
+    """ffprobe's JSON for ``path``; ``FfmpegFailed`` with ffprobe's message when it fails."""
+    try:
+        done = subprocess.run(
+            probe_args(path), capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FfmpegFailed(f"ffprobe {path.name}: {exc}", step="probe") from exc
+    if done.returncode != 0:
+        message = done.stderr.strip()[-STDERR_TAIL_CHARS:] or f"exited {done.returncode}"
+        raise FfmpegFailed(f"ffprobe {path.name}: {message}", step="probe")
+    result: dict[str, Any] = json.loads(done.stdout or "{}")
+    return result
+
+
+def has_video(info: dict[str, Any]) -> bool:
+    """Whether ffprobe found a decodable video stream with a size."""
+    return any(
+        stream.get("codec_type") == "video" and int(stream.get("width") or 0) > 0
+        for stream in info.get("streams", [])
+    )
+
+
+def has_audio(info: dict[str, Any]) -> bool:
+    """Whether ffprobe found an audio stream."""
+    return any(stream.get("codec_type") == "audio" for stream in info.get("streams", []))

@@ -1,0 +1,74 @@
+"""A local, content-addressed cache of rendered pieces, encoded audio and clip probes.
+
+Entries are written to a temporary file in the cache directory and renamed into place, so a
+reader never sees a half-written entry and two jobs rendering the same piece both end up with a
+complete one. Keys come from :mod:`job.ffmpeg_plan`; deleting the directory is always safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class SegmentCache:
+    """Files under ``root/<kind>/<key[:2]>/<key><suffix>``; counts hits and misses."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+
+    def path(self, kind: str, key: str, suffix: str) -> Path:
+        """Where the entry for ``key`` lives (whether or not it exists)."""
+        return self.root / kind / key[:2] / f"{key}{suffix}"
+
+    def get_or_make(
+        self, kind: str, key: str, suffix: str, make: Callable[[Path], None]
+    ) -> tuple[Path, bool]:
+        """The entry's path and whether it was cached; ``make(tmp)`` writes a missing one."""
+        final = self.path(kind, key, suffix)
+        if final.is_file() and final.stat().st_size > 0:
+            self._count(hit=True)
+            return final, True
+        self._count(hit=False)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=final.parent)
+        os.close(handle)
+        temporary = Path(name)
+        try:
+            make(temporary)
+            temporary.replace(final)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return final, False
+
+    def read_json(self, kind: str, key: str) -> Any:
+        """A cached JSON document, or None."""
+        path = self.path(kind, key, ".json")
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def write_json(self, kind: str, key: str, document: Any) -> None:
+        """Store a JSON document atomically."""
+        final = self.path(kind, key, ".json")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=final.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(document, file)
+        Path(name).replace(final)
+
+    def _count(self, *, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
