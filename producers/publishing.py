@@ -8,6 +8,7 @@ id as ordering key; ``publish_raw`` republishes stored bytes exactly (outbox row
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
 from schemas.errors import TransientError
@@ -35,3 +36,16 @@ class Publisher(Protocol):
     def close(self) -> None:
         """Flush pending messages and release the client's resources."""
         ...
+
+
+# The trace context of the event being handled in this context (set by the consumer runtime), so
+# that events published while handling it join its trace.
+current_traceparent: ContextVar[str | None] = ContextVar("current_traceparent", default=None)
+
+
+def with_current_trace(event: ChoreoEvent) -> ChoreoEvent:
+    """``event`` carrying the handled event's ``traceparent`` when it has none of its own."""
+    traceparent = current_traceparent.get()
+    if event.traceparent is not None or traceparent is None:
+        return event
+    return event.model_copy(update={"traceparent": traceparent})

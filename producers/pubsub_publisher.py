@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextvars import ContextVar
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 
-from producers.publishing import PublishFailed
+from producers.publishing import PublishFailed, with_current_trace
 from schemas.errors import InvalidInput
 from schemas.event_codec import to_pubsub
 from schemas.event_envelope import ChoreoEvent
@@ -26,18 +25,6 @@ from schemas.settings import PublisherSettings, PubSubSettings
 from schemas.topology import topic_path
 
 log = logging.getLogger(__name__)
-
-# The trace context of the event being handled on this thread (set by the consumer runtime), so
-# events published while handling it join its trace.
-current_traceparent: ContextVar[str | None] = ContextVar("current_traceparent", default=None)
-
-
-def with_current_trace(event: ChoreoEvent) -> ChoreoEvent:
-    """``event`` carrying the handled event's ``traceparent`` when it has none of its own."""
-    traceparent = current_traceparent.get()
-    if event.traceparent is not None or traceparent is None:
-        return event
-    return event.model_copy(update={"traceparent": traceparent})
 
 
 class PubSubPublisher:

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.storage",
     "tests.fixtures.database",
     "tests.fixtures.blueprints",
+    "tests.fixtures.messaging",
 ]
