@@ -1,0 +1,131 @@
+"""The outbox relay: publish committed outbox rows, at least once, in id order per ordering key.
+
+Each run locks a batch of unpublished rows with ``FOR UPDATE SKIP LOCKED`` (so relays in several
+processes share the work) and, per ordering key, a transaction-scoped advisory lock, so that two
+relays never publish one key's rows side by side and out of order. Rows are published in id
+order; a row that fails stops its key for this run (the later rows wait for it), its attempt is
+counted and the error recorded. Publishing happens before the commit that marks rows published,
+so a crash in between republishes them on the next run: consumers dedupe on the CloudEvent id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from producers.publishing import Publisher
+
+log = logging.getLogger(__name__)
+
+_SELECT_BATCH = """
+    SELECT id, event_id, topic, ordering_key, attributes, data FROM outbox
+    WHERE published_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+# Keys are hashed into the advisory-lock space; a collision only makes two keys wait for each
+# other, never reorders one.
+_LOCK_KEY = "SELECT pg_try_advisory_xact_lock(hashtextextended('choreo-outbox:' || %s, 0))"
+_MARK_PUBLISHED = (
+    "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL "
+    "WHERE id = %s"
+)
+_MARK_FAILED = "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s"
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class RelayRun:
+    """What one run did: rows published, rows that failed, rows left for a later run."""
+
+    published: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+
+class OutboxRelay:
+    """Moves committed outbox rows onto the message bus through a ``Publisher``."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        publisher: Publisher,
+        *,
+        batch_size: int = 100,
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+
+    def run_once(self) -> RelayRun:
+        """Publish one batch of unpublished rows and mark them; what happened."""
+        published = failed = deferred = 0
+        with self._pool.connection() as conn, conn.transaction():
+            rows = (
+                conn.cursor(row_factory=dict_row)
+                .execute(_SELECT_BATCH, (self._batch_size,))
+                .fetchall()
+            )
+            blocked: set[str] = set()
+            locked: set[str] = set()
+            for row in rows:
+                key = row["ordering_key"]
+                if key in blocked or (key and key not in locked and not _lock_key(conn, key)):
+                    blocked.add(key)  # an earlier row failed, or another relay holds this key
+                    deferred += 1
+                    continue
+                if key:
+                    locked.add(key)
+                error = self._publish(row)
+                if error is None:
+                    conn.execute(_MARK_PUBLISHED, (row["id"],))
+                    published += 1
+                else:
+                    conn.execute(_MARK_FAILED, (error[:MAX_ERROR_CHARS], row["id"]))
+                    failed += 1
+                    if key:
+                        blocked.add(key)
+        if published or failed:
+            log.info(
+                "outbox relay run",
+                extra={"published": published, "failed": failed, "deferred": deferred},
+            )
+        return RelayRun(published, failed, deferred)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, pausing ``poll_interval_s`` whenever a run found nothing."""
+        while not stop.is_set():
+            try:
+                run = self.run_once()
+            except (psycopg.OperationalError, PoolTimeout):
+                log.exception("outbox relay cannot reach PostgreSQL; retrying")
+                run = RelayRun()
+            if run.published == 0:
+                stop.wait(self._poll_interval_s)
+
+    def _publish(self, row: dict[str, Any]) -> str | None:
+        """Publish one row; ``None`` on success, else the error text to record."""
+        try:
+            self._publisher.publish_raw(
+                str(row["topic"]),
+                bytes(row["data"]),
+                dict(row["attributes"]),
+                str(row["ordering_key"]),
+            )
+        except Exception as error:
+            # Whatever went wrong, the row must stay unpublished and say why; the relay goes on
+            # with other keys. The traceback goes to the log.
+            log.exception("outbox row %s (event %s) not published", row["id"], row["event_id"])
+            return f"{type(error).__name__}: {error}"
+        return None
+
+
+def _lock_key(conn: psycopg.Connection, key: str) -> bool:
+    row = conn.execute(_LOCK_KEY, (key,)).fetchone()
+    return bool(row and row[0])
