@@ -129,3 +129,8 @@ class OutboxRelay:
 def _lock_key(conn: psycopg.Connection, key: str) -> bool:
     row = conn.execute(_LOCK_KEY, (key,)).fetchone()
     return bool(row and row[0])
+
+
+def relay_once(pool: ConnectionPool, publisher: Publisher) -> RelayRun:
+    """One relay pass (for a producer that publishes right after its commit); what happened."""
+    return OutboxRelay(pool, publisher).run_once()
