@@ -57,7 +57,8 @@ def analyse_file(path: str | Path) -> SongAnalysis:
     try:
         y, sr = librosa.load(song, sr=SAMPLE_RATE, mono=True)
     except Exception as exc:  # soundfile and audioread raise many unrelated types
-        raise InvalidInput(f"song file {song} cannot be decoded as audio: {exc}") from exc
+        reason = str(exc).strip() or type(exc).__name__  # audioread raises with no message
+        raise InvalidInput(f"song file {song} cannot be decoded as audio: {reason}") from exc
     return analyse_samples(y, int(sr), source=str(song))
 
 
