@@ -166,3 +166,26 @@ class DeadLetterSettings(_Group):
 
     replay_cap: int = Field(3, ge=1, validation_alias="DLQ_REPLAY_CAP")
     replay_rate: float = Field(20.0, gt=0, validation_alias="DLQ_REPLAY_RATE")
+
+
+class GeminiSettings(_Group):
+    """Gemini text generation for description parsing (empty key: the local parser)."""
+
+    api_key: SecretStr = Field(SecretStr(""), validation_alias="GEMINI_API_KEY")
+    base_url: str = Field("", validation_alias="GEMINI_BASE_URL")
+    model: str = Field("gemini-2.5-flash", min_length=1, validation_alias="GEMINI_MODEL")
+    timeout_s: float = Field(20.0, gt=0, validation_alias="GEMINI_TIMEOUT")
+    max_tries: int = Field(4, ge=1, le=10, validation_alias="GEMINI_MAX_TRIES")
+    retry_max_time_s: float = Field(60.0, gt=0, validation_alias="GEMINI_RETRY_MAX_TIME")
+    backoff_factor_s: float = Field(0.5, gt=0, validation_alias="GEMINI_BACKOFF_FACTOR")
+
+
+class BlueprintConsumerSettings(_Group):
+    """The blueprint consumer: planning seed, video defaults and move search breadth."""
+
+    seed: int = Field(0, ge=0, validation_alias="BLUEPRINT_SEED")
+    candidate_moves: int = Field(40, ge=1, le=500, validation_alias="BLUEPRINT_CANDIDATE_MOVES")
+    default_duration_s: float = Field(
+        60.0, ge=15, le=600, validation_alias="BLUEPRINT_DEFAULT_DURATION"
+    )
+    video_prefix: str = Field("videos", min_length=1, validation_alias="BLUEPRINT_VIDEO_PREFIX")
