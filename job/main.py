@@ -1,0 +1,200 @@
+"""Composition root of ``python -m job``: settings, adapters, one run, one exit code.
+
+Nothing here runs at import time. :func:`main` reads the environment, builds the storage
+adapter, the task status (PostgreSQL when ``DATABASE_URL`` is set) and the publisher, runs the
+job and maps every outcome to an :class:`ExitCode`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from job.assemble import RenderOptions
+from job.blueprint_source import (
+    GcsReader,
+    read_blueprint_text,
+    task_id_hint,
+    validate_blueprint,
+)
+from job.errors import ExitCode, JobFailure, StatusFailed
+from job.notify import Publisher, PubSubPublisher
+from job.run import JobContext, record_failure, run_job
+from job.segment_cache import SegmentCache
+from job.storage import LocalStorage, Storage, StorageKind
+from job.storage_gcs import GcsStorage, gcs_client
+from job.task_status import NoTaskStatus, PostgresTaskStatus, TaskStatus
+from schemas.blueprint import Blueprint
+from schemas.logs import configure_logging
+from schemas.settings import (
+    CoreSettings,
+    DatabaseSettings,
+    JobSettings,
+    PubSubSettings,
+    StorageSettings,
+)
+
+log = logging.getLogger("job")
+
+
+class TaskContext(logging.Filter):
+    """Adds ``task_id`` to every log record once the blueprint names it."""
+
+    task_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Stamp the record; never drops it."""
+        record.task_id = self.task_id
+        return True
+
+
+def build_storage(settings: StorageSettings, project_id: str) -> Storage:
+    """The configured backend: a local root, or Cloud Storage (or its emulator)."""
+    if settings.backend == "local":
+        return LocalStorage(settings.local_root)
+    return GcsStorage(gcs_client(settings.emulator_host, project_id), _buckets(settings))
+
+
+def storage_rules(settings: StorageSettings) -> tuple[Path | None, frozenset[str] | None]:
+    """The storage root and allowed buckets the blueprint's URIs are validated against."""
+    if settings.backend == "local":
+        return settings.local_root, None
+    return None, frozenset(_buckets(settings).values())
+
+
+def render_options(settings: JobSettings, work_dir: Path) -> RenderOptions:
+    """Render options from the job settings."""
+    return RenderOptions(
+        cache=SegmentCache(settings.cache_dir),
+        work_dir=work_dir,
+        preset=settings.x264_preset,
+        crf=settings.x264_crf,
+        workers=settings.render_workers,
+        timeout_s=settings.ffmpeg_timeout_s,
+        font_file=settings.font_file,
+    )
+
+
+@contextmanager
+def work_directory(configured: str) -> Iterator[Path]:
+    """A fresh scratch directory (under ``configured`` when set), removed afterwards."""
+    parent = Path(configured) if configured else None
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="choreo-job-", dir=parent)).resolve()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def main() -> int:
+    """Run the job once from the environment; the process exit code."""
+    core = CoreSettings()
+    configure_logging(core.log_level, json_lines=core.log_json)
+    context_filter = TaskContext()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(context_filter)
+    try:
+        settings, storage_settings = JobSettings(), StorageSettings()
+        database, pubsub = DatabaseSettings(), PubSubSettings()
+    except ValidationError as exc:
+        log.error("invalid settings: %s", exc, extra={"step": "settings"})
+        return ExitCode.UNEXPECTED
+    with ExitStack() as stack:
+        try:
+            status, publisher = _task_status(stack, settings, database, pubsub)
+        except JobFailure as failure:
+            log.error(str(failure), extra={"step": failure.step})
+            return failure.exit_code
+        raw: bytes | str | None = None
+        try:
+            storage = build_storage(storage_settings, pubsub.project_id)
+            raw = read_blueprint_text(
+                settings.blueprint_json,
+                settings.blueprint_uri,
+                _gcs_reader(storage_settings, pubsub),
+            )
+            root, buckets = storage_rules(storage_settings)
+            blueprint = validate_blueprint(raw, storage_root=root, allowed_buckets=buckets)
+        except JobFailure as failure:
+            task_id = task_id_hint(raw, settings.task_id)
+            context_filter.task_id = task_id
+            if task_id:
+                record_failure(status, publisher, task_id, failure)
+            else:
+                log.error(str(failure), extra={"step": failure.step})
+            return failure.exit_code
+        context_filter.task_id = blueprint.task_id
+        work_dir = stack.enter_context(work_directory(settings.work_dir))
+        context = JobContext(
+            storage=storage,
+            status=status,
+            publisher=publisher,
+            render=render_options(settings, work_dir),
+            download_workers=settings.download_workers,
+            storage_retries=settings.storage_retries,
+        )
+        return _run(blueprint, context)
+
+
+def _run(blueprint: Blueprint, context: JobContext) -> int:
+    try:
+        run_job(blueprint, context)
+    except JobFailure as failure:
+        return failure.exit_code
+    except Exception:
+        log.exception("unexpected error", extra={"step": "render"})
+        return ExitCode.UNEXPECTED
+    return ExitCode.DONE
+
+
+def _task_status(
+    stack: ExitStack, settings: JobSettings, database: DatabaseSettings, pubsub: PubSubSettings
+) -> tuple[TaskStatus, Publisher | None]:
+    if not database.database_url:
+        log.info("DATABASE_URL is empty: no task status, no events", extra={"step": "settings"})
+        return NoTaskStatus(), None
+    from psycopg_pool import ConnectionPool, PoolTimeout  # noqa: PLC0415
+
+    pool = ConnectionPool(
+        database.database_url,
+        min_size=1,
+        max_size=max(2, min(database.pool_max_size, 4)),
+        kwargs={"connect_timeout": max(1, round(database.connect_timeout_s))},
+        open=True,
+        name="choreo-job",
+    )
+    stack.callback(pool.close)
+    try:
+        pool.wait(timeout=database.connect_timeout_s)
+    except PoolTimeout as exc:
+        raise StatusFailed("PostgreSQL (DATABASE_URL) did not answer", step="claim") from exc
+    publisher: Publisher | None = None
+    if settings.publish == "direct" and (pubsub.emulator_host or pubsub.project_id):
+        publisher = PubSubPublisher(pubsub.project_id, pubsub.emulator_host)
+        stack.callback(publisher.close)
+    return PostgresTaskStatus(pool, progress_interval_s=settings.progress_interval_s), publisher
+
+
+def _gcs_reader(settings: StorageSettings, pubsub: PubSubSettings) -> GcsReader:
+    def read(uri: str, limit: int) -> bytes:
+        client = gcs_client(settings.emulator_host, pubsub.project_id)
+        return GcsStorage(client, _buckets(settings)).read_bytes(uri, "blueprints", limit)
+
+    return read
+
+
+def _buckets(settings: StorageSettings) -> dict[StorageKind, str]:
+    return {
+        "songs": settings.songs_bucket,
+        "moves": settings.moves_bucket,
+        "videos": settings.videos_bucket,
+        "blueprints": settings.blueprints_bucket,
+    }

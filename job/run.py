@@ -1,0 +1,183 @@
+"""The job's use case: claim the task, fetch, assemble, upload, record and announce the result.
+
+``render_blueprint`` is the part ``choreo render`` shares (no task row, no bus). ``run_job`` wraps
+it in the task's life cycle: whatever goes wrong while the process can still write, the task
+ends ``failed`` with a ``task.failed`` event, and a task already ``completed`` is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from job.assemble import Assembled, RenderOptions, assemble_video
+from job.errors import JobFailure, StatusFailed, StorageFailed
+from job.notify import Publisher
+from job.storage import (
+    PermanentStorageError,
+    Storage,
+    TransientStorageError,
+    fetch_inputs,
+    with_retries,
+)
+from job.task_status import OutboxMessage, Start, TaskStatus
+from schemas.blueprint import Blueprint
+from schemas.event_codec import new_event
+from schemas.events import SOURCE_JOB, TaskFailed, VideoCompleted
+from schemas.task_state import State
+
+log = logging.getLogger(__name__)
+
+MAX_REASON_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """The collaborators one run needs (built by the composition root)."""
+
+    storage: Storage
+    status: TaskStatus
+    publisher: Publisher | None
+    render: RenderOptions
+    download_workers: int = 8
+    storage_retries: int = 3
+    retry_base_delay_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a run ended: the video (None when it was already done) and whether we uploaded it."""
+
+    video_uri: str
+    assembled: Assembled | None
+    uploaded: bool
+    announced: bool
+
+
+def render_blueprint(
+    blueprint: Blueprint, context: JobContext, out: Path, on_progress: Callable[[float], None]
+) -> Assembled:
+    """Fetch the inputs into the work directory and assemble the video into ``out``."""
+    downloads = context.render.work_dir / "inputs"
+    song, clips = fetch_inputs(
+        context.storage,
+        blueprint,
+        downloads,
+        workers=context.download_workers,
+        retries=context.storage_retries,
+        base_delay_s=context.retry_base_delay_s,
+    )
+    return assemble_video(blueprint, song, clips, out, context.render, on_progress=on_progress)
+
+
+def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
+    """Run the whole job for ``blueprint``'s task; raise ``JobFailure`` after recording it."""
+    task_id = blueprint.task_id
+    video_uri = blueprint.video_output.uri
+    if context.status.start(task_id) == Start.ALREADY_COMPLETED:
+        log.info("task already completed: nothing to do", extra={"step": "claim"})
+        return JobOutcome(video_uri, None, uploaded=False, announced=False)
+    try:
+        started = time.monotonic()
+        out = context.render.work_dir / "video.mp4"
+        assembled = render_blueprint(
+            blueprint, context, out, lambda percent: context.status.progress(task_id, percent)
+        )
+        uploaded = upload_video(context, out, video_uri)
+        event = new_event(
+            VideoCompleted(
+                task_id=task_id,
+                video_uri=video_uri,
+                duration_s=assembled.duration_s,
+                width=blueprint.video_output.width,
+                height=blueprint.video_output.height,
+                fps=blueprint.video_output.fps,
+                size_bytes=out.stat().st_size,
+                completed_at=datetime.now(UTC),
+            ),
+            source=SOURCE_JOB,
+        )
+        message = context.status.finish(
+            task_id, State.COMPLETED, event, video_uri=video_uri, progress=100
+        )
+        log.info(
+            "video completed",
+            extra={"step": "complete", "video_uri": video_uri, "uploaded": uploaded,
+                   "announced": message is not None, "event_id": event.id,
+                   "duration_ms": round((time.monotonic() - started) * 1000)},
+        )  # fmt: skip
+    except Exception as exc:
+        record_failure(context.status, context.publisher, task_id, exc)
+        raise
+    announce(context.status, context.publisher, message)
+    return JobOutcome(video_uri, assembled, uploaded, announced=message is not None)
+
+
+def upload_video(context: JobContext, video: Path, uri: str) -> bool:
+    """Upload without overwriting; False when a finished video was already there."""
+    try:
+        created = with_retries(
+            lambda: context.storage.upload_new(video, uri, "videos"),
+            what=uri,
+            retries=context.storage_retries,
+            base_delay_s=context.retry_base_delay_s,
+        )
+    except (PermanentStorageError, TransientStorageError) as exc:
+        raise StorageFailed(f"video_output.uri: upload failed: {exc}", step="upload") from exc
+    if not created:
+        # Same task, same deterministic name: an earlier run of this task got this far.
+        log.warning(
+            "video already uploaded by an earlier run; keeping it", extra={"step": "upload"}
+        )
+    return created
+
+
+def record_failure(
+    status: TaskStatus, publisher: Publisher | None, task_id: str, error: BaseException
+) -> bool:
+    """CAS the task to ``failed`` with a ``task.failed`` event; False if it could not."""
+    failure = error if isinstance(error, JobFailure) else None
+    reason = str(error) if failure else f"unexpected error: {type(error).__name__}: {error}"
+    step = (failure.step if failure else "") or "render"
+    code = failure.error_code if failure else "unexpected"
+    reason = (reason.strip() or type(error).__name__)[:MAX_REASON_CHARS]
+    event = new_event(
+        TaskFailed(
+            task_id=task_id,
+            stage="render",
+            reason=reason,
+            error_code=code,
+            failed_at=datetime.now(UTC),
+        ),
+        source=SOURCE_JOB,
+    )
+    try:
+        message = status.finish(task_id, State.FAILED, event, error=reason, error_stage=step)
+    except JobFailure as exc:
+        log.error("could not record the failure: %s", exc, extra={"step": "fail"})
+        return False
+    log.error(reason, extra={"step": step, "error_code": code, "recorded": message is not None})
+    try:
+        announce(status, publisher, message)
+    except JobFailure as exc:
+        log.error("task.failed stays in the outbox for the relay: %s", exc, extra={"step": "fail"})
+    return message is not None
+
+
+def announce(
+    status: TaskStatus, publisher: Publisher | None, message: OutboxMessage | None
+) -> None:
+    """Publish the outbox row now (direct mode); on failure leave it to the relay and raise."""
+    if message is None or publisher is None:
+        return
+    try:
+        message_id = publisher.publish(message)
+    except Exception as exc:
+        status.published(message, error=f"{type(exc).__name__}: {exc}")
+        raise StatusFailed(f"publishing to {message.topic} failed: {exc}", step="publish") from exc
+    status.published(message)
+    log.info("event published", extra={"step": "publish", "message_id": message_id})

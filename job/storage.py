@@ -1,0 +1,199 @@
+"""Where the job's inputs and output live: one Protocol, a local-directory adapter, and fetching.
+
+Adapters raise :class:`TransientStorageError` (worth retrying: timeouts, 5xx, a short or
+corrupted download) or :class:`PermanentStorageError` (404, 403, an unsafe path).
+:func:`fetch_inputs` downloads the song and every distinct clip in parallel, retrying transient
+errors with exponential backoff, and maps what is left to the job's failures: a permanent error
+on an input is an :class:`AssetUnavailable`, retries running out a :class:`StorageFailed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+import backoff
+
+from job.errors import AssetUnavailable, StorageFailed
+from job.timeline import ClipFile
+from schemas.blueprint import Blueprint
+from schemas.errors import PermanentError, TransientError
+from schemas.storage_uri import UnsafeStorageUri, parse_storage_uri, resolve_in_root
+
+log = logging.getLogger(__name__)
+
+StorageKind = Literal["songs", "moves", "videos", "blueprints"]
+"""Which bucket a relative storage key belongs to (local storage ignores it)."""
+
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
+T = TypeVar("T")
+
+
+class TransientStorageError(TransientError):
+    """The store failed in a way that may pass on the next try."""
+
+
+class PermanentStorageError(PermanentError):
+    """The store refused for good: the object is missing, forbidden, or the URI unusable."""
+
+
+class Storage(Protocol):
+    """Object storage as the job needs it."""
+
+    def download(self, uri: str, kind: StorageKind, dest: Path) -> int:
+        """Copy the object to ``dest`` and verify it (size, checksum); return its size."""
+        ...
+
+    def upload_new(self, source: Path, uri: str, kind: StorageKind) -> bool:
+        """Store ``source`` at ``uri`` unless an object is there; False when one already was."""
+        ...
+
+
+class LocalStorage:
+    """Files under one root directory; every path is re-resolved right before it is opened."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, uri: str) -> Path:
+        """The resolved local path of ``uri``, inside the root (symlinks followed)."""
+        try:
+            location = parse_storage_uri(uri)
+            if location.kind == "gs":
+                raise UnsafeStorageUri("gs:// URIs need STORAGE_BACKEND=gcs")
+            return resolve_in_root(location, self.root)
+        except UnsafeStorageUri as exc:
+            raise PermanentStorageError(f"{uri}: {exc}") from exc
+
+    def download(self, uri: str, kind: StorageKind, dest: Path) -> int:
+        """Copy the file at ``uri`` to ``dest``; check the copy's size against the source's."""
+        source = self.path(uri)
+        try:
+            with source.open("rb") as reader, dest.open("wb") as writer:
+                expected = os.fstat(reader.fileno()).st_size
+                shutil.copyfileobj(reader, writer, 1024 * 1024)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise PermanentStorageError(f"{uri}: no such file under the storage root") from exc
+        except PermissionError as exc:
+            raise PermanentStorageError(f"{uri}: permission denied") from exc
+        except OSError as exc:
+            raise TransientStorageError(f"{uri}: {exc.strerror or exc}") from exc
+        size = dest.stat().st_size
+        if size != expected:
+            raise TransientStorageError(f"{uri}: copied {size} bytes of {expected}")
+        return size
+
+    def upload_new(self, source: Path, uri: str, kind: StorageKind) -> bool:
+        """Link a complete temporary copy into place; an existing file is never replaced."""
+        target = self.path(uri)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.path(uri)  # the directories just made must not have moved the target out
+            handle, name = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
+            os.close(handle)
+            temporary = Path(name)
+            try:
+                shutil.copyfile(source, temporary)
+                os.link(temporary, target)
+            except FileExistsError:
+                return False
+            finally:
+                temporary.unlink(missing_ok=True)
+        except PermissionError as exc:
+            raise PermanentStorageError(f"{uri}: permission denied") from exc
+        except OSError as exc:
+            raise TransientStorageError(f"{uri}: {exc.strerror or exc}") from exc
+        return True
+
+
+def with_retries(call: Callable[[], T], *, what: str, retries: int, base_delay_s: float = 0.5) -> T:
+    """Run ``call``, retrying ``TransientStorageError`` up to ``retries`` times (exponential)."""
+
+    def note(details: Any) -> None:
+        log.warning(
+            "storage error, retrying",
+            extra={"step": "storage", "what": what, "attempt": details["tries"],
+                   "wait_s": round(details.get("wait", 0.0), 3)},
+        )  # fmt: skip
+
+    retrying = backoff.on_exception(
+        backoff.expo,
+        TransientStorageError,
+        max_tries=retries + 1,
+        factor=base_delay_s,
+        max_value=10,
+        jitter=backoff.full_jitter,
+        on_backoff=note,
+        logger=None,
+    )(call)
+    return retrying()
+
+
+def fetch_inputs(
+    storage: Storage,
+    blueprint: Blueprint,
+    dest_dir: Path,
+    *,
+    workers: int = 8,
+    retries: int = 3,
+    base_delay_s: float = 0.5,
+) -> tuple[ClipFile, dict[str, ClipFile]]:
+    """Download the song and every distinct clip in parallel; the song and clips by URI."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    wanted: dict[str, tuple[StorageKind, str]] = {
+        blueprint.song.audio_uri: ("songs", "song.audio_uri")
+    }
+    for index, move in enumerate(blueprint.moves_used):
+        wanted.setdefault(move.clip_uri, ("moves", f"moves_used[{index}].clip_uri"))
+    started = time.monotonic()
+
+    def fetch(uri: str) -> ClipFile:
+        kind, field = wanted[uri]
+        dest = dest_dir / local_name(uri)
+        try:
+            with_retries(
+                lambda: storage.download(uri, kind, dest),
+                what=uri, retries=retries, base_delay_s=base_delay_s,
+            )  # fmt: skip
+        except PermanentStorageError as exc:
+            raise AssetUnavailable(f"{field}: {exc}", step="fetch") from exc
+        except TransientStorageError as exc:
+            raise StorageFailed(
+                f"{field}: still failing after {retries} retries: {exc}", step="fetch"
+            ) from exc
+        return ClipFile(dest.resolve(), file_sha256(dest))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+        fetched = dict(zip(wanted, pool.map(fetch, wanted), strict=True))
+    log.info(
+        "inputs fetched",
+        extra={"step": "fetch", "objects": len(fetched),
+               "duration_ms": round((time.monotonic() - started) * 1000)},
+    )  # fmt: skip
+    clips = {move.clip_uri: fetched[move.clip_uri] for move in blueprint.moves_used}
+    return fetched[blueprint.song.audio_uri], clips
+
+
+def local_name(uri: str) -> str:
+    """A file name for a download: a hash of the URI plus its extension when it is plain."""
+    suffix = Path(uri).suffix
+    digest = hashlib.sha256(uri.encode()).hexdigest()[:24]
+    return digest + (suffix.lower() if _SUFFIX.match(suffix) else "")
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()

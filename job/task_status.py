@@ -1,0 +1,200 @@
+"""The task row as the job sees it: claim, progress, and the final state with its outbox event.
+
+Every state change is a compare-and-set written with its ``task_history`` row, and the final one
+with its ``outbox`` row, in one transaction: only the run whose CAS wins announces the result,
+so a task gets exactly one ``video.completed`` however often the job runs. Without a database
+(``choreo render``) :class:`NoTaskStatus` stands in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from job.errors import BlueprintRejected, StatusFailed
+from schemas.event_codec import to_pubsub
+from schemas.event_envelope import ChoreoEvent
+from schemas.task_state import State, check_transition
+
+log = logging.getLogger(__name__)
+
+
+class Start(StrEnum):
+    """What the job should do after claiming the task."""
+
+    RENDER = "render"
+    ALREADY_COMPLETED = "already-completed"
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """An outbox row to publish: the exact Pub/Sub data and attributes."""
+
+    id: int
+    topic: str
+    ordering_key: str
+    attributes: dict[str, str]
+    data: bytes
+
+
+class TaskStatus(Protocol):
+    """The task row operations the job needs."""
+
+    def start(self, task_id: str) -> Start:
+        """Claim the task (``dispatched`` or a crashed ``rendering`` run)."""
+        ...
+
+    def progress(self, task_id: str, percent: float) -> None:
+        """Record rendering progress (rate-limited, best effort)."""
+        ...
+
+    def finish(
+        self, task_id: str, to: State, event: ChoreoEvent, **fields: Any
+    ) -> OutboxMessage | None:
+        """CAS to ``completed``/``failed`` with history and outbox rows; None if the CAS lost."""
+        ...
+
+    def published(self, message: OutboxMessage, error: str | None = None) -> None:
+        """Mark an outbox row published, or count a failed attempt."""
+        ...
+
+
+class NoTaskStatus:
+    """No database: every call succeeds and nothing is recorded."""
+
+    def start(self, task_id: str) -> Start:
+        """Always render."""
+        return Start.RENDER
+
+    def progress(self, task_id: str, percent: float) -> None:
+        """Nothing to record."""
+
+    def finish(
+        self, task_id: str, to: State, event: ChoreoEvent, **fields: Any
+    ) -> OutboxMessage | None:
+        """Nothing to announce."""
+        return None
+
+    def published(self, message: OutboxMessage, error: str | None = None) -> None:
+        """Nothing to mark."""
+
+
+class PostgresTaskStatus:
+    """The ``tasks``, ``task_history`` and ``outbox`` tables through a connection pool."""
+
+    def __init__(self, pool: ConnectionPool, *, progress_interval_s: float = 1.0) -> None:
+        self.pool = pool
+        self.progress_interval_s = progress_interval_s
+        self._last_progress = float("-inf")
+        self._lock = threading.Lock()
+
+    def start(self, task_id: str) -> Start:
+        """``dispatched -> rendering``; a ``rendering`` task is resumed, a finished one reported."""
+        check_transition({State.DISPATCHED}, State.RENDERING)
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                state = _locked_state(conn, task_id)
+                if state is None:
+                    raise BlueprintRejected(f"task {task_id!r} does not exist", step="claim")
+                if state == State.DISPATCHED:
+                    _move(conn, task_id, state, State.RENDERING, {"progress": 0})
+                    return Start.RENDER
+        except psycopg.Error as exc:
+            raise StatusFailed(f"cannot claim task {task_id!r}: {exc}", step="claim") from exc
+        if state == State.RENDERING:
+            log.warning("task already rendering: resuming a crashed run", extra={"step": "claim"})
+            return Start.RENDER
+        if state == State.COMPLETED:
+            return Start.ALREADY_COMPLETED
+        if state == State.FAILED:
+            raise BlueprintRejected(f"task {task_id!r} has already failed", step="claim")
+        raise StatusFailed(
+            f"task {task_id!r} is {state}, not dispatched yet; retry later", step="claim"
+        )
+
+    def progress(self, task_id: str, percent: float) -> None:
+        """Write the percentage at most once per interval; errors are logged, not raised."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_progress < self.progress_interval_s and percent < 100:
+                return
+            self._last_progress = now
+        try:
+            with self.pool.connection() as conn:
+                conn.execute(
+                    "UPDATE tasks SET progress = %s WHERE task_id = %s AND state = 'rendering'",
+                    (round(min(max(percent, 0.0), 100.0), 1), task_id),
+                )
+        except psycopg.Error as exc:
+            log.warning("progress not recorded: %s", exc, extra={"step": "progress"})
+
+    def finish(
+        self, task_id: str, to: State, event: ChoreoEvent, **fields: Any
+    ) -> OutboxMessage | None:
+        """CAS from ``dispatched``/``rendering`` to ``to``, with history and outbox rows."""
+        sources = check_transition({State.DISPATCHED, State.RENDERING}, to)
+        data, attributes = to_pubsub(event)
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                state = _locked_state(conn, task_id)
+                if state not in sources:
+                    return None
+                _move(conn, task_id, state, to, fields)
+                row = conn.execute(
+                    "INSERT INTO outbox (event_id, topic, ordering_key, attributes, data) "
+                    "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                    (event.id, event.topic, event.ordering_key, Jsonb(attributes), data),
+                ).fetchone()
+        except psycopg.Error as exc:
+            raise StatusFailed(
+                f"cannot record task {task_id!r} as {to}: {exc}", step="status"
+            ) from exc
+        assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
+        return OutboxMessage(int(row[0]), event.topic, event.ordering_key, attributes, data)
+
+    def published(self, message: OutboxMessage, error: str | None = None) -> None:
+        """``published_at`` on success, else ``attempts + 1`` and ``last_error`` for the relay."""
+        query = (
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 "
+            "WHERE id = %s AND published_at IS NULL"
+            if error is None
+            else "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s"
+        )
+        params: tuple[Any, ...] = (message.id,) if error is None else (error[:2000], message.id)
+        try:
+            with self.pool.connection() as conn:
+                conn.execute(query, params)
+        except psycopg.Error as exc:
+            raise StatusFailed(
+                f"cannot mark outbox row {message.id}: {exc}", step="publish"
+            ) from exc
+
+
+def _locked_state(conn: psycopg.Connection[Any], task_id: str) -> State | None:
+    row = conn.execute(
+        "SELECT state FROM tasks WHERE task_id = %s FOR UPDATE", (task_id,)
+    ).fetchone()
+    return None if row is None else State(row[0])
+
+
+def _move(
+    conn: psycopg.Connection[Any], task_id: str, source: State, to: State, fields: dict[str, Any]
+) -> None:
+    assignments = "".join(f", {name} = %({name})s" for name in fields)
+    conn.execute(
+        f"UPDATE tasks SET state = %(to)s{assignments} WHERE task_id = %(task_id)s",  # noqa: S608 - names are ours
+        {**fields, "to": to.value, "task_id": task_id},
+    )
+    detail = {"by": "job", **{k: v for k, v in fields.items() if k in ("error_stage", "video_uri")}}
+    conn.execute(
+        "INSERT INTO task_history (task_id, from_state, to_state, detail) VALUES (%s, %s, %s, %s)",
+        (task_id, source.value, to.value, Jsonb(detail)),
+    )
