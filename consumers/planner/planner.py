@@ -1,0 +1,234 @@
+"""``plan_choreography``: a song analysis, constraints and scored candidate moves -> a blueprint.
+
+1. Resolve the constraints (defaults: the best candidate's style and difficulty, medium energy,
+   the whole song) and keep the candidates that match style and difficulty.
+2. Fit each candidate's tempo (normal, half-time or double-time counting; see ``tempo_fit``);
+   a move that fits none is dropped and logged.
+3. Choose the window: whole 8-count phrases from a section's first downbeat (``window``).
+4. Section by section: a section that repeats an earlier one copies its moves at the same bar
+   offsets (optionally mirrored); any other stretch is filled by dynamic programming over bars
+   (``sequencer``) with the cost model of ``costs``, continuing from the previous move and
+   looking ahead to the first move of a following repeat.
+5. Transitions from the pose jump at each cut; reasons; validation by ``parse_blueprint``.
+
+Pure: no I/O; the same inputs and seed give the same blueprint (``created_at`` aside).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from consumers.music.model import SongAnalysis
+from consumers.music.structure import COUNTS_PER_PHRASE
+from consumers.planner.blueprint_document import PlacedMove, SongInfo, blueprint_document
+from consumers.planner.candidates import MoveCandidate
+from consumers.planner.costs import CostModel, PlannerSettings
+from consumers.planner.sequencer import Neighbour, NoSequence, Slot, fill_bars
+from consumers.planner.tempo_fit import TempoFit, fit_tempo, speed_in_band
+from consumers.planner.window import SongWindow, WindowSection, choose_window
+from schemas.blueprint import Blueprint, Constraints, VideoOutput, parse_blueprint
+from schemas.errors import InvalidInput
+from schemas.events import Constraints as RequestedConstraints
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENERGY = "medium"
+
+
+def plan_choreography(
+    analysis: SongAnalysis,
+    constraints: RequestedConstraints | None,
+    candidates: Sequence[MoveCandidate],
+    *,
+    task_id: str,
+    audio_uri: str,
+    output: VideoOutput,
+    seed: int = 0,
+    title: str = "Untitled",
+    song_id: str | None = None,
+    description: str | None = None,
+    settings: PlannerSettings | None = None,
+    created_at: datetime | None = None,
+) -> Blueprint:
+    """Plan a schema-valid blueprint; ``InvalidInput`` names the constraint nothing fits."""
+    settings = settings or PlannerSettings()
+    effective = resolve_constraints(analysis, constraints, candidates)
+    usable, fits = usable_candidates(analysis, effective, candidates, task_id)
+    window = choose_window(analysis, constraints.duration_s if constraints else None)
+    model = CostModel(
+        analysis, usable, fits, energy_level=effective.energy, settings=settings, seed=seed
+    )
+    slots = plan_sections(analysis, window, model)
+    document = blueprint_document(
+        task_id=task_id,
+        created_at=created_at or datetime.now(UTC),
+        analysis=analysis,
+        song=SongInfo(audio_uri, title, song_id),
+        window=window,
+        constraints=effective,
+        description=description,
+        moves=slots,
+        model=model,
+        output=output,
+    )
+    return parse_blueprint(document)
+
+
+def resolve_constraints(
+    analysis: SongAnalysis,
+    requested: RequestedConstraints | None,
+    candidates: Sequence[MoveCandidate],
+) -> Constraints:
+    """The constraints the plan applies: given ones, else the best candidate's, else defaults."""
+    if not candidates:
+        raise InvalidInput("no candidate moves: the move search returned nothing")
+    requested = requested or RequestedConstraints()
+    best = max(candidates, key=lambda c: (c.score, c.move_id))
+    style = requested.style or best.style
+    in_style = [c for c in candidates if _same_style(c.style, style)] or list(candidates)
+    top_in_style = max(in_style, key=lambda c: (c.score, c.move_id))
+    # Validated rather than constructed so the literal fields are checked against the schema.
+    return Constraints.model_validate(
+        {
+            "difficulty": requested.difficulty or top_in_style.difficulty,
+            "energy": requested.energy or DEFAULT_ENERGY,
+            "style": style,
+            "duration_s": requested.duration_s or analysis.duration_s,
+        }
+    )
+
+
+def usable_candidates(
+    analysis: SongAnalysis,
+    constraints: Constraints,
+    candidates: Sequence[MoveCandidate],
+    task_id: str,
+) -> tuple[list[MoveCandidate], list[TempoFit]]:
+    """Candidates that match style and difficulty and fit the tempo, with their counting."""
+    matching = [
+        c
+        for c in candidates
+        if _same_style(c.style, constraints.style) and c.difficulty == constraints.difficulty
+    ]
+    if not matching:
+        styles = sorted({c.style for c in candidates})
+        levels = sorted(
+            {c.difficulty for c in candidates if _same_style(c.style, constraints.style)}
+        )
+        raise InvalidInput(
+            f"no candidate move has style {constraints.style!r} and difficulty "
+            f"{constraints.difficulty!r} ({len(candidates)} candidates; styles {styles}; "
+            f"difficulties in that style {levels})"
+        )
+    best: dict[str, MoveCandidate] = {}
+    for c in sorted(matching, key=lambda c: (-c.score, c.move_id)):
+        best.setdefault(c.move_id, c)  # the same move found twice keeps its best score
+    usable, fits, rejected = [], [], []
+    for c in best.values():
+        fit = fit_tempo(c, analysis.tempo_bpm, analysis.beats_per_bar)
+        if isinstance(fit, str):
+            rejected.append(fit)
+            continue
+        usable.append(c)
+        fits.append(fit)
+    for reason in rejected:
+        log.info("move not usable for this song: %s", reason, extra={"task_id": task_id})
+    if not usable:
+        raise InvalidInput(
+            f"no candidate move fits the song tempo {analysis.tempo_bpm:.1f} BPM within the "
+            f"speed band (style {constraints.style!r}, difficulty {constraints.difficulty!r}): "
+            + "; ".join(rejected[:5])
+        )
+    return usable, fits
+
+
+def plan_sections(analysis: SongAnalysis, window: SongWindow, model: CostModel) -> list[PlacedMove]:
+    """Moves for every section of the window, in timeline order."""
+    per_bar = analysis.beats_per_bar
+    uses = np.zeros(len(model.candidates))
+    planned: dict[int, list[Slot]] = {}
+    placed: list[PlacedMove] = []
+    for section in window.sections:
+        first_beat = analysis.phrases[section.first_phrase].first_beat
+        bars = section.phrase_count * COUNTS_PER_PHRASE // per_bar
+        copied = _copy_repeat(section, planned, analysis, model)
+        covered = sum(s.beats for s in copied) // per_bar
+        slots = list(copied)
+        if covered < bars:
+            previous = slots[-1] if slots else (placed[-1].slot if placed else None)
+            try:
+                slots += fill_bars(
+                    model,
+                    first_beat + covered * per_bar,
+                    bars - covered,
+                    per_bar,
+                    previous=Neighbour(previous.candidate, previous.mirror) if previous else None,
+                    following=_following(section, window, planned, model.settings.mirror_repeats),
+                    uses=uses,
+                )
+            except NoSequence as exc:
+                raise _unfillable(section, bars - covered, model, exc) from exc
+        for slot in slots:
+            uses[slot.candidate] += 1
+        planned[section.index] = slots
+        repeat_of = section.repeat_of if copied else None
+        placed += [PlacedMove(s, section, repeat_of, i < len(copied)) for i, s in enumerate(slots)]
+    return placed
+
+
+def _copy_repeat(
+    section: WindowSection, planned: dict[int, list[Slot]], analysis: SongAnalysis, model: CostModel
+) -> list[Slot]:
+    """The original's moves at the same bar offsets, as far as they fit bars and speed band."""
+    if section.repeat_of is None or section.repeat_of not in planned:
+        return []
+    original = planned[section.repeat_of]
+    origin = original[0].first_beat
+    first_beat = analysis.phrases[section.first_phrase].first_beat
+    limit = first_beat + section.phrase_count * COUNTS_PER_PHRASE
+    flip = model.settings.mirror_repeats
+    out: list[Slot] = []
+    for slot in original:
+        start = first_beat + slot.first_beat - origin
+        if start + slot.beats > limit:
+            break
+        speed = model.speed(slot.candidate, start)
+        if not speed_in_band(speed):
+            log.info("repeat of section %d stops: speed %.3f off band", section.index, speed)
+            break
+        out.append(Slot(slot.candidate, start, slot.beats, slot.mirror != flip))
+    return out
+
+
+def _following(
+    section: WindowSection, window: SongWindow, planned: dict[int, list[Slot]], flip: bool
+) -> Neighbour | None:
+    """The first move of the next section when that section repeats one already planned."""
+    after = section.index + 1
+    if after >= len(window.sections):
+        return None
+    repeat_of = window.sections[after].repeat_of
+    if repeat_of is None or repeat_of not in planned:
+        return None
+    first = planned[repeat_of][0]
+    return Neighbour(first.candidate, first.mirror != flip)
+
+
+def _unfillable(
+    section: WindowSection, bars: int, model: CostModel, exc: NoSequence
+) -> InvalidInput:
+    lengths = sorted({int(b) for b in model.beats})
+    return InvalidInput(
+        f"section {section.index} ({section.label}, {bars} bars): {exc}; "
+        f"{len(model.candidates)} usable moves spanning {lengths} beats; moves must not follow "
+        "themselves and their speed must stay in 0.85-1.15 at each placement"
+    )
+
+
+def _same_style(a: str, b: str) -> bool:
+    """``hip-hop``, ``hiphop`` and ``hip_hop`` are one style."""
+    return a.replace("-", "").replace("_", "") == b.replace("-", "").replace("_", "")
