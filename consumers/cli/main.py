@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from consumers.cli import analyze, blueprint, db, moves, stack, topology
+from consumers.cli import analyze, blueprint, db, dlq, moves, stack, topology
 
 app = typer.Typer(
     name="choreo",
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(blueprint.app, name="blueprint")
 app.add_typer(db.app, name="db")
+app.add_typer(dlq.app, name="dlq")
 app.add_typer(moves.app, name="moves")
 app.add_typer(stack.app, name="stack")
 app.add_typer(topology.app, name="topology")
