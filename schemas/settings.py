@@ -189,3 +189,21 @@ class BlueprintConsumerSettings(_Group):
         60.0, ge=15, le=600, validation_alias="BLUEPRINT_DEFAULT_DURATION"
     )
     video_prefix: str = Field("videos", min_length=1, validation_alias="BLUEPRINT_VIDEO_PREFIX")
+
+
+class HttpSettings(_Group):
+    """The push / Eventarc HTTP entrypoint (Cloud Run sets ``PORT``)."""
+
+    # All interfaces by default: inside a Cloud Run container the platform's proxy connects.
+    host: str = Field("0.0.0.0", validation_alias="HTTP_HOST")  # noqa: S104
+    port: int = Field(8080, ge=0, le=65535, validation_alias="PORT")
+    shutdown_grace_s: float = Field(25.0, ge=0, validation_alias="HTTP_SHUTDOWN_GRACE")
+    max_body_bytes: int = Field(16_000_000, ge=1, validation_alias="HTTP_MAX_BODY_BYTES")
+
+
+class OutboxSettings(_Group):
+    """The outbox relay that consumer processes run next to their handlers."""
+
+    relay_enabled: bool = Field(True, validation_alias="OUTBOX_RELAY_ENABLED")
+    batch_size: int = Field(100, ge=1, le=10_000, validation_alias="OUTBOX_BATCH_SIZE")
+    poll_interval_s: float = Field(0.5, gt=0, validation_alias="OUTBOX_POLL_INTERVAL")

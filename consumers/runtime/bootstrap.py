@@ -1,0 +1,124 @@
+"""Composition roots for consumer processes: a pull worker or an HTTP server around a handler.
+
+``python -m consumers.runtime worker module:handler SUBSCRIPTION`` or
+``python -m consumers.runtime http module:handler``. ``module:handler`` names an
+:class:`EventHandler`, or a function of no arguments returning one. Both processes open the
+database pool, run the outbox relay on a background thread (``OUTBOX_RELAY_ENABLED``) and log
+JSON lines; all settings come from the environment (``.env.example``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from psycopg_pool import ConnectionPool
+
+from consumers.runtime.handler import EventHandler, EventProcessor
+from consumers.runtime.http_app import create_app, serve
+from consumers.runtime.oidc import GoogleTokenVerifier
+from consumers.runtime.pull_worker import PullWorker
+from producers.database import open_pool
+from producers.outbox_relay import OutboxRelay
+from producers.pubsub_publisher import build_pubsub_publisher
+from schemas.errors import ConfigurationError
+from schemas.logs import configure_logging
+from schemas.settings import (
+    CoreSettings,
+    DatabaseSettings,
+    HttpSettings,
+    OutboxSettings,
+    PublisherSettings,
+    PubSubSettings,
+    PushAuthSettings,
+    WorkerSettings,
+)
+from schemas.topology import subscription_path
+
+
+def load_handler(spec: str) -> EventHandler:
+    """The handler named by ``package.module:attribute`` (or returned by calling it)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigurationError(f"handler {spec!r} must look like package.module:attribute")
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ConfigurationError(f"cannot load handler {spec!r}: {error}") from error
+    handler = target if isinstance(target, EventHandler) else target()
+    if not isinstance(handler, EventHandler):
+        raise ConfigurationError(f"{spec!r} is not an EventHandler (got {type(handler)!r})")
+    return handler
+
+
+@contextmanager
+def consumer_process() -> Iterator[ConnectionPool]:
+    """Logging, the pool and the outbox relay thread for the lifetime of one process."""
+    core = CoreSettings()
+    configure_logging(core.log_level, json_lines=core.log_json)
+    pool = open_pool(DatabaseSettings(), name="choreo-consumer")
+    outbox = OutboxSettings()
+    stop = threading.Event()
+    relay_thread = None
+    publisher = None
+    if outbox.relay_enabled:
+        publisher = build_pubsub_publisher(PubSubSettings(), PublisherSettings())
+        relay = OutboxRelay(
+            pool, publisher, batch_size=outbox.batch_size, poll_interval_s=outbox.poll_interval_s
+        )
+        relay_thread = threading.Thread(target=relay.run_forever, args=(stop,), name="outbox")
+        relay_thread.start()
+    try:
+        yield pool
+    finally:
+        stop.set()
+        if relay_thread is not None:
+            relay_thread.join(10)
+        if publisher is not None:
+            publisher.close()
+        pool.close()
+
+
+def run_worker(handler_spec: str, subscription: str) -> int:
+    """Pull ``subscription`` into the handler until SIGTERM/SIGINT; the exit code."""
+    from google.cloud import pubsub_v1  # noqa: PLC0415 - only workers need the subscriber
+
+    handler = load_handler(handler_spec)
+    with consumer_process() as pool:
+        subscriber = pubsub_v1.SubscriberClient()
+        try:
+            path = subscription_path(PubSubSettings().project_id, subscription)
+            worker = PullWorker(subscriber, path, EventProcessor(pool, handler), WorkerSettings())
+            return worker.run()
+        finally:
+            subscriber.close()
+
+
+def run_http(handler_spec: str) -> int:
+    """Serve the push / Eventarc endpoint for the handler until SIGTERM; the exit code."""
+    handler = load_handler(handler_spec)
+    auth = PushAuthSettings()
+    http = HttpSettings()
+    with consumer_process() as pool:
+        verifier = GoogleTokenVerifier(auth) if auth.enabled else None
+        processor = EventProcessor(pool, handler)
+        serve(create_app(processor, verifier, max_body_bytes=http.max_body_bytes), http)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``worker HANDLER SUBSCRIPTION`` or ``http HANDLER`` and run it."""
+    parser = argparse.ArgumentParser(prog="python -m consumers.runtime")
+    commands = parser.add_subparsers(dest="command", required=True)
+    worker = commands.add_parser("worker", help="streaming pull from a subscription")
+    worker.add_argument("handler", help="package.module:attribute naming an EventHandler")
+    worker.add_argument("subscription", help="subscription name (project from PUBSUB_PROJECT_ID)")
+    http = commands.add_parser("http", help="push / Eventarc endpoint on HTTP_HOST:PORT")
+    http.add_argument("handler", help="package.module:attribute naming an EventHandler")
+    args = parser.parse_args(argv)
+    if args.command == "worker":
+        return run_worker(args.handler, args.subscription)
+    return run_http(args.handler)

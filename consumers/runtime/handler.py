@@ -1,0 +1,174 @@
+"""Handlers and the processor that runs them: typed event in, ack decision out.
+
+A consumer is an :class:`EventHandler`: its name (the dedupe key's first half), the stage it
+reports in ``task.failed``, and a function of ``(conn, event, delivery)`` whose database effects
+commit in one transaction with the ``processed_events`` record. It never sees the transport: the
+pull worker and the HTTP app decode first and hand the same :class:`Delivery` to
+:meth:`EventProcessor.process`, which applies :mod:`consumers.runtime.error_mapping`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from consumers.runtime.error_mapping import (
+    Outcome,
+    Verdict,
+    classify,
+    error_code,
+    is_unexpected,
+    verdict_for,
+)
+from consumers.runtime.idempotency import claim_event, run_once
+from producers.outbox import add_to_outbox
+from producers.publishing import current_traceparent
+from producers.task_store import transition
+from schemas.errors import NotFound
+from schemas.event_envelope import ChoreoEvent, Delivery, EventDecodeError, new_event
+from schemas.events import TaskFailed
+from schemas.task_state import HAPPY_PATH, TERMINAL, StaleState, State
+
+log = logging.getLogger(__name__)
+Stage = Literal["request", "analysis", "planning", "dispatch", "render"]
+HandleFn = Callable[[psycopg.Connection, ChoreoEvent, Delivery[ChoreoEvent]], None]
+_FAILABLE = frozenset(HAPPY_PATH) - TERMINAL
+MAX_REASON_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class EventHandler:
+    """One consumer: name, the stage it fails at, the effect, and its CloudEvent source."""
+
+    consumer: str
+    stage: Stage
+    handle: HandleFn
+    source: str = "//choreo/consumer"
+
+
+class EventProcessor:
+    """Runs a handler on decoded deliveries and maps every outcome to a verdict."""
+
+    def __init__(self, pool: ConnectionPool, handler: EventHandler) -> None:
+        self.pool = pool
+        self.handler = handler
+
+    def process(self, delivery: Delivery[ChoreoEvent]) -> Verdict:
+        """Handle one delivery at most once per CloudEvent id; the ack/HTTP verdict."""
+        event = delivery.event
+        token = current_traceparent.set(event.traceparent)
+        try:
+            verdict = self._process(delivery)
+        finally:
+            current_traceparent.reset(token)
+        level = logging.INFO if verdict.ack else logging.WARNING
+        log.log(level, "event %s", verdict.outcome, extra=self._context(delivery, verdict))
+        return verdict
+
+    def reject(self, error: EventDecodeError, **context: Any) -> Verdict:
+        """The verdict for a message that does not decode (logged with its reason)."""
+        verdict = verdict_for(Outcome.UNDECODABLE, str(error))
+        extra = {"consumer": self.handler.consumer, "outcome": verdict.outcome, **context}
+        log.error("undecodable message: %s", error, extra=extra)
+        return verdict
+
+    def _process(self, delivery: Delivery[ChoreoEvent]) -> Verdict:
+        event = delivery.event
+        try:
+            done = run_once(
+                self.pool,
+                self.handler.consumer,
+                event.id,
+                lambda conn: self.handler.handle(conn, event, delivery),
+            )
+            return verdict_for(Outcome.PROCESSED if done else Outcome.DUPLICATE)
+        except Exception as error:
+            outcome = classify(error)
+            reason = f"{type(error).__name__}: {error}"
+            if outcome is Outcome.RETRY:
+                log.warning("handler failed, will retry", exc_info=error, extra=_ids(delivery))
+                return verdict_for(outcome, reason, unexpected=is_unexpected(error))
+            if outcome is Outcome.FAILED_PERMANENTLY:
+                return self._fail_permanently(delivery, error)
+            return verdict_for(outcome, reason)
+
+    def _fail_permanently(self, delivery: Delivery[ChoreoEvent], error: Exception) -> Verdict:
+        reason = str(error).strip() or type(error).__name__
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                record_task_failure(conn, self.handler, delivery.event, reason, error_code(error))
+        except Exception as record_error:
+            # Recording is the effect of a permanent failure; if it cannot commit, retry.
+            log.exception("could not record a permanent failure", extra=_ids(delivery))
+            return verdict_for(Outcome.RETRY, f"recording failure failed: {record_error}")
+        return verdict_for(Outcome.FAILED_PERMANENTLY, reason)
+
+    def _context(self, delivery: Delivery[ChoreoEvent], verdict: Verdict) -> dict[str, Any]:
+        return {
+            **_ids(delivery),
+            "consumer": self.handler.consumer,
+            "outcome": verdict.outcome,
+            "reason": verdict.reason or None,
+        }
+
+
+def record_task_failure(
+    conn: psycopg.Connection, handler: EventHandler, event: ChoreoEvent, reason: str, code: str
+) -> bool:
+    """Mark the event handled, move its task to failed, queue ``task.failed``; False if a dupe.
+
+    Runs in the caller's transaction. A task already in a terminal state is left alone and no
+    event is queued; a missing task still gets its ``task.failed`` (the requester is waiting).
+    A ``task.failed`` event is never answered with another one, which would loop.
+    """
+    if not claim_event(conn, handler.consumer, event.id):
+        return False
+    task_id = event.data.task_id
+    reason = reason[:MAX_REASON_CHARS]
+    try:
+        transition(
+            conn,
+            task_id,
+            _FAILABLE,
+            State.FAILED,
+            error=reason,
+            error_stage=handler.stage,
+            detail={"event_id": event.id, "consumer": handler.consumer, "error_code": code},
+        )
+    except NotFound:
+        log.warning("no task row to mark failed", extra={"task_id": task_id, "event_id": event.id})
+    except StaleState as stale:
+        log.info("task already %s; not failing it again", stale.actual, extra={"task_id": task_id})
+        return True
+    if isinstance(event.data, TaskFailed):
+        return True
+    failure = TaskFailed(
+        task_id=task_id,
+        stage=handler.stage,
+        reason=reason,
+        error_code=code[:64],
+        failed_at=datetime.now(UTC),
+    )
+    add_to_outbox(
+        conn,
+        new_event(failure, source=handler.source, traceparent=event.traceparent),
+    )
+    return True
+
+
+def _ids(delivery: Delivery[ChoreoEvent]) -> dict[str, Any]:
+    return {
+        "task_id": delivery.event.data.task_id,
+        "event_id": delivery.event.id,
+        "event_type": delivery.event.type,
+        "delivery_attempt": delivery.delivery_attempt,
+        "message_id": delivery.message_id,
+        "transport": delivery.transport,
+        "traceparent": delivery.event.traceparent,
+    }

@@ -1,0 +1,113 @@
+"""The HTTP entrypoint for push subscriptions and Eventarc: an ASGI app served by uvicorn.
+
+``POST /`` accepts binary and structured CloudEvents, the Pub/Sub push wrapper and Eventarc's
+``messagePublished`` wrapper (all decoded by :func:`schemas.event_codec.from_http` into the same
+typed event) and answers with the status :mod:`consumers.runtime.error_mapping` gives: 2xx acks,
+5xx makes Pub/Sub retry (then dead-letter), 400 names what is wrong with the body. With
+``PUSH_AUTH_ENABLED`` every request must carry a valid Google-signed OIDC token (401 without
+one, 403 for a forged, expired or foreign one). ``GET /healthz`` answers 200. On SIGTERM uvicorn
+stops accepting connections and finishes in-flight requests within ``HTTP_SHUTDOWN_GRACE``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from consumers.runtime.handler import EventProcessor
+from consumers.runtime.oidc import (
+    CertificatesUnavailable,
+    Forbidden,
+    GoogleTokenVerifier,
+    Unauthenticated,
+)
+from schemas.event_codec import from_http
+from schemas.event_envelope import EventDecodeError
+from schemas.settings import HttpSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    processor: EventProcessor,
+    verifier: GoogleTokenVerifier | None = None,
+    *,
+    max_body_bytes: int = 16_000_000,
+) -> Starlette:
+    """The ASGI app: ``POST /`` for events, ``GET /healthz``."""
+
+    async def receive_event(request: Request) -> JSONResponse:
+        refused = await _check_token(verifier, request) or _check_size(request, max_body_bytes)
+        if refused is not None:
+            return refused
+        body = await request.body()
+        if len(body) > max_body_bytes:
+            return _error(413, f"body of {len(body)} bytes exceeds {max_body_bytes}")
+        try:
+            delivery = from_http(request.headers.items(), body)
+        except EventDecodeError as error:
+            verdict = processor.reject(error, path=request.url.path)
+            return _error(verdict.http_status, verdict.reason)
+        verdict = await run_in_threadpool(processor.process, delivery)
+        content = {"outcome": str(verdict.outcome), "event_id": delivery.event.id}
+        if verdict.reason:
+            content["reason"] = verdict.reason
+        return JSONResponse(content, status_code=verdict.http_status)
+
+    async def healthz(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/", receive_event, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+def serve(app: Starlette, settings: HttpSettings | None = None) -> None:
+    """Serve ``app`` with uvicorn until SIGTERM/SIGINT, then drain in-flight requests."""
+    settings = settings or HttpSettings()
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # our JSON logging, configured by the composition root
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        lifespan="off",
+    )
+    uvicorn.Server(config).run()
+
+
+async def _check_token(
+    verifier: GoogleTokenVerifier | None, request: Request
+) -> JSONResponse | None:
+    """None when the request may proceed, else the 401/403/503 refusal."""
+    if verifier is None:
+        return None
+    try:
+        await run_in_threadpool(verifier.verify, request.headers.get("authorization"))
+    except Unauthenticated as error:
+        return _error(401, str(error))
+    except Forbidden as error:
+        return _error(403, str(error))
+    except CertificatesUnavailable as error:
+        return _error(503, str(error))
+    return None
+
+
+def _check_size(request: Request, max_body_bytes: int) -> JSONResponse | None:
+    declared = request.headers.get("content-length", "0")
+    if declared.isdigit() and int(declared) > max_body_bytes:
+        return _error(413, f"body of {declared} bytes exceeds {max_body_bytes}")
+    return None
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status)
