@@ -1,0 +1,152 @@
+"""Rendering a 22-move blueprint from clips of mixed size and frame rate, with real FFmpeg."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from job.assemble import RenderOptions
+from job.run import JobContext, render_blueprint
+from job.segment_cache import SegmentCache
+from job.storage import LocalStorage
+from job.task_status import NoTaskStatus
+from schemas.blueprint import Blueprint, parse_blueprint
+from tests.fixtures.blueprints import TEST_CLIPS, MovePlan, build_blueprint
+
+pytestmark = pytest.mark.integration
+
+FPS = 24
+SPEEDS = (1.0, 0.9, 1.1, 1.05, 0.95)
+RGB_BY_KEY = {spec.key: spec.rgb for spec in TEST_CLIPS}
+
+
+def _moves() -> list[MovePlan]:
+    moves = []
+    for index in range(22):
+        crossfade = index % 7 == 3
+        moves.append(
+            MovePlan(
+                TEST_CLIPS[index % len(TEST_CLIPS)].key,
+                counts=2 if index % 4 else 4,
+                speed=SPEEDS[index % len(SPEEDS)],
+                mirror=index % 3 == 1,
+                transition="crossfade" if crossfade else "cut",
+                transition_s=0.4 if crossfade else 0.0,
+            )
+        )
+    return moves
+
+
+def _render(blueprint: Blueprint, root: Path, cache: SegmentCache, work: Path) -> Any:
+    work.mkdir(parents=True)
+    context = JobContext(
+        storage=LocalStorage(root),
+        status=NoTaskStatus(),
+        publisher=None,
+        render=RenderOptions(cache=cache, work_dir=work),
+    )
+    percents: list[float] = []
+    assembled = render_blueprint(blueprint, context, work / "out.mp4", percents.append)
+    return assembled, percents
+
+
+def _probe(path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries",
+         "format=duration:stream=codec_type,codec_name,width,height,r_frame_rate,pix_fmt",
+         "-of", "json", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    info: dict[str, Any] = json.loads(done.stdout)
+    return info
+
+
+def _centre_rgb(path: Path, at_s: float) -> tuple[int, ...]:
+    done = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", f"{at_s:.4f}", "-i", str(path), "-frames:v", "1",
+         "-vf", "crop=8:8:(iw-8)/2:(ih-8)/2,scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24",
+         "-"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return tuple(done.stdout[:3])
+
+
+@pytest.fixture(scope="module")
+def rendered(
+    job_media: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Blueprint, Any, SegmentCache, Path]:
+    """The 22-move blueprint rendered once (for this module) into an empty cache."""
+    tmp_path = tmp_path_factory.mktemp("render")
+    document = build_blueprint(
+        _moves(), fps=FPS, count_numbers=True, move_names=True, fade_in_s=0.5, fade_out_s=1.0
+    )
+    blueprint = parse_blueprint(document, storage_root=job_media)
+    cache = SegmentCache(tmp_path / "cache")
+    assembled, _ = _render(blueprint, job_media, cache, tmp_path / "first")
+    return blueprint, assembled, cache, tmp_path
+
+
+def test_output_has_the_blueprint_duration_size_rate_and_audio(
+    rendered: tuple[Blueprint, Any, SegmentCache, Path],
+) -> None:
+    """ffprobe sees one H.264 yuv420p 640x360@24 stream and one audio stream, length ± 1 frame."""
+    blueprint, assembled, _, _ = rendered
+    info = _probe(assembled.path)
+    video = [s for s in info["streams"] if s["codec_type"] == "video"]
+    audio = [s for s in info["streams"] if s["codec_type"] == "audio"]
+    assert len(video) == 1 and len(audio) == 1
+    assert (video[0]["width"], video[0]["height"], video[0]["r_frame_rate"]) == (640, 360, "24/1")
+    assert (video[0]["codec_name"], video[0]["pix_fmt"]) == ("h264", "yuv420p")
+    assert abs(float(info["format"]["duration"]) - blueprint.song.window.length_s) <= 1 / FPS
+
+
+def test_each_cut_shows_the_next_clip_from_its_first_frames(
+    rendered: tuple[Blueprint, Any, SegmentCache, Path],
+) -> None:
+    """Just after every hard cut the centre pixel has the incoming clip's colour."""
+    blueprint, assembled, _, _ = rendered
+    checked = 0
+    for move in blueprint.moves_used[1:]:
+        if move.transition_in.type != "cut":
+            continue
+        # Two frames after the cut: past it, and still far from the move's end.
+        colour = _centre_rgb(assembled.path, move.timeline_start_s + 2.5 / FPS)
+        expected = RGB_BY_KEY[move.clip_uri]
+        assert all(abs(got - want) <= 24 for got, want in zip(colour, expected, strict=True)), (
+            f"{move.move_id} at {move.timeline_start_s:.3f} s shows {colour}, expected {expected}"
+        )
+        checked += 1
+    assert checked >= 15
+
+
+def test_crossfade_blends_both_clips_at_its_cut(
+    rendered: tuple[Blueprint, Any, SegmentCache, Path],
+) -> None:
+    """At a crossfade's cut the picture is a mix: neither clip's pure colour."""
+    blueprint, assembled, _, _ = rendered
+    index, move = next(
+        (i, m) for i, m in enumerate(blueprint.moves_used) if m.transition_in.type == "crossfade"
+    )
+    before = RGB_BY_KEY[blueprint.moves_used[index - 1].clip_uri]
+    after = RGB_BY_KEY[move.clip_uri]
+    colour = _centre_rgb(assembled.path, move.timeline_start_s)
+    assert colour != before and colour != after
+    mixed = [abs(c - (b + a) / 2) for c, b, a in zip(colour, before, after, strict=True)]
+    assert max(mixed) <= 80
+
+
+def test_rerender_hits_the_segment_cache(
+    rendered: tuple[Blueprint, Any, SegmentCache, Path], job_media: Path
+) -> None:
+    """Rendering the same blueprint again reuses every piece and the audio, and looks the same."""
+    blueprint, first, cache, tmp_path = rendered
+    assert first.pieces_cached == 0
+    again, percents = _render(blueprint, job_media, cache, tmp_path / "second")
+    assert again.pieces_cached == again.pieces == first.pieces
+    assert again.audio_cached is True
+    assert percents and percents[-1] == pytest.approx(100.0)
+    assert _probe(again.path)["format"]["duration"] == _probe(first.path)["format"]["duration"]

@@ -1,0 +1,182 @@
+"""The FFmpeg argument builder and the timeline it works from: pure functions, golden outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from job.ffmpeg_plan import (
+    EncodeSettings,
+    UnsafePath,
+    audio_args,
+    concat_list,
+    file_input,
+    mux_args,
+    piece_args,
+    piece_key,
+)
+from job.ffmpeg_run import parse_progress_line
+from job.timeline import ClipFile, Piece, SourceSpan, plan_timeline
+from schemas.blueprint import parse_blueprint
+from tests.fixtures.blueprints import MovePlan, build_blueprint
+
+SETTINGS = EncodeSettings(640, 360, 24, "veryfast", 21)
+CLIP = ClipFile(Path("/work/in/a.mp4"), "a" * 64)
+
+
+def _timeline(moves: list[MovePlan], **options: object) -> object:
+    blueprint = parse_blueprint(build_blueprint(moves, **options))  # type: ignore[arg-type]
+    clips = {move.clip_uri: ClipFile(Path(f"/in/{move.clip_uri}"), "0" * 64) for move in moves}
+    return blueprint, plan_timeline(blueprint, clips)
+
+
+def _segment(speed: float = 1.0, mirror: bool = False, start: float = 1.5) -> Piece:
+    return Piece("segment", 0, 0, 48, (SourceSpan(CLIP, start, speed, mirror),))
+
+
+def test_segment_arguments_match_the_golden_list() -> None:
+    """A plain segment renders with exactly these arguments: file-only input, exact frames."""
+    args = piece_args(_segment(), SETTINGS, Path("/cache/p.mp4"), font=None, text_dir=Path("/t"))
+    assert args == [
+        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-ss", "1.500000", "-protocol_whitelist", "file,pipe", "-i", "file:/work/in/a.mp4",
+        "-filter_complex",
+        "[0:v]setpts=(PTS-STARTPTS)/1.000000,fps=24,"
+        "scale=640:360:force_original_aspect_ratio=decrease,"
+        "pad=640:360:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p,"
+        "tpad=stop=-1:stop_mode=clone[s0];[s0]null[v]",
+        "-map", "[v]", "-frames:v", "48", "-an", "-sn", "-dn", "-map_metadata", "-1",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "21", "-bf", "0", "-g", "48",
+        "-pix_fmt", "yuv420p", "-r", "24", "-video_track_timescale", "24000",
+        "-progress", "pipe:1", "-nostats", "/cache/p.mp4",
+    ]  # fmt: skip
+
+
+def test_speed_becomes_setpts_and_mirror_becomes_hflip() -> None:
+    """Speed 1.1 divides timestamps by 1.1; hflip appears only for a mirrored move."""
+    mirrored = " ".join(piece_args(_segment(1.1, True), SETTINGS, Path("/o.mp4"), font=None,
+                                   text_dir=Path("/t")))  # fmt: skip
+    plain = " ".join(piece_args(_segment(0.9), SETTINGS, Path("/o.mp4"), font=None,
+                                text_dir=Path("/t")))  # fmt: skip
+    assert "setpts=(PTS-STARTPTS)/1.100000" in mirrored
+    assert "hflip" in mirrored
+    assert "setpts=(PTS-STARTPTS)/0.900000" in plain
+    assert "hflip" not in plain
+
+
+def test_blueprint_speed_factor_reaches_the_segment() -> None:
+    """A move at speed 1.1 with mirror on becomes a mirrored span at that speed."""
+    moves = [MovePlan("moves/a.mp4"), MovePlan("moves/b.mp4", counts=4, speed=1.1, mirror=True)]
+    _, timeline = _timeline(moves)
+    second = timeline.pieces[1].sources[0]  # type: ignore[attr-defined]
+    assert second.speed == pytest.approx(1.1, abs=1e-3)
+    assert second.mirror is True
+
+
+def test_transition_windows_are_centred_on_cuts_and_pieces_chain_without_gaps() -> None:
+    """Each piece starts where the previous ended, crossfades sit astride their cut, total kept."""
+    moves = [
+        MovePlan("moves/a.mp4", counts=4),
+        MovePlan("moves/b.mp4", counts=4, transition="crossfade", transition_s=0.5),
+        MovePlan("moves/c.mp4", counts=2, transition="wipeleft", transition_s=0.25),
+        MovePlan("moves/d.mp4", counts=4),
+    ]
+    blueprint, timeline = _timeline(moves)
+    pieces = timeline.pieces  # type: ignore[attr-defined]
+    position = 0
+    for piece in pieces:
+        assert piece.start_frame == position
+        position += piece.frames
+    assert position == timeline.frames == round(blueprint.song.window.length_s * 24)  # type: ignore[attr-defined]
+    fades = [piece for piece in pieces if piece.kind == "transition"]
+    assert [(p.xfade, p.frames) for p in fades] == [("fade", 12), ("wipeleft", 6)]
+    cut_b, cut_c = 48, 96  # 4 counts at 120 BPM = 2 s = 48 frames
+    assert [p.start_frame + p.frames // 2 for p in fades] == [cut_b, cut_c]
+
+
+def test_xfade_runs_over_the_whole_window_from_offset_zero() -> None:
+    """The crossfade filter lasts exactly the window and starts at its first frame."""
+    moves = [MovePlan("moves/a.mp4"), MovePlan("moves/b.mp4", transition="crossfade",
+                                                transition_s=0.5)]  # fmt: skip
+    _, timeline = _timeline(moves)
+    window = next(p for p in timeline.pieces if p.kind == "transition")  # type: ignore[attr-defined]
+    graph = piece_args(window, SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t"))
+    assert "[s0][s1]xfade=transition=fade:duration=0.500000:offset=0[x]" in graph[graph.index(
+        "-filter_complex") + 1]  # fmt: skip
+
+
+def test_incoming_clip_without_footage_before_its_in_point_holds_its_first_frame() -> None:
+    """A transition into a clip used from 0 s clones its first frame for the early half."""
+    moves = [MovePlan("moves/a.mp4"), MovePlan("moves/b.mp4", transition="crossfade",
+                                                transition_s=0.5, clip_in_s=0.0)]  # fmt: skip
+    _, timeline = _timeline(moves)
+    window = next(p for p in timeline.pieces if p.kind == "transition")  # type: ignore[attr-defined]
+    graph = " ".join(piece_args(window, SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t")))
+    assert "tpad=start=6:start_mode=clone" in graph
+
+
+def test_piece_key_ignores_position_but_not_content() -> None:
+    """The same span elsewhere on the timeline reuses the cache; mirroring it does not."""
+    moved = Piece("segment", 5, 480, 48, _segment().sources)
+    assert piece_key(_segment(), SETTINGS, None) == piece_key(moved, SETTINGS, None)
+    assert piece_key(_segment(), SETTINGS, None) != piece_key(_segment(mirror=True), SETTINGS, None)
+
+
+def test_concat_list_quotes_paths() -> None:
+    """Single quotes in a path are written as '\\'' so the list cannot be broken out of."""
+    listing = concat_list([Path("/cache/a.mp4"), Path("/cache/it's.mp4")])
+    assert listing == "ffconcat version 1.0\nfile '/cache/a.mp4'\nfile '/cache/it'\\''s.mp4'\n"
+
+
+@pytest.mark.parametrize(
+    "path", ["relative.mp4", "http://example.com/x.mp4", "/tmp/line\nfile 'http://x'", "/a\x00b"]
+)
+def test_inputs_other_than_absolute_local_files_are_refused(path: str) -> None:
+    """Relative names, URLs and paths with line breaks or NUL never reach FFmpeg."""
+    with pytest.raises(UnsafePath):
+        file_input(Path(path))
+    with pytest.raises(UnsafePath):
+        concat_list([Path(path)])
+
+
+def test_every_input_is_a_whitelisted_local_file() -> None:
+    """Each -i is file:/... preceded by a whitelist without network protocols."""
+    commands = [
+        piece_args(_segment(), SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t")),
+        audio_args(Path("/s.m4a"), Path("/a.m4a"), start_s=1, length_s=9, fade_in_s=1,
+                   fade_out_s=2),  # fmt: skip
+        mux_args(Path("/l.ffconcat"), Path("/a.m4a"), 9.0, Path("/v.mp4")),
+    ]
+    for args in commands:
+        inputs = [i for i, arg in enumerate(args) if arg == "-i"]
+        assert inputs
+        for at in inputs:
+            assert args[at + 1].startswith("file:/")
+            whitelist = args[args.index("-protocol_whitelist", at - 4) + 1]
+            assert set(whitelist.split(",")) <= {"file", "pipe"}
+
+
+def test_audio_is_cut_to_the_window_and_faded() -> None:
+    """The song's window starts at -ss, lasts -t, fades in at 0 and out before the end."""
+    args = audio_args(Path("/s.m4a"), Path("/a.m4a"), start_s=12.5, length_s=30.0, fade_in_s=0.5,
+                      fade_out_s=2.0)  # fmt: skip
+    assert args[args.index("-ss") + 1] == "12.500000"
+    assert args[args.index("-t") + 1] == "30.000000"
+    assert args[args.index("-af") + 1] == (
+        "apad,afade=t=in:st=0:d=0.500000,afade=t=out:st=28.000000:d=2.000000"
+    )
+
+
+def test_mux_copies_streams_and_puts_the_index_first() -> None:
+    """The join is a stream copy with -safe 0 for our absolute list and +faststart."""
+    args = mux_args(Path("/l.ffconcat"), Path("/a.m4a"), 9.0, Path("/v.mp4"))
+    assert args[args.index("-c") + 1] == "copy"
+    assert args[args.index("-safe") + 1] == "0"
+    assert args[args.index("-movflags") + 1] == "+faststart"
+
+
+def test_progress_lines_yield_frame_counts() -> None:
+    """Only ``frame=N`` lines of -progress output count; other keys are ignored."""
+    lines = ["frame=12\n", "fps=30.0\n", "out_time_us=500000\n", "frame=N/A\n", "progress=end\n"]
+    assert [parse_progress_line(line) for line in lines] == [12, None, None, None, None]
