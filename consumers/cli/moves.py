@@ -104,12 +104,14 @@ def demo_library(
     workers: Annotated[int, typer.Option(help="Clips rendered in parallel")] = 2,
 ) -> None:
     """Write the procedural demo library (48 moves, rendered clips) as an importable bundle."""
-    from consumers.moves.demo_library import build_demo_library, demo_drafts  # noqa: PLC0415
+    from consumers.moves.bundle import write_bundle  # noqa: PLC0415 - see module doc
+    from consumers.moves.demo_library import demo_drafts  # noqa: PLC0415
 
-    total = len(demo_drafts(seed))
+    drafts = demo_drafts(seed)
+    total = len(drafts)
     try:
         manifest = _with_progress(
-            lambda step: build_demo_library(out, seed=seed, workers=workers, on_rendered=step),
+            lambda step: write_bundle(out, drafts, workers=workers, on_rendered=step),
             total, "rendering",
         )  # fmt: skip
     except ChoreoError as error:
