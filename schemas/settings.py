@@ -152,12 +152,8 @@ class JobSettings(_Group):
 
 
 class ProducerSettings(_Group):
-    """The producer service: ``POST /requests`` and the songs-bucket upload trigger."""
+    """The producer service (``choreo request serve``; it listens where ``HttpSettings`` say)."""
 
-    http_host: str = Field("127.0.0.1", validation_alias="PRODUCER_HTTP_HOST")
-    http_port: int = Field(
-        8080, ge=0, le=65535, validation_alias=AliasChoices("PRODUCER_HTTP_PORT", "PORT")
-    )
     publish_immediately: bool = Field(True, validation_alias="PRODUCER_PUBLISH_IMMEDIATELY")
 
 
@@ -181,13 +177,10 @@ class GeminiSettings(_Group):
 
 
 class BlueprintConsumerSettings(_Group):
-    """The blueprint consumer: planning seed, video defaults and move search breadth."""
+    """The blueprint consumer: planning seed, move search breadth, where videos go."""
 
     seed: int = Field(0, ge=0, validation_alias="BLUEPRINT_SEED")
     candidate_moves: int = Field(40, ge=1, le=500, validation_alias="BLUEPRINT_CANDIDATE_MOVES")
-    default_duration_s: float = Field(
-        60.0, ge=15, le=600, validation_alias="BLUEPRINT_DEFAULT_DURATION"
-    )
     video_prefix: str = Field("videos", min_length=1, validation_alias="BLUEPRINT_VIDEO_PREFIX")
 
 
