@@ -1,0 +1,37 @@
+# choreo blueprint: music analysis, FAISS move search, planning, Gemini. The only image with
+# numpy, librosa and faiss.
+# Build from the repository root:
+#   docker build -f infra/docker/blueprint.Dockerfile -t choreo-blueprint .
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PORT=8080 \
+    NUMBA_CACHE_DIR=/tmp/numba-cache
+
+# NUMBA_CACHE_DIR: librosa's numba functions cache compiled code; site-packages is not writable
+# by the non-root user.
+# librosa reads WAV/FLAC/OGG through soundfile and falls back to audioread, which decodes MP3 and
+# AAC with ffmpeg.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+# The wheel holds all four packages (pyproject's hatch target); only the extra decides which
+# third-party libraries come along.
+COPY pyproject.toml README.md ./
+COPY schemas ./schemas
+COPY producers ./producers
+COPY consumers ./consumers
+COPY job ./job
+RUN pip install '.[blueprint]'
+
+RUN useradd --system --uid 10001 --no-create-home choreo
+USER choreo
+
+# Cloud Run sets PORT; the default above is for docker run and compose.
+EXPOSE 8080
+CMD ["choreo", "serve", "blueprint"]
