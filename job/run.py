@@ -78,10 +78,10 @@ def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
     """Run the whole job for ``blueprint``'s task; raise ``JobFailure`` after recording it."""
     task_id = blueprint.task_id
     video_uri = blueprint.video_output.uri
-    if context.status.start(task_id) == Start.ALREADY_COMPLETED:
-        log.info("task already completed: nothing to do", extra={"step": "claim"})
-        return JobOutcome(video_uri, None, uploaded=False, announced=False)
     try:
+        if context.status.start(task_id) == Start.ALREADY_COMPLETED:
+            log.info("task already completed: nothing to do", extra={"step": "claim"})
+            return JobOutcome(video_uri, None, uploaded=False, announced=False)
         started = time.monotonic()
         out = context.render.work_dir / "video.mp4"
         assembled = render_blueprint(

@@ -139,8 +139,11 @@ class PostgresTaskStatus:
     def finish(
         self, task_id: str, to: State, event: ChoreoEvent, **fields: Any
     ) -> OutboxMessage | None:
-        """CAS from ``dispatched``/``rendering`` to ``to``, with history and outbox rows."""
-        sources = check_transition({State.DISPATCHED, State.RENDERING}, to)
+        """CAS to ``to`` (completed from rendering; failed from either), with history and outbox."""
+        claimed = (
+            {State.RENDERING} if to == State.COMPLETED else {State.DISPATCHED, State.RENDERING}
+        )
+        sources = check_transition(claimed, to)
         data, attributes = to_pubsub(event)
         try:
             with self.pool.connection() as conn, conn.transaction():
