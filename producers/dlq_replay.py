@@ -118,7 +118,7 @@ def replay(
     with subscription_lock(conn, queue), queue:
         for message in queue.pull(options.selection, limit=options.limit):
             queue.keep_leases()
-            topic, refusal = _destination(message, queue, topology, options)
+            topic, refusal = destination_for(message, queue, topology, options)
             if topic is None:
                 audit.record(message, "refused", refusal or "refused")
                 continue
@@ -179,10 +179,10 @@ def audit_rows(
         return list(cur.fetchall())
 
 
-def _destination(
+def destination_for(
     message: DeadLetter, queue: DeadLetterQueue, topology: Topology, options: ReplayOptions
 ) -> tuple[str | None, str | None]:
-    """The topic to replay to, or None and why the message is refused."""
+    """The topic to replay ``message`` to, or None and why it is refused."""
     if message.replay_count >= options.cap:
         return None, f"replay cap reached ({message.replay_count} of {options.cap})"
     if options.to_topic is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from consumers.cli import analyze, blueprint, db, dlq, moves, stack, topology
+from consumers.cli import analyze, blueprint, db, dlq, moves, request, stack, topology
 
 app = typer.Typer(
     name="choreo",
@@ -20,6 +20,7 @@ app.add_typer(blueprint.app, name="blueprint")
 app.add_typer(db.app, name="db")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(moves.app, name="moves")
+app.add_typer(request.app, name="request")
 app.add_typer(stack.app, name="stack")
 app.add_typer(topology.app, name="topology")
 app.command("analyze")(analyze.analyze)

@@ -1,0 +1,116 @@
+"""The producer service over HTTP: ``POST /requests`` and the songs-bucket Eventarc trigger.
+
+Served by uvicorn as a Starlette app, like the consumer runtime's push endpoint.
+
+- ``POST /requests``: a JSON request (``path``, ``song``, ``description``, ``constraints``,
+  optional ``task_id`` and ``client``) → 202 ``{"task_id", "created", "published"}``; 400 with
+  ``{"errors": [{"field", "message"}, ...]}``; 409 when the task id is taken by another request;
+  503 when the database cannot be reached (nothing was stored; try again).
+- ``POST /events/storage``: Cloud Storage ``object.v1.finalized`` from Eventarc (binary or
+  structured CloudEvent) → 200 with what happened (registered, existing, ignored); 400 for a body
+  that is not such an event; 503/500 make Eventarc retry. When an ``authorize`` callable is given
+  (the composition root builds it from the OIDC verifier) it guards this route.
+- ``GET /healthz`` → 200.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from producers.publishing import Publisher
+from producers.requests import FieldError, RequestRejected, TaskConflict, submit_request
+from producers.song_registry import ObjectReader, register_upload
+from schemas.errors import InvalidInput, PermanentError, TransientError
+from schemas.event_codec import decode_http
+from schemas.event_envelope import parse_json
+
+log = logging.getLogger(__name__)
+
+# An Authorization header in, None to proceed or (HTTP status, reason) to refuse.
+Authorize = Callable[[str | None], tuple[int, str] | None]
+MAX_REQUEST_BYTES = 64_000
+MAX_EVENT_BYTES = 1_000_000
+
+
+def create_producer_app(
+    pool: ConnectionPool,
+    *,
+    publisher: Publisher | None,
+    reader: ObjectReader,
+    songs_bucket: str,
+    authorize: Authorize | None = None,
+) -> Starlette:
+    """The ASGI app; ``publisher`` None leaves publishing to the outbox relay."""
+
+    async def post_request(request: Request) -> JSONResponse:
+        body = await request.body()
+        if len(body) > MAX_REQUEST_BYTES:
+            return _field_errors(413, [FieldError("body", f"exceeds {MAX_REQUEST_BYTES} bytes")])
+        try:
+            document = parse_json(body, what="body")
+            submitted = await run_in_threadpool(submit_request, pool, document, publisher=publisher)
+        except TaskConflict as exc:
+            return _field_errors(409, exc.errors)
+        except RequestRejected as exc:
+            return _field_errors(400, exc.errors)
+        except InvalidInput as exc:
+            return _field_errors(400, [FieldError("body", str(exc))])
+        except (TransientError, PoolTimeout, psycopg.OperationalError) as exc:
+            log.warning("request not stored: %s", exc)
+            return JSONResponse({"error": f"try again later: {exc}"}, status_code=503)
+        content = {
+            "task_id": submitted.task_id,
+            "created": submitted.created,
+            "published": submitted.published,
+        }
+        return JSONResponse(content, status_code=202)
+
+    async def storage_event(request: Request) -> JSONResponse:
+        if authorize is not None:
+            refused = await run_in_threadpool(authorize, request.headers.get("authorization"))
+            if refused is not None:
+                return JSONResponse({"error": refused[1]}, status_code=refused[0])
+        body = await request.body()
+        if len(body) > MAX_EVENT_BYTES:
+            return JSONResponse({"error": f"body exceeds {MAX_EVENT_BYTES} bytes"}, 413)
+        try:
+            event = decode_http(request.headers.items(), body).event
+            registration = await run_in_threadpool(
+                register_upload, pool, event, reader, songs_bucket=songs_bucket
+            )
+        except InvalidInput as exc:
+            log.warning("storage event refused: %s", exc)
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        except PermanentError as exc:
+            # Retrying cannot help: acknowledge (2xx) so Eventarc stops, and say why.
+            log.error("storage event failed for good: %s", exc)
+            return JSONResponse({"outcome": "failed", "reason": str(exc)}, status_code=200)
+        except (TransientError, PoolTimeout, psycopg.OperationalError) as exc:
+            log.warning("storage event not handled, Eventarc will retry: %s", exc)
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        return JSONResponse(asdict(registration), status_code=200)
+
+    async def healthz(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/requests", post_request, methods=["POST"]),
+            Route("/events/storage", storage_event, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+def _field_errors(status: int, errors: list[FieldError]) -> JSONResponse:
+    return JSONResponse({"errors": [asdict(e) for e in errors]}, status_code=status)
