@@ -121,12 +121,18 @@ def demo_library(
 
 def _import(path: Path) -> ImportReport:
     from consumers.moves.ingest import import_bundle  # noqa: PLC0415 - see module doc
+    from consumers.vector_search.embeddings import embed_moves  # noqa: PLC0415
+    from consumers.vector_search.text_embedding import text_embedder_from_settings  # noqa: PLC0415
     from producers.database import connect  # noqa: PLC0415
+    from schemas.settings import VectorSearchSettings  # noqa: PLC0415
 
     database, storage = _settings()
+    text_embedder = text_embedder_from_settings(VectorSearchSettings())
     try:
         with connect(database.database_url, timeout_s=database.connect_timeout_s) as conn:
-            report = import_bundle(path, conn, storage.local_root)
+            report = import_bundle(
+                path, conn, storage.local_root, embed=lambda m: embed_moves([m], text_embedder)[0]
+            )
     except ChoreoError as error:
         _fail(str(error))
     _print_report(report)

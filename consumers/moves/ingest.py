@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,9 @@ import psycopg
 
 from consumers.moves.bundle import MANIFEST_NAME, MoveDraft, storage_key
 from consumers.moves.library_store import upsert_move
-from consumers.moves.model import MOVE_ID_PATTERN
+from consumers.moves.model import MOVE_ID_PATTERN, Move
+from consumers.vector_search.embedding_store import save_embeddings
+from consumers.vector_search.spaces import Embedding
 from schemas.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 REQUIRED_FIELDS = ("move_id", "name", "style", "difficulty", "energy", "tempo_bpm", "counts",
                    "fps", "clip", "keypoints")  # fmt: skip
 Status = Literal["imported", "updated", "skipped"]
+# Computes a move's pose, rhythm and text embeddings (see consumers.vector_search.embeddings).
+MoveEmbedder = Callable[[Move], Mapping[str, Embedding]]
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,17 @@ def read_manifest(path: Path) -> list[Any]:
     return moves
 
 
-def import_bundle(path: Path, conn: psycopg.Connection[Any], storage_root: Path) -> ImportReport:
-    """Import every entry of the manifest at ``path`` (a file or its folder)."""
+def import_bundle(
+    path: Path,
+    conn: psycopg.Connection[Any],
+    storage_root: Path,
+    embed: MoveEmbedder | None = None,
+) -> ImportReport:
+    """Import every entry of the manifest at ``path`` (a file or its folder).
+
+    With ``embed``, each move's embeddings are written in the same transaction as the move, so
+    the search index never sees a move without vectors (or vectors of an older version).
+    """
     manifest = manifest_path(path)
     report = ImportReport(manifest)
     seen: dict[str, str] = {}
@@ -92,8 +106,11 @@ def import_bundle(path: Path, conn: psycopg.Connection[Any], storage_root: Path)
             draft, clip = _draft_from_entry(entry, manifest.parent)
             move = draft.as_move(storage_key(draft.style, draft.move_id))
             _copy_clip(clip, storage_root / move.clip_uri)
+            vectors = embed(move) if embed is not None else None
             with conn.transaction():
                 inserted = upsert_move(conn, move)
+                if vectors is not None:
+                    save_embeddings(conn, move.move_id, vectors)
         except InvalidInput as error:
             report.outcomes.append(ImportOutcome(label, move_id, "skipped", str(error)))
             log.warning("skipped %s of %s: %s", label, manifest, error)
