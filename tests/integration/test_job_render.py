@@ -134,7 +134,7 @@ def test_crossfade_blends_both_clips_at_its_cut(
     before = RGB_BY_KEY[blueprint.moves_used[index - 1].clip_uri]
     after = RGB_BY_KEY[move.clip_uri]
     colour = _centre_rgb(assembled.path, move.timeline_start_s)
-    assert colour != before and colour != after
+    assert colour not in (before, after)
     mixed = [abs(c - (b + a) / 2) for c, b, a in zip(colour, before, after, strict=True)]
     assert max(mixed) <= 80
 

@@ -76,7 +76,7 @@ def test_second_run_finds_the_task_completed_and_does_nothing(
 def test_rerun_after_a_crash_keeps_the_uploaded_video_and_announces_once(
     database_url: str, job_media: Path, tmp_path: Path
 ) -> None:
-    """A task left rendering with its video already stored: the rerun completes without overwrite."""
+    """A task left rendering with its video already stored: rerun completes, no overwrite."""
     storage = tmp_path / "storage"
     shutil.copytree(job_media, storage)
     (storage / "videos").mkdir()

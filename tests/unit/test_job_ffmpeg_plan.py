@@ -146,7 +146,7 @@ def test_every_input_is_a_whitelisted_local_file() -> None:
         piece_args(_segment(), SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t")),
         audio_args(
             Path("/s.m4a"), Path("/a.m4a"), start_s=1, length_s=9, fade_in_s=1, fade_out_s=2
-        ),  # fmt: skip
+        ),
         mux_args(Path("/l.ffconcat"), Path("/a.m4a"), 9.0, Path("/v.mp4")),
     ]
     for args in commands:
