@@ -1,0 +1,82 @@
+"""Composition root of the blueprint consumer: build the long-lived resources once.
+
+``python -m consumers.runtime worker consumers.blueprint_consumer.app:blueprint_consumer
+choreography-requests-blueprint`` (or ``http ...``) calls :func:`blueprint_consumer` once at
+start-up. The runtime owns the request pool (one transaction per event); this root opens a second,
+small pool for the move index cache (loads and version probes in a background thread) and for
+analysis cache writes, so those never wait behind a handler holding a request connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consumers.blueprint_consumer.handler import CONSUMER, BlueprintConsumer, PlanFn
+from consumers.blueprint_consumer.song_store import Analyser, SongResolver
+from consumers.music.analysis import analyse_file
+from consumers.planner.gemini import GeminiDescriptionParser, gemini_parser_from_settings
+from consumers.planner.planner import plan_choreography
+from consumers.runtime.handler import EventHandler
+from consumers.vector_search.cache import move_index_cache_from_pool
+from consumers.vector_search.text_embedding import TextEmbedder, text_embedder_from_settings
+from job.main import build_storage
+from job.storage import Storage
+from producers.database import open_pool
+from schemas.events import SOURCE_BLUEPRINT_CONSUMER
+from schemas.settings import (
+    BlueprintConsumerSettings,
+    DatabaseSettings,
+    GeminiSettings,
+    PubSubSettings,
+    StorageSettings,
+    VectorSearchSettings,
+)
+
+# Move search runs on text vectors: the request is text (a description or constraint words).
+SEARCH_KIND = "text"
+SIDE_POOL_SIZE = 2
+
+
+def build_blueprint_consumer(
+    side_pool: Any,
+    storage: Storage,
+    *,
+    settings: BlueprintConsumerSettings | None = None,
+    search: VectorSearchSettings | None = None,
+    gemini: GeminiDescriptionParser | None = None,
+    embedder: TextEmbedder | None = None,
+    analyse: Analyser = analyse_file,
+    plan: PlanFn = plan_choreography,
+) -> BlueprintConsumer:
+    """The use case wired to its resources (tests pass their own pool, storage and fakes)."""
+    search = search or VectorSearchSettings()
+    return BlueprintConsumer(
+        songs=SongResolver(storage, side_pool, analyse),
+        moves=move_index_cache_from_pool(side_pool, SEARCH_KIND, search),
+        embedder=embedder or text_embedder_from_settings(search),
+        settings=settings or BlueprintConsumerSettings(),
+        gemini=gemini,
+        plan=plan,
+    )
+
+
+def as_event_handler(consumer: BlueprintConsumer) -> EventHandler:
+    """The runtime's view of the consumer: its dedupe name, failure stage and CloudEvent source."""
+    return EventHandler(
+        consumer=CONSUMER,
+        stage="analysis",
+        handle=consumer.handle,
+        source=SOURCE_BLUEPRINT_CONSUMER,
+    )
+
+
+def blueprint_consumer() -> EventHandler:
+    """Read the environment and build the handler with its long-lived resources, once."""
+    database = DatabaseSettings()
+    side = database.model_copy(update={"pool_min_size": 1, "pool_max_size": max(SIDE_POOL_SIZE, 1)})
+    side_pool = open_pool(side, name="blueprint-consumer-side")
+    storage = build_storage(StorageSettings(), PubSubSettings().project_id)
+    consumer = build_blueprint_consumer(
+        side_pool, storage, gemini=gemini_parser_from_settings(GeminiSettings())
+    )
+    return as_event_handler(consumer)

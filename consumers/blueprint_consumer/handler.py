@@ -1,0 +1,269 @@
+"""Handle ``choreography.requested``: analyse the song, find moves, plan, store the blueprint.
+
+Runs inside the runtime's transaction (``consumers.runtime``), which also holds the
+``processed_events`` record, so everything below commits together or not at all:
+
+1. CAS ``queued -> analyzing``. A task already past ``analyzing`` means another delivery did
+   the work: return without an effect. The CAS locks the task row until commit, so a concurrent
+   duplicate waits here and then sees ``planned``: a task is planned once.
+2. Path ``describe``: parse the description (Gemini or local); explicit constraints win.
+   Without a song, choose one from the analysed catalog (the reason goes into the blueprint).
+3. Resolve the song and its analysis (cached by content hash; see ``song_store``).
+4. Candidate moves from the index cache: style and difficulty filters, energy preferred.
+5. Plan, then validate with ``parse_blueprint``.
+6. Store the blueprint (one per task), CAS ``analyzing -> planned``, ``blueprint.ready`` to
+   the outbox.
+
+Permanent errors (unknown song, undecodable audio, no moves or song fits) propagate; the
+runtime's error mapping marks the task failed and queues ``task.failed`` in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from consumers.blueprint_consumer.song_store import ResolvedSong, SongResolver, analysed_catalog
+from consumers.moves.library_store import get_move
+from consumers.planner.candidates import MoveCandidate, candidate_from_move
+from consumers.planner.description import ParsedDescription, merge_constraints, parse_description
+from consumers.planner.gemini import GeminiDescriptionParser
+from consumers.planner.output import video_output
+from consumers.planner.planner import plan_choreography
+from consumers.planner.song_choice import choose_song
+from consumers.vector_search.cache import MoveIndexCache
+from consumers.vector_search.move_search import search_by_text
+from consumers.vector_search.search import MoveFilter, SearchHit
+from consumers.vector_search.text_embedding import TextEmbedder
+from producers.outbox import add_to_outbox
+from producers.task_store import transition
+from schemas.blueprint import Blueprint, parse_blueprint
+from schemas.errors import InvalidInput, NotFound
+from schemas.event_envelope import ChoreoEvent, Delivery, new_event
+from schemas.events import (
+    SOURCE_BLUEPRINT_CONSUMER,
+    BlueprintReady,
+    ChoreographyRequested,
+    Constraints,
+    SongRef,
+)
+from schemas.settings import BlueprintConsumerSettings
+from schemas.task_state import STATE_ORDER, StaleState, State
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "blueprint-consumer"
+# Below this many moves at the requested energy, moves of other energies are added: the planner
+# follows the song's energy curve and needs more than one or two moves to vary.
+MIN_CANDIDATES_AT_ENERGY = 6
+
+PlanFn = Callable[..., Blueprint]
+
+
+class NoMatchingMoves(NotFound):
+    """The move library has no move passing the request's style and difficulty filters."""
+
+    error_code = "no-matching-moves"
+
+
+@dataclass(frozen=True)
+class PlanningInputs:
+    """What a request resolves to before planning (kept for logs and tests)."""
+
+    constraints: Constraints | None
+    parsed: ParsedDescription | None
+    song: ResolvedSong
+    choice_reason: str | None
+
+
+class BlueprintConsumer:
+    """The blueprint consumer's use case; resources are built once by the composition root."""
+
+    def __init__(
+        self,
+        *,
+        songs: SongResolver,
+        moves: MoveIndexCache,
+        embedder: TextEmbedder,
+        settings: BlueprintConsumerSettings,
+        gemini: GeminiDescriptionParser | None = None,
+        plan: PlanFn = plan_choreography,
+    ) -> None:
+        self._songs, self._moves, self._embedder = songs, moves, embedder
+        self._settings, self._gemini, self._plan = settings, gemini, plan
+
+    def handle(
+        self, conn: psycopg.Connection[Any], event: ChoreoEvent, delivery: Delivery[ChoreoEvent]
+    ) -> None:
+        """Plan and store the blueprint for one request (see the module docstring)."""
+        request = event.data
+        if not isinstance(request, ChoreographyRequested):
+            raise InvalidInput(
+                f"blueprint consumer handles choreography.requested, not {event.type}"
+            )
+        context = {"task_id": request.task_id, "event_id": event.id}
+        if not _start_analysis(conn, request.task_id, event.id):
+            log.info("task already past analyzing: duplicate request, no effect", extra=context)
+            return
+        inputs = self.planning_inputs(conn, request)
+        candidates = self.candidates(conn, inputs.constraints, request, inputs.parsed)
+        blueprint = self._planned(request, inputs, candidates)
+        _store(conn, blueprint, event, inputs.song)
+        log.info(
+            "blueprint stored",
+            extra={
+                **context,
+                "song_id": inputs.song.row.song_id,
+                "analysis_cached": inputs.song.cached,
+                "moves": len(blueprint.moves_used),
+                "parser": inputs.parsed.source if inputs.parsed else None,
+            },
+        )
+
+    def planning_inputs(
+        self, conn: psycopg.Connection[Any], request: ChoreographyRequested
+    ) -> PlanningInputs:
+        """Constraints (parsed and merged), the song (given or chosen) and its analysis."""
+        parsed = None
+        constraints = request.constraints
+        if request.path == "describe" and request.description is not None:
+            parsed = parse_description(request.description, gemini=self._gemini)
+            constraints = merge_constraints(request.constraints, parsed.constraints)
+        choice_reason = None
+        ref = request.song
+        if ref is None:
+            choice = choose_song(
+                analysed_catalog(conn),
+                constraints or Constraints(),
+                parsed.tempo_range() if parsed else None,
+            )
+            ref, choice_reason = SongRef(song_id=choice.song.song_id), choice.reason
+        return PlanningInputs(constraints, parsed, self._songs.resolve(conn, ref), choice_reason)
+
+    def candidates(
+        self,
+        conn: psycopg.Connection[Any],
+        constraints: Constraints | None,
+        request: ChoreographyRequested,
+        parsed: ParsedDescription | None,
+    ) -> list[MoveCandidate]:
+        """Moves for the planner: style and difficulty filtered, the requested energy first."""
+        wanted = constraints or Constraints()
+        index = self._moves.get()
+        text = _search_text(request, wanted, parsed)
+        k = self._settings.candidate_moves
+        strict = MoveFilter.of(wanted.style, wanted.difficulty, wanted.energy)
+        hits = list(search_by_text(index, self._embedder, text, k, strict).hits)
+        if wanted.energy and len(hits) < MIN_CANDIDATES_AT_ENERGY:
+            wider = MoveFilter.of(wanted.style, wanted.difficulty)
+            hits = _merged(hits, search_by_text(index, self._embedder, text, k, wider).hits)
+        if not hits:
+            raise NoMatchingMoves(
+                f"no move in the library matches {_filters(wanted)} "
+                f"({index.data.size} moves in the index)"
+            )
+        return [candidate_from_move(get_move(conn, hit.move_id), hit.score) for hit in hits]
+
+    def _planned(
+        self,
+        request: ChoreographyRequested,
+        inputs: PlanningInputs,
+        candidates: Sequence[MoveCandidate],
+    ) -> Blueprint:
+        row = inputs.song.row
+        spec = inputs.constraints.output if inputs.constraints else None
+        blueprint = self._plan(
+            inputs.song.analysis,
+            inputs.constraints,
+            candidates,
+            task_id=request.task_id,
+            audio_uri=row.audio_uri,
+            output=video_output(f"{self._settings.video_prefix}/{request.task_id}.mp4", spec),
+            seed=self._settings.seed,
+            title=row.title or "Untitled",
+            song_id=row.song_id,
+            description=request.description if request.path == "describe" else None,
+        )
+        document = blueprint.model_dump(mode="json")
+        if inputs.choice_reason is not None:
+            document["song"]["choice_reason"] = inputs.choice_reason[:2000]
+        # Whatever the planner returned is checked against the contract the job will apply.
+        return parse_blueprint(document)
+
+
+def _start_analysis(conn: psycopg.Connection[Any], task_id: str, event_id: str) -> bool:
+    """CAS queued -> analyzing; False when the task is already past analyzing (a duplicate)."""
+    try:
+        transition(conn, task_id, State.QUEUED, State.ANALYZING, detail={"event_id": event_id})
+    except StaleState as stale:
+        if stale.actual is State.ANALYZING:
+            return True  # left there by a process that died before committing its plan
+        if STATE_ORDER[stale.actual] > STATE_ORDER[State.ANALYZING]:
+            return False
+        raise
+    return True
+
+
+def _store(
+    conn: psycopg.Connection[Any], blueprint: Blueprint, event: ChoreoEvent, song: ResolvedSong
+) -> None:
+    """Blueprint row, CAS analyzing -> planned and ``blueprint.ready``, in the caller's tx."""
+    task_id = blueprint.task_id
+    inserted = conn.execute(
+        "INSERT INTO blueprints (task_id, schema_version, document) VALUES (%s, %s, %s) "
+        "ON CONFLICT (task_id) DO NOTHING RETURNING task_id",
+        (task_id, str(blueprint.schema_version), Jsonb(blueprint.model_dump(mode="json"))),
+    ).fetchone()
+    if inserted is None:
+        # Only reachable if a blueprint was stored without the task moving on: refuse to guess.
+        raise StaleState(task_id, frozenset({State.ANALYZING}), State.PLANNED)
+    transition(
+        conn,
+        task_id,
+        State.ANALYZING,
+        State.PLANNED,
+        song_id=song.row.song_id,
+        detail={"event_id": event.id, "moves": len(blueprint.moves_used)},
+    )
+    ready = BlueprintReady(
+        task_id=task_id,
+        schema_version=str(blueprint.schema_version),
+        song_id=song.row.song_id,
+        audio_uri=blueprint.song.audio_uri,
+        duration_s=round(blueprint.song.window.length_s, 3),
+        moves_count=len(blueprint.moves_used),
+    )
+    add_to_outbox(
+        conn, new_event(ready, source=SOURCE_BLUEPRINT_CONSUMER, traceparent=event.traceparent)
+    )
+
+
+def _search_text(
+    request: ChoreographyRequested, wanted: Constraints, parsed: ParsedDescription | None
+) -> str:
+    words = [
+        wanted.style or "",
+        wanted.difficulty or "",
+        f"{wanted.energy} energy" if wanted.energy else "",
+    ]
+    if parsed is not None:
+        words += list(parsed.keywords)
+    if request.description:
+        words.append(request.description)
+    return " ".join(w for w in words if w).strip() or "dance move"
+
+
+def _merged(first: Sequence[SearchHit], more: Sequence[SearchHit]) -> list[SearchHit]:
+    seen = {hit.move_id for hit in first}
+    return [*first, *(hit for hit in more if hit.move_id not in seen)]
+
+
+def _filters(wanted: Constraints) -> str:
+    named = [f"{name} {value!r}" for name, value in (("style", wanted.style),
+             ("difficulty", wanted.difficulty)) if value]  # fmt: skip
+    return " and ".join(named) if named else "any style and difficulty"

@@ -1,0 +1,219 @@
+"""Songs and their cached analysis: the ``songs`` table, keyed by the audio's SHA-256.
+
+A catalog song (``song_id``) whose row holds an analysis of the current ``ANALYSIS_VERSION`` is
+used as is: no download, no analysis. Otherwise the audio is downloaded once, hashed, looked up
+by hash (the same bytes under another name are the same song), analysed when the cache is empty
+or stale, and the analysis written back. Cache writes go through their own short transaction on
+``write_pool`` so that a later failure of the request does not throw the analysis away.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from pydantic import ValidationError
+
+from consumers.music.analysis import analyse_file
+from consumers.music.model import ANALYSIS_VERSION, SongAnalysis
+from consumers.planner.song_choice import CatalogSong
+from job.storage import Storage, file_sha256, local_name
+from schemas.errors import InvalidInput, NotFound, PermanentError
+from schemas.events import SongRef
+
+log = logging.getLogger(__name__)
+
+SONG_ID_PREFIX = "song-"
+# Same convention as producers.song_registry: an uploaded song's id comes from its content.
+SONG_ID_HEX_DIGITS = 32
+_COLUMNS = sql.SQL(", ").join(
+    sql.Identifier(name)
+    for name in (
+        "song_id", "title", "audio_uri", "content_sha256", "duration_s", "tempo_bpm", "style",
+        "energy", "analysis", "analysis_version",
+    )
+)  # fmt: skip
+
+Analyser = Callable[[Path], SongAnalysis]
+
+
+class UnknownSong(NotFound):
+    """The request names a song the catalog does not have."""
+
+    error_code = "unknown-song"
+
+
+class UndecodableAudio(InvalidInput):
+    """The audio cannot be decoded or has no steady pulse to dance to."""
+
+    error_code = "undecodable-audio"
+
+
+class SongAudioChanged(PermanentError):
+    """The file behind a catalog song no longer has the bytes the song was registered with."""
+
+    error_code = "song-audio-changed"
+
+
+@dataclass(frozen=True)
+class SongRow:
+    """A ``songs`` row."""
+
+    song_id: str
+    title: str
+    audio_uri: str
+    content_sha256: str
+    duration_s: float | None
+    tempo_bpm: float | None
+    style: str | None
+    energy: float | None
+    analysis: dict[str, Any] | None
+    analysis_version: int | None
+
+
+@dataclass(frozen=True)
+class ResolvedSong:
+    """The song a request is planned on, its analysis, and whether the analysis was cached."""
+
+    row: SongRow
+    analysis: SongAnalysis
+    cached: bool
+
+
+def song_id_for(content_sha256: str) -> str:
+    """The song id of audio with this SHA-256 (hex)."""
+    return SONG_ID_PREFIX + content_sha256[:SONG_ID_HEX_DIGITS]
+
+
+def get_song(conn: psycopg.Connection[Any], song_id: str) -> SongRow:
+    """The catalog song, or ``UnknownSong``."""
+    row = _one(conn, "song_id", song_id)
+    if row is None:
+        raise UnknownSong(f"no song with song_id {song_id!r} in the catalog")
+    return row
+
+
+def song_by_hash(conn: psycopg.Connection[Any], content_sha256: str) -> SongRow | None:
+    """The song whose audio has this SHA-256, if any."""
+    return _one(conn, "content_sha256", content_sha256)
+
+
+def register_song(
+    conn: psycopg.Connection[Any], *, audio_uri: str, content_sha256: str, title: str
+) -> SongRow:
+    """Insert the song for this audio unless its content is known; the stored row either way."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO songs (song_id, title, audio_uri, content_sha256) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (song_id_for(content_sha256), title, audio_uri, content_sha256),
+        )
+        row = song_by_hash(conn, content_sha256)
+    if row is None:
+        raise NotFound(f"song with SHA-256 {content_sha256} vanished while registering it")
+    return row
+
+
+def save_analysis(conn: psycopg.Connection[Any], song_id: str, analysis: SongAnalysis) -> None:
+    """Store the analysis with its version, and the summary columns the catalog filters on."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE songs SET analysis = %s, analysis_version = %s, duration_s = %s, "
+            "tempo_bpm = %s WHERE song_id = %s",
+            (
+                Jsonb(analysis.model_dump(mode="json")),
+                analysis.analysis_version,
+                analysis.duration_s,
+                analysis.tempo_bpm,
+                song_id,
+            ),
+        )
+
+
+def cached_analysis(row: SongRow) -> SongAnalysis | None:
+    """The row's analysis when it is of the current version and still valid, else None."""
+    if row.analysis is None or row.analysis_version != ANALYSIS_VERSION:
+        return None
+    try:
+        return SongAnalysis.model_validate(row.analysis)
+    except ValidationError as error:
+        log.warning("cached analysis of %s is invalid, recomputing: %s", row.song_id, error)
+        return None
+
+
+def analysed_catalog(conn: psycopg.Connection[Any]) -> list[CatalogSong]:
+    """Catalog songs with a current analysis, in song id order (for Path 2 song choice)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT song_id, title, audio_uri, duration_s, tempo_bpm, style, energy FROM songs "
+            "WHERE analysis IS NOT NULL AND analysis_version = %s "
+            "AND duration_s IS NOT NULL AND tempo_bpm IS NOT NULL ORDER BY song_id",
+            (ANALYSIS_VERSION,),
+        )
+        return [CatalogSong(**row) for row in cur.fetchall()]
+
+
+class SongResolver:
+    """Resolve a ``SongRef`` to a stored song and its analysis, analysing only on a cache miss."""
+
+    def __init__(self, storage: Storage, write_pool: Any, analyse: Analyser = analyse_file) -> None:
+        self._storage, self._write_pool, self._analyse = storage, write_pool, analyse
+
+    def resolve(self, conn: psycopg.Connection[Any], ref: SongRef) -> ResolvedSong:
+        """The song and its analysis; ``UnknownSong``/``UndecodableAudio`` are permanent."""
+        row = get_song(conn, ref.song_id) if ref.song_id is not None else None
+        if row is not None:
+            analysis = cached_analysis(row)
+            if analysis is not None:
+                return ResolvedSong(row, analysis, cached=True)
+        uri = row.audio_uri if row is not None else str(ref.audio_uri)
+        with tempfile.TemporaryDirectory(prefix="choreo-song-") as scratch:
+            path = Path(scratch) / local_name(uri)
+            self._storage.download(uri, "songs", path)
+            sha256 = file_sha256(path)
+            if row is not None and sha256 != row.content_sha256:
+                raise SongAudioChanged(
+                    f"song {row.song_id}: the audio at {uri} has SHA-256 {sha256}, not the "
+                    f"{row.content_sha256} it was registered with"
+                )
+            row = row or song_by_hash(conn, sha256)
+            if row is not None:
+                analysis = cached_analysis(row)
+                if analysis is not None:
+                    return ResolvedSong(row, analysis, cached=True)
+            analysis = self._analysed(path, uri)
+        with self._write_pool.connection() as writer:
+            if row is None:
+                row = register_song(writer, audio_uri=uri, content_sha256=sha256, title=_title(uri))
+            save_analysis(writer, row.song_id, analysis)
+        log.info("song analysed and cached", extra={"song_id": row.song_id, "audio_uri": uri})
+        return ResolvedSong(row, analysis, cached=False)
+
+    def _analysed(self, path: Path, uri: str) -> SongAnalysis:
+        try:
+            return self._analyse(path)
+        except InvalidInput as error:
+            raise UndecodableAudio(f"audio {uri} cannot be used: {error}") from error
+
+
+def _title(uri: str) -> str:
+    stem = PurePosixPath(uri.split("://", 1)[-1]).stem
+    return stem[:200] or "Untitled"
+
+
+def _one(
+    conn: psycopg.Connection[Any], column: Literal["song_id", "content_sha256"], value: str
+) -> SongRow | None:
+    query = sql.SQL("SELECT {} FROM songs WHERE {} = %s").format(_COLUMNS, sql.Identifier(column))
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, (value,))
+        row = cur.fetchone()
+    return None if row is None else SongRow(**row)

@@ -1,0 +1,253 @@
+"""The blueprint consumer on real PostgreSQL, through the runtime's EventProcessor."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from consumers.blueprint_consumer.app import as_event_handler, build_blueprint_consumer
+from consumers.blueprint_consumer.song_store import register_song, save_analysis
+from consumers.moves.bundle import storage_key
+from consumers.moves.demo_library import demo_drafts
+from consumers.moves.library_store import upsert_move
+from consumers.music.analysis import analyse_file
+from consumers.music.model import SongAnalysis
+from consumers.music.synth import synthesize_song, write_wav
+from consumers.planner.planner import plan_choreography
+from consumers.runtime.error_mapping import Outcome
+from consumers.runtime.handler import EventProcessor
+from consumers.vector_search.embedding_store import save_many_embeddings
+from consumers.vector_search.embeddings import embed_moves
+from consumers.vector_search.text_embedding import LocalTextEmbedder
+from job.storage import LocalStorage, file_sha256
+from producers.outbox import outbox_rows
+from producers.task_store import create_task, get_task
+from schemas.blueprint import Blueprint, parse_blueprint
+from schemas.event_envelope import ChoreoEvent, Delivery, new_event
+from schemas.events import SOURCE_PRODUCER, ChoreographyRequested
+from schemas.settings import BlueprintConsumerSettings, VectorSearchSettings
+from schemas.task_state import State
+
+pytestmark = pytest.mark.integration
+
+SONG_URI = "songs/groove.wav"
+SONG_ID = "groove"
+DIM = 64
+
+
+class Counting:
+    """Wraps a function and counts its calls."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function, self.calls = function, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.function(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def song_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthesized 104 BPM song (about 40 s), written once for the module."""
+    root = tmp_path_factory.mktemp("storage")
+    (root / "songs").mkdir()
+    song = synthesize_song(
+        104.0, structure=(("intro", 2), ("verse", 4), ("chorus", 4), ("verse", 4), ("chorus", 4))
+    )
+    return write_wav(root / SONG_URI, song.y, song.sr)
+
+
+@pytest.fixture(scope="module")
+def song_analysis(song_file: Path) -> SongAnalysis:
+    """The song's analysis, computed once for the module (the catalog's cached analysis)."""
+    return analyse_file(song_file)
+
+
+@pytest.fixture
+def storage_root(tmp_path: Path, song_file: Path) -> Path:
+    """A storage root holding the song and a text file pretending to be audio."""
+    (tmp_path / "songs").mkdir()
+    (tmp_path / SONG_URI).write_bytes(song_file.read_bytes())
+    (tmp_path / "songs/notes.wav").write_text("these are my dance notes, not audio\n")
+    return tmp_path
+
+
+@pytest.fixture
+def library(pool: ConnectionPool) -> None:
+    """Hip-hop and pop demo moves with keypoints and local text embeddings."""
+    moves = [d.as_move(storage_key(d.style, d.move_id)) for d in demo_drafts()]
+    moves = [m for m in moves if m.style in ("hip-hop", "pop")]
+    with pool.connection() as conn:
+        for move in moves:
+            upsert_move(conn, move)
+        vectors = embed_moves(moves, LocalTextEmbedder(DIM))
+        save_many_embeddings(conn, {m.move_id: v for m, v in zip(moves, vectors, strict=True)})
+
+
+@pytest.fixture
+def catalog(pool: ConnectionPool, storage_root: Path, song_analysis: SongAnalysis) -> None:
+    """The song in the catalog, analysed, with a style and energy for Path 2 song choice."""
+    with pool.connection() as conn:
+        row = register_song(
+            conn,
+            audio_uri=SONG_URI,
+            content_sha256=file_sha256(storage_root / SONG_URI),
+            title="Groove",
+        )
+        save_analysis(conn, row.song_id, song_analysis)
+        conn.execute("UPDATE songs SET song_id = %s, style = 'hip-hop', energy = 0.8", (SONG_ID,))
+
+
+class Consumer:
+    """The consumer wired as in production, with counted analyser and planner."""
+
+    def __init__(self, pool: ConnectionPool, storage_root: Path) -> None:
+        self.pool = pool
+        self.analyse = Counting(analyse_file)
+        self.plan = Counting(plan_choreography)
+        consumer = build_blueprint_consumer(
+            pool,
+            LocalStorage(storage_root),
+            settings=BlueprintConsumerSettings(seed=3, candidate_moves=24),
+            search=VectorSearchSettings(local_text_embedding_dim=DIM),
+            analyse=self.analyse,
+            plan=self.plan,
+        )
+        self.processor = EventProcessor(pool, as_event_handler(consumer))
+
+    def request(self, task_id: str, **fields: Any) -> Delivery[ChoreoEvent]:
+        """Create the task like the producer does and return its event's delivery."""
+        payload = ChoreographyRequested(task_id=task_id, requested_at=datetime.now(UTC), **fields)
+        with self.pool.connection() as conn:
+            create_task(conn, task_id, payload.path, payload.model_dump(mode="json"))
+        return Delivery(new_event(payload, source=SOURCE_PRODUCER), transport="pubsub")
+
+    def run(self, delivery: Delivery[ChoreoEvent]) -> Outcome:
+        """Process one delivery; the outcome (the reason is printed for a failing test)."""
+        verdict = self.processor.process(delivery)
+        logging.getLogger(__name__).warning("verdict: %s", verdict)
+        return verdict.outcome
+
+
+@pytest.fixture
+def consumer(pool: ConnectionPool, storage_root: Path, library: None, catalog: None) -> Consumer:
+    return Consumer(pool, storage_root)
+
+
+def events(conn: psycopg.Connection, task_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(CloudEvent type, data) of each outbox row for the task."""
+    return [
+        (row.attributes["ce-type"], json.loads(row.data))
+        for row in outbox_rows(conn)
+        if row.ordering_key == task_id
+    ]
+
+
+def stored_blueprint(conn: psycopg.Connection, task_id: str) -> Blueprint:
+    """The task's blueprint, validated again as the job would."""
+    rows = conn.execute("SELECT document FROM blueprints WHERE task_id = %s", (task_id,)).fetchall()
+    assert len(rows) == 1
+    return parse_blueprint(rows[0][0])
+
+
+def test_song_path_stores_one_valid_blueprint(consumer: Consumer) -> None:
+    """Path 1: a catalog song ends in a planned task, a valid blueprint and one blueprint.ready."""
+    delivery = consumer.request(
+        "t-song", path="song", song={"song_id": SONG_ID},
+        constraints={"style": "hip-hop", "difficulty": "beginner", "duration_s": 20},
+    )  # fmt: skip
+    assert consumer.run(delivery) is Outcome.PROCESSED
+    with consumer.pool.connection() as conn:
+        blueprint = stored_blueprint(conn, "t-song")
+        assert get_task(conn, "t-song").state is State.PLANNED
+        sent = events(conn, "t-song")
+    assert blueprint.request.path == "song" and blueprint.song.song_id == SONG_ID
+    assert blueprint.song.audio_uri == SONG_URI and blueprint.song.choice_reason is None
+    assert {m.move_id.split("-")[0] for m in blueprint.moves_used} == {"hip"}
+    assert [kind for kind, _ in sent] == ["com.choreo.blueprint.ready.v1"]
+    assert sent[0][1]["moves_count"] == len(blueprint.moves_used)
+
+
+def test_describe_path_chooses_the_song_and_says_why(consumer: Consumer) -> None:
+    """Path 2 without a song: the catalog song is chosen, the reason stored, one event queued."""
+    delivery = consumer.request(
+        "t-describe", path="describe",
+        description="energetic hip-hop for beginners, about 20 seconds",
+    )  # fmt: skip
+    assert consumer.run(delivery) is Outcome.PROCESSED
+    with consumer.pool.connection() as conn:
+        blueprint = stored_blueprint(conn, "t-describe")
+        sent = events(conn, "t-describe")
+    assert blueprint.request.path == "describe"
+    assert blueprint.request.constraints.style == "hip-hop"
+    assert blueprint.request.constraints.difficulty == "beginner"
+    assert "Groove" in (blueprint.song.choice_reason or "")
+    assert [kind for kind, _ in sent] == ["com.choreo.blueprint.ready.v1"]
+
+
+def test_duplicates_do_not_plan_twice(consumer: Consumer) -> None:
+    """A redelivered event and a second event for a planned task change nothing."""
+    delivery = consumer.request("t-dup", path="song", song={"song_id": SONG_ID})
+    assert consumer.run(delivery) is Outcome.PROCESSED
+    assert consumer.run(delivery) is Outcome.DUPLICATE
+    again = Delivery(new_event(delivery.event.data, source=SOURCE_PRODUCER), transport="pubsub")
+    assert consumer.run(again) is Outcome.PROCESSED
+    assert consumer.plan.calls == 1
+    with consumer.pool.connection() as conn:
+        assert len(events(conn, "t-dup")) == 1
+        stored_blueprint(conn, "t-dup")
+
+
+def test_analysis_is_cached_by_content_and_recomputed_when_stale(consumer: Consumer) -> None:
+    """The same audio (by id or by URI) is analysed once; an older analysis version is redone."""
+    with consumer.pool.connection() as conn:
+        conn.execute("UPDATE songs SET analysis = NULL, analysis_version = NULL")
+    for task_id, song in (("t-a", {"song_id": SONG_ID}), ("t-b", {"audio_uri": SONG_URI})):
+        assert consumer.run(consumer.request(task_id, path="song", song=song)) is Outcome.PROCESSED
+    assert consumer.analyse.calls == 1 and consumer.plan.calls == 2
+    with consumer.pool.connection() as conn:
+        assert stored_blueprint(conn, "t-b").song.song_id == SONG_ID
+        conn.execute("UPDATE songs SET analysis_version = analysis_version - 1")
+    assert consumer.run(consumer.request("t-c", path="song", song={"song_id": SONG_ID})) is (
+        Outcome.PROCESSED
+    )
+    assert consumer.analyse.calls == 2
+    with consumer.pool.connection() as conn:
+        row = conn.execute("SELECT analysis FROM songs WHERE song_id = %s", (SONG_ID,)).fetchone()
+    assert row is not None and SongAnalysis.model_validate(row[0]).tempo_bpm > 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "reason"),
+    [
+        ({"path": "song", "song": {"song_id": "nope"}}, "unknown-song", "no song with song_id"),
+        ({"path": "song", "song": {"audio_uri": "songs/notes.wav"}}, "undecodable-audio",
+         "cannot be used"),
+        ({"path": "song", "song": {"song_id": SONG_ID}, "constraints": {"style": "jazz"}},
+         "no-matching-moves", "no move in the library matches style 'jazz'"),
+        ({"path": "describe", "description": "slow salsa, 3 minutes"}, "no-song-fits",
+         "no catalog song fits"),
+    ],
+    ids=["unknown-song", "text-file-as-wav", "no-moves", "no-song-fits"],
+)  # fmt: skip
+def test_bad_requests_end_as_task_failed(
+    consumer: Consumer, fields: dict[str, Any], code: str, reason: str
+) -> None:
+    """Permanent problems fail the task with the reason and queue exactly one task.failed."""
+    assert consumer.run(consumer.request("t-bad", **fields)) is Outcome.FAILED_PERMANENTLY
+    with consumer.pool.connection() as conn:
+        task = get_task(conn, "t-bad")
+        sent = events(conn, "t-bad")
+        blueprints = conn.execute("SELECT count(*) FROM blueprints").fetchone()
+    assert task.state is State.FAILED and reason in (task.error or "")
+    assert [kind for kind, _ in sent] == ["com.choreo.task.failed.v1"]
+    assert sent[0][1]["error_code"] == code and reason in sent[0][1]["reason"]
+    assert blueprints == (0,) and consumer.plan.calls == 0
