@@ -155,7 +155,7 @@ def test_gcs_missing_object_is_permanent_and_not_retried(
     """A 404 from the emulator is reported after one call, naming the object."""
     flaky = FlakyStorage(GcsStorage(gcs_client, gcs_buckets), 0, RuntimeError("unused"))
     blueprint = parse_blueprint(build_blueprint([MovePlan("moves/absent.mp4")]))
-    with pytest.raises(AssetUnavailable, match="moves/absent.mp4"):
+    with pytest.raises(AssetUnavailable, match=r"moves/absent\.mp4"):
         fetch_inputs(flaky, blueprint, tmp_path / "in", retries=3, base_delay_s=0.001)
     assert flaky.calls["moves/absent.mp4"] == 1
 
