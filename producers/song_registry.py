@@ -117,13 +117,15 @@ def register_upload(
         raise InvalidInput(f"expected a {OBJECT_FINALIZED} event, got type {event.type!r}")
     obj = parse_storage_object(event.data)
     reason = _ignore_reason(obj, songs_bucket)
+    sha256 = None
     if reason is None:
         try:
             sha256 = _content_sha256(reader, obj)
         except NotFound as exc:
             # Deleted or overwritten since: the newer generation has its own event.
             reason = f"object is gone: {exc}"
-    if reason is not None:
+    if sha256 is None:
+        reason = reason or "empty object"
         log.info("upload ignored: %s", reason, extra={"audio_uri": obj.uri})
         return SongRegistration("ignored", obj.uri, reason=reason)
     # A connection only for the insert: hashing a large upload must not hold one.
@@ -169,15 +171,13 @@ def _ignore_reason(obj: StorageObject, songs_bucket: str) -> str | None:
     return None
 
 
-def _content_sha256(reader: ObjectReader, obj: StorageObject) -> str:
+def _content_sha256(reader: ObjectReader, obj: StorageObject) -> str | None:
     digest = hashlib.sha256()
     size = 0
     for chunk in reader.read_chunks(obj.bucket, obj.name, obj.generation):
         digest.update(chunk)
         size += len(chunk)
-    if size == 0:
-        raise NotFound(f"{obj.uri} is empty")
-    return digest.hexdigest()
+    return digest.hexdigest() if size else None
 
 
 def _insert_song(conn: psycopg.Connection, obj: StorageObject, sha256: str) -> SongRegistration:
