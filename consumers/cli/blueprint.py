@@ -1,4 +1,4 @@
-"""`choreo blueprint` commands: validate a blueprint file, print the JSON Schema."""
+"""`choreo blueprint` commands: validate, inspect (figures and timeline picture), schema."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from schemas.blueprint import MAX_BLUEPRINT_BYTES, Blueprint, BlueprintInvalid, parse_blueprint
+from schemas.errors import ChoreoError
 
 app = typer.Typer(
     help="Blueprint contract: validate files, export the schema.", no_args_is_help=True
@@ -49,6 +50,44 @@ def validate(
             typer.echo(str(problem), err=True)
         raise typer.Exit(INVALID_EXIT_CODE) from exc
     typer.echo(f"{path}: valid: {summary(blueprint)}")
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(help="Blueprint JSON file.", show_default=False)],
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Draw the timeline to this PNG file.")
+    ] = None,
+    song: Annotated[
+        Path | None, typer.Option("--song", help="The song file, to draw its waveform.")
+    ] = None,
+    library: Annotated[
+        Path | None,
+        typer.Option("--library", help="Move bundle folder, for the figures that need keypoints."),
+    ] = None,
+) -> None:
+    """Print a blueprint's moves and quality figures; optionally draw its timeline."""
+    # The planner pulls in numpy (and matplotlib for --png) only when this command runs.
+    from consumers.planner.inspection import inspect_blueprint  # noqa: PLC0415
+
+    try:
+        raw = path.read_bytes()[: MAX_BLUEPRINT_BYTES + 1]
+    except OSError as exc:
+        typer.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
+        raise typer.Exit(INVALID_EXIT_CODE) from exc
+    try:
+        blueprint = parse_blueprint(raw)
+    except BlueprintInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(INVALID_EXIT_CODE) from exc
+    typer.echo(f"{path}: {summary(blueprint)}")
+    try:
+        for line in inspect_blueprint(blueprint, png=png, song=song, library=library):
+            typer.echo(line)
+    except ChoreoError as exc:
+        typer.echo(f"inspect failed: {exc}", err=True)
+        raise typer.Exit(INVALID_EXIT_CODE) from exc
 
 
 @app.command()

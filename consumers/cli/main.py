@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from consumers.cli import analyze, blueprint, db, dlq, moves, request, stack, topology
+from consumers.cli import analyze, blueprint, db, dlq, moves, plan, request, stack, topology
 from consumers.cli.render import render
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(request.app, name="request")
 app.add_typer(stack.app, name="stack")
 app.add_typer(topology.app, name="topology")
 app.command("analyze")(analyze.analyze)
+app.command("plan")(plan.plan)
 app.command("render")(render)
 
 

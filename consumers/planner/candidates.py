@@ -22,6 +22,9 @@ from schemas.errors import InvalidInput
 Pose = npt.NDArray[np.float32]
 Floats = npt.NDArray[np.float64]
 
+# Bailando's Beat Align Score works in frames at AIST++'s 60 fps with a Gaussian of 3 frames.
+BAS_FPS: Final[float] = 60.0
+BAS_SIGMA_FRAMES: Final[float] = 3.0
 # Bailando smooths joint speed with a Gaussian of 5 frames at AIST++'s 60 fps: 1/12 s.
 MOTION_SMOOTHING_S: Final[float] = 5 / 60
 # Left/right joint pairs swap places when a pose is mirrored.
@@ -69,6 +72,20 @@ class MoveCandidate:
                     f"({NUM_JOINTS}, 3), got {pose.shape}"
                 )
             object.__setattr__(self, name, pose)
+
+    @property
+    def beat_alignment(self) -> float:
+        """How well the motion beats sit on the move's own counts: Beat Align Score in [0, 1].
+
+        Bailando's BA with the counts (``k * 60 / tempo_bpm``) as music beats, sigma 3 frames at
+        60 fps; a uniform speed change scales both, so this carries over to the song's beats.
+        """
+        if not self.motion_beats_s:
+            return 0.0
+        counts = np.arange(self.counts) * 60.0 / self.tempo_bpm * BAS_FPS
+        motion = np.asarray(self.motion_beats_s) * BAS_FPS
+        nearest = np.min((motion[None, :] - counts[:, None]) ** 2, axis=1)
+        return float(np.mean(np.exp(-nearest / (2 * BAS_SIGMA_FRAMES**2))))
 
     @property
     def energy_value(self) -> float:

@@ -3,10 +3,13 @@
 For candidate ``c`` placed over ``b`` song beats starting at beat ``k`` after move ``p``::
 
     cost = (b / 8) * (-w_score * score01[c] + w_energy * |energy[c] - target(k, b)|
-                      + w_speed * |ln speed(c, k)| + jitter[c])
+                      + w_speed * |ln speed(c, k)| + w_beat * (1 - beat_alignment[c])
+                      + jitter[c])
            + w_pose * pose_jump(p, c) + w_repeat * uses_so_far[c]
 
-``score01`` is the search score rescaled to [0, 1] over the candidates; ``target`` is the mean
+``beat_alignment`` is how well the move's motion beats sit on its own counts (its Beat Align
+Score; a uniform speed change keeps it), so on-beat moves win. ``score01`` is the search score
+rescaled to [0, 1] over the candidates; ``target`` is the mean
 song energy over the placed beats shifted by the requested energy level; ``pose_jump`` is the
 mean joint distance (m) between ``p``'s end pose and ``c``'s start pose; ``jitter`` is a small
 seeded random preference so two seeds give two plans. Unary terms scale with the beats placed so
@@ -39,6 +42,8 @@ class PlannerSettings:
     w_score: float = 1.0
     w_energy: float = 2.0
     w_speed: float = 2.0
+    w_beat: float = 1.5
+    """Per phrase, times (1 - the move's own Beat Align Score)."""
     w_pose: float = 4.0
     """Per metre of mean joint distance at a cut."""
     w_repeat: float = 0.5
@@ -95,6 +100,7 @@ class CostModel:
         spread = float(scores.max() - scores.min()) if scores.size else 0.0
         self.score01 = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
         self.energy = np.array([c.energy_value for c in candidates], dtype=float)
+        self.off_beat = 1.0 - np.array([c.beat_alignment for c in candidates], dtype=float)
         self.beats = np.array([f.beats for f in fits], dtype=int)
         self.jitter = np.random.default_rng(seed).uniform(0.0, settings.jitter, len(candidates))
         ends = np.stack([c.end_pose for c in candidates]) if candidates else np.zeros((0, 1, 3))
@@ -131,6 +137,7 @@ class CostModel:
                 -s.w_score * self.score01[c]
                 + s.w_energy * mismatch
                 + s.w_speed * abs(math.log(speed))
+                + s.w_beat * self.off_beat[c]
                 + self.jitter[c]
             )
             out[c] = b / BEATS_PER_PHRASE * per_phrase

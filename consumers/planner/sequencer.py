@@ -22,6 +22,9 @@ Floats = npt.NDArray[np.float64]
 # Ending next to the same move that opens the following (repeated) section is discouraged, not
 # forbidden: the rule against immediate repeats yields to the rule that repeats are repeated.
 SAME_MOVE_AT_BOUNDARY_COST = 5.0
+# The previous section's last move may open this one only when nothing else fits (a section
+# planned without knowing the next one can leave no other way); far above any real plan's cost.
+REPEAT_ACROSS_BOUNDARY_COST = 100.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def fill_bars(
     start = model.unary(first_beat) + w_repeat * uses
     if previous is not None:
         start += w_pose * model.jump_from(previous.candidate, previous.mirror)
-        start[previous.candidate] = math.inf
+        start[previous.candidate] += REPEAT_ACROSS_BOUNDARY_COST
     arrive(0, start, np.full(n, -1), uses[None, :])
     for at in range(1, bars):
         states = np.flatnonzero(np.isfinite(cost[at]))
