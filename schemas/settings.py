@@ -200,3 +200,28 @@ class OutboxSettings(_Group):
     relay_enabled: bool = Field(True, validation_alias="OUTBOX_RELAY_ENABLED")
     batch_size: int = Field(100, ge=1, le=10_000, validation_alias="OUTBOX_BATCH_SIZE")
     poll_interval_s: float = Field(0.5, gt=0, validation_alias="OUTBOX_POLL_INTERVAL")
+
+
+class DispatcherSettings(_Group):
+    """The dispatcher: how it starts the video job (Cloud Run Jobs or a local subprocess)."""
+
+    launcher: str = Field(
+        "local", pattern="^(local|cloud-run)$", validation_alias="DISPATCHER_LAUNCHER"
+    )
+    # Cloud Run caps one environment variable's value at 32768 bytes; stay below it.
+    blueprint_env_max_bytes: int = Field(
+        28672, ge=1, le=32768, validation_alias="BLUEPRINT_ENV_MAX_BYTES"
+    )
+    cloud_run_job: str = Field(
+        "choreo-video", validation_alias=AliasChoices("CLOUD_RUN_JOB", "VIDEO_JOB_NAME")
+    )
+    cloud_run_region: str = Field("europe-west1", validation_alias="CLOUD_RUN_REGION")
+    cloud_run_project: str = Field("", validation_alias="CLOUD_RUN_PROJECT")
+    cloud_run_endpoint: str = Field("", validation_alias="CLOUD_RUN_API_ENDPOINT")
+    cloud_run_task_timeout_s: int = Field(
+        3600, ge=1, le=604_800, validation_alias="CLOUD_RUN_TASK_TIMEOUT"
+    )
+    cloud_run_call_timeout_s: float = Field(30.0, gt=0, validation_alias="CLOUD_RUN_CALL_TIMEOUT")
+    local_job_concurrency: int = Field(1, ge=1, le=16, validation_alias="LOCAL_JOB_CONCURRENCY")
+    local_job_timeout_s: float = Field(1800.0, gt=0, validation_alias="LOCAL_JOB_TIMEOUT")
+    local_job_queue_limit: int = Field(32, ge=1, validation_alias="LOCAL_JOB_QUEUE_LIMIT")

@@ -10,6 +10,7 @@ import typer
 
 from consumers.cli import analyze, blueprint, db, dlq, moves, plan, request, stack, topology
 from consumers.cli.render import render
+from consumers.cli.status import status
 
 app = typer.Typer(
     name="choreo",
@@ -27,6 +28,7 @@ app.add_typer(topology.app, name="topology")
 app.command("analyze")(analyze.analyze)
 app.command("plan")(plan.plan)
 app.command("render")(render)
+app.command("status")(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,1 @@
+"""The dispatcher: starts one video job per ``blueprint.ready`` (Cloud Run Jobs or a subprocess)."""

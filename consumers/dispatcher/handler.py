@@ -1,0 +1,120 @@
+"""The dispatcher's use case: on ``blueprint.ready``, start exactly one video job for the task.
+
+Runs inside the runtime's transaction (with the ``processed_events`` record), in this order:
+
+1. lock the task row (``SELECT ... FOR UPDATE``): a concurrent delivery, even with another
+   CloudEvent id, waits here and then sees the first one's outcome;
+2. a task already ``dispatched`` or later, or one carrying an ``execution_name``, is a redelivery:
+   nothing is launched (the one execution it has is the only one it will get);
+3. load and check the stored blueprint (``blueprints.document``): missing or invalid is permanent;
+4. launch, passing ``BLUEPRINT_JSON`` or, above ``BLUEPRINT_ENV_MAX_BYTES``, ``BLUEPRINT_URI``;
+5. CAS ``planned -> dispatched`` recording ``execution_name``, committed with the dedupe record.
+
+A launch error rolls everything back: transient ones are redelivered, permanent ones fail the
+task (``task.failed``, stage ``dispatch``). The job's own claim (``dispatched -> rendering``)
+waits on the row lock, so it never sees the task before the dispatch commits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import psycopg
+
+from consumers.dispatcher.launcher import (
+    BlueprintStash,
+    JobLauncher,
+    LaunchRequest,
+    job_environment,
+)
+from producers.task_store import transition
+from schemas.blueprint import parse_blueprint
+from schemas.errors import InvalidInput, NotFound, TransientError
+from schemas.event_envelope import ChoreoEvent, Delivery
+from schemas.events import BlueprintReady
+from schemas.task_state import STATE_ORDER, State
+
+log = logging.getLogger(__name__)
+CONSUMER = "dispatcher"
+
+
+class TaskNotPlanned(TransientError):
+    """``blueprint.ready`` for a task not planned yet (retried, then dead-lettered)."""
+
+
+class Dispatcher:
+    """Starts the video job for a planned task, once."""
+
+    def __init__(self, launcher: JobLauncher, stash: BlueprintStash, *, max_env_bytes: int) -> None:
+        self.launcher = launcher
+        self.stash = stash
+        self.max_env_bytes = max_env_bytes
+
+    def handle(
+        self, conn: psycopg.Connection[Any], event: ChoreoEvent, delivery: Delivery[ChoreoEvent]
+    ) -> None:
+        """Dispatch the task named by a ``blueprint.ready`` event (see the module docstring)."""
+        ready = event.data
+        if not isinstance(ready, BlueprintReady):
+            raise InvalidInput(f"the dispatcher handles blueprint.ready, not {event.type}")
+        task_id = ready.task_id
+        context = {"task_id": task_id, "event_id": event.id}
+        if not _needs_launch(conn, task_id, context):
+            return
+        text = blueprint_json(conn, task_id)
+        job_env = job_environment(task_id, text, max_env_bytes=self.max_env_bytes, stash=self.stash)
+        execution = self.launcher.launch(LaunchRequest(task_id, job_env.env))
+        transition(
+            conn,
+            task_id,
+            State.PLANNED,
+            State.DISPATCHED,
+            execution_name=execution,
+            detail={
+                "event_id": event.id,
+                "execution": execution,
+                "blueprint_via": job_env.via,
+                "blueprint_bytes": job_env.size_bytes,
+            },
+        )
+        log.info(
+            "video job launched",
+            extra={**context, "execution": execution, "blueprint_via": job_env.via},
+        )
+
+
+def _needs_launch(conn: psycopg.Connection[Any], task_id: str, context: dict[str, str]) -> bool:
+    row = conn.execute(
+        "SELECT state, execution_name FROM tasks WHERE task_id = %s FOR UPDATE", (task_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no task with task_id {task_id!r}")
+    state, execution = State(row[0]), row[1]
+    if execution is not None or STATE_ORDER[state] > STATE_ORDER[State.PLANNED]:
+        log.info(
+            "task already %s (execution %s): redelivery, no second launch",
+            state,
+            execution,
+            extra=context,
+        )
+        return False
+    if state is not State.PLANNED:
+        raise TaskNotPlanned(f"task {task_id!r} is {state}, not planned: no blueprint to run yet")
+    return True
+
+
+def blueprint_json(conn: psycopg.Connection[Any], task_id: str) -> str:
+    """The task's stored blueprint as compact JSON, checked against the blueprint contract."""
+    row = conn.execute("SELECT document FROM blueprints WHERE task_id = %s", (task_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no blueprint stored for task {task_id!r}")
+    text = json.dumps(row[0], separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    # Shape only: storage roots and buckets are the job's to check, where they are configured.
+    blueprint = parse_blueprint(text)
+    if blueprint.task_id != task_id:
+        raise InvalidInput(
+            f"blueprint stored for task {task_id!r} names task_id {blueprint.task_id!r}"
+        )
+    return text
