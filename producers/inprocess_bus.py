@@ -270,6 +270,8 @@ class StreamingPull:
         # flow_control is a pubsub_v1.types.FlowControl or anything with the same two fields.
         self._max_messages = int(getattr(flow_control, "max_messages", 10))
         self._max_lease_s = float(getattr(flow_control, "max_lease_duration", 3600))
+        extension = int(getattr(flow_control, "max_duration_per_lease_extension", 0))
+        self._extension_s = extension or spec.ack_deadline_s
         self._bus, self._spec, self._callback = bus, spec, callback
         self._await_callbacks = await_callbacks
         self._lock = threading.Lock()
@@ -332,7 +334,7 @@ class StreamingPull:
             held = [m.ack_id for m, since, _ in self._in_flight.values()]
             held = [a for a in held if now - self._in_flight[a][1] < self._max_lease_s]
         if held:
-            self._bus.modify_ack_deadline(self._spec.name, held, self._spec.ack_deadline_s)
+            self._bus.modify_ack_deadline(self._spec.name, held, self._extension_s)
 
     def _shut_down(self) -> None:
         with self._lock:

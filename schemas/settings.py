@@ -112,6 +112,7 @@ class WorkerSettings(_Group):
 
     max_messages: int = Field(10, ge=1, validation_alias="WORKER_MAX_MESSAGES")
     max_lease_duration_s: float = Field(3600.0, gt=0, validation_alias="WORKER_MAX_LEASE_DURATION")
+    lease_extension_s: int = Field(0, ge=0, le=600, validation_alias="WORKER_LEASE_EXTENSION")
     shutdown_grace_s: float = Field(25.0, ge=0, validation_alias="WORKER_SHUTDOWN_GRACE")
     health_host: str = Field("127.0.0.1", validation_alias="WORKER_HEALTH_HOST")
     health_port: int = Field(8081, ge=0, le=65535, validation_alias="WORKER_HEALTH_PORT")

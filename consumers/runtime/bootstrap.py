@@ -36,7 +36,7 @@ from schemas.settings import (
     PushAuthSettings,
     WorkerSettings,
 )
-from schemas.topology import subscription_path
+from schemas.topology import build_topology, subscription_path
 
 
 def load_handler(spec: str) -> EventHandler:
@@ -91,7 +91,11 @@ def run_worker(handler_spec: str, subscription: str) -> int:
         subscriber = pubsub_v1.SubscriberClient()
         try:
             path = subscription_path(PubSubSettings().project_id, subscription)
-            worker = PullWorker(subscriber, path, EventProcessor(pool, handler), WorkerSettings())
+            settings = WorkerSettings()
+            if settings.lease_extension_s == 0:
+                deadline = build_topology().subscription(subscription).ack_deadline_s
+                settings = settings.model_copy(update={"lease_extension_s": deadline})
+            worker = PullWorker(subscriber, path, EventProcessor(pool, handler), settings)
             return worker.run()
         finally:
             subscriber.close()

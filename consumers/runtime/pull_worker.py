@@ -1,7 +1,8 @@
 """The pull worker: streaming pull into an :class:`EventProcessor`, until SIGTERM or SIGINT.
 
 Flow control bounds the messages held at once (``WORKER_MAX_MESSAGES``); the client library
-extends each lease while its handler runs, up to ``WORKER_MAX_LEASE_DURATION``. On SIGTERM or
+extends each lease while its handler runs (``WORKER_LEASE_EXTENSION`` seconds at a time), up to
+``WORKER_MAX_LEASE_DURATION``. On SIGTERM or
 SIGINT the worker stops pulling, nacks what it received but has not started, waits up to
 ``WORKER_SHUTDOWN_GRACE`` for running handlers to finish (and ack or nack), then exits; a handler
 still running after that is abandoned and its lease lapses, which redelivers it like a nack.
@@ -49,9 +50,12 @@ class PullWorker:
         """Open the streaming pull (returns at once; callbacks run on the client's threads)."""
         from google.cloud.pubsub_v1.types import FlowControl  # noqa: PLC0415 - worker-only dep
 
+        # Without a cap on each extension the client leases for 60 s at a time, so a crashed
+        # worker's messages would wait that long, whatever the subscription's ack deadline.
         flow = FlowControl(
             max_messages=self.settings.max_messages,
             max_lease_duration=self.settings.max_lease_duration_s,
+            max_duration_per_lease_extension=self.settings.lease_extension_s,
         )
         self._future = self.subscriber.subscribe(
             self.subscription_path,
