@@ -234,6 +234,17 @@ class DeadLetterQueue:
             )
 
 
+def release_backoff_s(subscriber: Any, path: str) -> float:
+    """The subscription's minimum retry backoff: how long a released message stays invisible."""
+    subscription = subscriber.get_subscription(request={"subscription": path})
+    policy = subscription.retry_policy
+    # No retry policy means immediate redelivery; with one, a release (a nack) waits it out,
+    # doubling per release up to the maximum.
+    if "retry_policy" not in subscription:
+        return 0.0
+    return float(policy.minimum_backoff.total_seconds())
+
+
 def to_dead_letter(received: Any) -> DeadLetter:
     """A ``ReceivedMessage`` as a :class:`DeadLetter`; undecodable events keep what is known."""
     message = received.message

@@ -65,6 +65,7 @@ def list_command(
         DeadLetterQueue(subscriber, project_id, subscription) as queue,
     ):
         messages = queue.pull(selection, limit=limit)
+        _warn_backoff(queue)
     summaries = [m.summary() for m in messages]
     if as_json:
         typer.echo(json.dumps(summaries, indent=2))
@@ -94,6 +95,7 @@ def show(
         DeadLetterQueue(subscriber, project_id, subscription) as queue,
     ):
         found = [m for m in queue.pull(DeadLetterFilter()) if m.message_id == message_id]
+        _warn_backoff(queue)
     if not found:
         _fail(f"no message {message_id} in {subscription} (it may be leased by a running replay)")
     message = found[0]
@@ -155,6 +157,7 @@ def replay_command(
         try:
             queue = DeadLetterQueue(subscriber, project_id, subscription)
             report = replay(conn, queue, publisher, build_topology(), options)
+            _warn_backoff(queue)
         finally:
             publisher.close()
     _print_report(report, as_json)
@@ -215,6 +218,18 @@ def audit(
         typer.echo(
             f"{row['at'].isoformat(timespec='seconds')}  {row['actor']}  {row['action']:<8}  "
             f"{row['message_id']}  -> {row['to_topic'] or '-'}  {row['outcome']}"
+        )
+
+
+def _warn_backoff(queue: Any) -> None:
+    from producers.dlq import release_backoff_s  # noqa: PLC0415
+
+    delay = release_backoff_s(queue.subscriber, queue.path)
+    if delay > 0:
+        typer.echo(
+            f"note: {queue.subscription} has a retry policy: the messages this command looked at "
+            f"are redelivered only after {delay:g} s or more (doubling per look)",
+            err=True,
         )
 
 
