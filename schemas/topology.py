@@ -186,14 +186,17 @@ def build_topology(storage: StorageSettings | None = None) -> Topology:
         )
         # Dead-letter subscriptions are read by the replay tool, by hand: a long deadline so an
         # operator's inspection does not trigger redelivery, maximum retention, no dead letter
-        # of their own (a message that cannot be replayed stays here).
+        # of their own (a message that cannot be replayed stays here). Zero retry backoff: the
+        # tool releases what it only looked at (a nack), and with the default 10 s backoff the
+        # message would then hide from the next `choreo dlq list` for 10, 20, 40 s (measured on
+        # the emulator).
         subscriptions.append(
             Subscription(
                 name=topic_name + DEAD_LETTER_SUBSCRIPTION_SUFFIX,
                 topic=dead_letter,
                 ack_deadline_s=MAX_ACK_DEADLINE_S,
                 dead_letter=None,
-                retry=RetryPolicy(),
+                retry=RetryPolicy(minimum_backoff_s=0, maximum_backoff_s=0),
                 retention_s=DEAD_LETTER_RETENTION_S,
             )
         )
