@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -38,6 +38,7 @@ JOB_COMMAND: tuple[str, ...] = (sys.executable, "-m", "job")
 PER_EXECUTION = frozenset({"BLUEPRINT_JSON", "BLUEPRINT_URI", "JOB_TASK_ID"})
 TAIL_LINES = 40
 STOP_GRACE_S = 5.0
+DROPPED = "the local runner closed before the job started"
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,12 @@ class LocalJobRunner:
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
         self._concurrency = concurrency
         self._pending = 0
+        self._running: dict[str, subprocess.Popen[str]] = {}
+        self._futures: dict[str, Future[None]] = {}
         self._idle = threading.Condition()
         self._closed = False
+        self._stopping = False
+        self._requests: dict[str, LaunchRequest] = {}
 
     def launch(self, request: LaunchRequest) -> str:
         """Queue the job; its execution name ``local-<task_id>-<random>``."""
@@ -93,8 +98,9 @@ class LocalJobRunner:
                     f"LOCAL_JOB_QUEUE_LIMIT={self.queue_limit}); try again later"
                 )
             self._pending += 1
-        name = f"local-{request.task_id}-{secrets.token_hex(4)}"
-        self._executor.submit(self._supervise, request, name)
+            name = f"local-{request.task_id}-{secrets.token_hex(4)}"
+            self._requests[name] = request
+            self._futures[name] = self._executor.submit(self._supervise, request, name)
         return name
 
     def wait_idle(self, timeout_s: float) -> bool:
@@ -102,41 +108,68 @@ class LocalJobRunner:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout_s)
 
-    def close(self, *, wait: bool = True) -> None:
-        """Refuse new launches; with ``wait``, let queued and running jobs finish first."""
+    def close(self, *, stop_running: bool = False) -> None:
+        """Refuse launches, drop queued jobs, optionally stop running ones; wait for the rest.
+
+        Every launched job gets exactly one ``on_exit``: a dropped one as never started.
+        """
         with self._idle:
             self._closed = True
-        self._executor.shutdown(wait=wait, cancel_futures=not wait)
+            self._stopping = stop_running
+            queued = list(self._futures.items())
+            running = list(self._running.values())
+        for name, future in queued:
+            if future.cancel():
+                request = self._requests[name]
+                self._report(JobExit(request.task_id, name, None, start_error=DROPPED))
+                self._done_with(name)
+        if stop_running:
+            for process in running:
+                _stop(process)
+        self._executor.shutdown(wait=True)
 
     def _supervise(self, request: LaunchRequest, name: str) -> None:
         try:
-            ended = self._run(request, name)
-            try:
-                self.on_exit(ended)
-            except Exception:
-                log.exception("handling the job's exit failed", extra=_ids(request, name))
+            self._report(self._run(request, name))
         finally:
-            with self._idle:
-                self._pending -= 1
-                self._idle.notify_all()
+            self._done_with(name)
+
+    def _report(self, ended: JobExit) -> None:
+        try:
+            self.on_exit(ended)
+        except Exception:
+            extra = {"task_id": ended.task_id, "execution": ended.execution_name}
+            log.exception("handling the job's exit failed", extra=extra)
+
+    def _done_with(self, name: str) -> None:
+        with self._idle:
+            self._futures.pop(name, None)
+            self._requests.pop(name, None)
+            self._pending -= 1
+            self._idle.notify_all()
 
     def _run(self, request: LaunchRequest, name: str) -> JobExit:
         env = {**self.base_env, **request.env}
-        try:
-            # A session of its own, so a timeout stops the job's FFmpeg children too.
-            process = subprocess.Popen(
-                self.command,
-                env=env,
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-            )
-        except OSError as error:
-            log.error("video job did not start: %s", error, extra=_ids(request, name))
-            return JobExit(request.task_id, name, None, start_error=str(error))
+        # Started under the lock, so close() either sees the process or stops it from starting.
+        with self._idle:
+            if self._stopping:
+                return JobExit(request.task_id, name, None, start_error=DROPPED)
+            try:
+                # A session of its own, so a timeout stops the job's FFmpeg children too.
+                process = subprocess.Popen(
+                    self.command,
+                    env=env,
+                    cwd=self.cwd,
+                    stdin=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    errors="replace",
+                    start_new_session=True,
+                )
+            except OSError as error:
+                log.error("video job did not start: %s", error, extra=_ids(request, name))
+                return JobExit(request.task_id, name, None, start_error=str(error))
+            self._running[name] = process
         log.info("video job started", extra={**_ids(request, name), "pid": process.pid})
         assert process.stderr is not None  # noqa: S101 - stderr=PIPE
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -149,6 +182,8 @@ class LocalJobRunner:
             timed_out = True
             _stop(process)
         reader.join(STOP_GRACE_S)
+        with self._idle:
+            self._running.pop(name, None)
         ended = JobExit(
             request.task_id, name, process.returncode, timed_out, last_error=last_error(tail)
         )
