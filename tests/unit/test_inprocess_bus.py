@@ -96,7 +96,7 @@ def test_unknown_names_and_bad_input_are_refused_by_name() -> None:
         bus.pull("projects/p/subscriptions/nope")
     with pytest.raises(InvalidInput, match="data must be bytes"):
         bus.publish_raw("orders", "text", {}, "")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="0..600"):
+    with pytest.raises(InvalidInput, match=r"0\.\.600"):
         bus.modify_ack_deadline("work", [], 601)
 
 
