@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from schemas.errors import PermanentError, TransientError
-from schemas.event_envelope import EventDecodeError
 from schemas.task_state import StaleState
 
 
@@ -59,9 +58,7 @@ def verdict_for(outcome: Outcome, reason: str = "", *, unexpected: bool = False)
 
 def classify(error: BaseException) -> Outcome:
     """The outcome an exception raised by a handler leads to."""
-    if isinstance(error, EventDecodeError):
-        # Raised by a handler decoding something nested: the event itself is bad, for good.
-        return Outcome.FAILED_PERMANENTLY
+    # Includes EventDecodeError raised by a handler decoding something nested: bad for good.
     if isinstance(error, PermanentError):
         return Outcome.FAILED_PERMANENTLY
     if isinstance(error, StaleState):

@@ -104,12 +104,16 @@ async def _check_token(
     try:
         await run_in_threadpool(verifier.verify, request.headers.get("authorization"))
     except Unauthenticated as error:
-        return _error(401, str(error))
+        status, reason = 401, str(error)
     except Forbidden as error:
-        return _error(403, str(error))
+        status, reason = 403, str(error)
     except CertificatesUnavailable as error:
-        return _error(503, str(error))
-    return None
+        status, reason = 503, str(error)
+    else:
+        return None
+    client = request.client.host if request.client else None
+    log.warning("request refused: %s", reason, extra={"status": status, "client": client})
+    return _error(status, reason)
 
 
 def _check_size(request: Request, max_body_bytes: int) -> JSONResponse | None:
