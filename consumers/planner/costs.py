@@ -42,7 +42,7 @@ class PlannerSettings:
     w_score: float = 1.0
     w_energy: float = 2.0
     w_speed: float = 2.0
-    w_beat: float = 1.5
+    w_beat: float = 3.0
     """Per phrase, times (1 - the move's own Beat Align Score)."""
     w_pose: float = 4.0
     """Per metre of mean joint distance at a cut."""

@@ -1,0 +1,194 @@
+"""Benchmark: a blueprint for a 3-minute song, from a fresh process, a warm worker, a cache hit.
+
+Run: ``.venv/bin/python bench/blueprint.py [--library DIR]`` (about a minute). Prints a table
+and writes JSON to ``bench/results/``.
+
+- *fresh*: ``choreo plan`` in a new process (interpreter start, imports, library read, analysis,
+  search, planning, writing the file), timed from outside; best of ``--repeat``.
+- *warm worker, new song*: in this process, after one warm-up plan on another song (imports
+  done, move library and its index loaded once, as the blueprint consumer keeps them): analysis
+  + search + planning of a song not seen before.
+- *cache hit*: the same song again with the analysis cached. The real cache is PostgreSQL
+  (another component); here an in-memory dict keyed by the file's SHA-256 stands in, so the
+  figure excludes the database round trip.
+- peak RSS of the fresh process (``RUSAGE_CHILDREN``) and of this process.
+
+The songs are synthesized (``consumers.music.synth``), 116 BPM, 88 bars (3 min 2 s), and the move
+library is the procedural demo library (clips rendered small, since planning never reads them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ROOT = Path(__file__).resolve().parents[1]
+STRUCTURE = (
+    ("intro", 4), ("verse", 16), ("chorus", 16), ("verse", 16),
+    ("chorus", 16), ("bridge", 8), ("chorus", 8), ("outro", 4),
+)  # fmt: skip
+TEMPO_BPM = 116.0
+GOALS_S = {"fresh": 5.0, "warm_new_song": 1.5, "cache_hit": 0.1}
+
+
+def make_inputs(work: Path, library: Path | None) -> tuple[list[Path], Path]:
+    """Three synthesized songs and a move library folder (built when not given)."""
+    from consumers.moves.demo_library import build_demo_library  # noqa: PLC0415
+    from consumers.moves.render import ClipFormat  # noqa: PLC0415
+    from consumers.music.synth import synthesize_song, write_wav  # noqa: PLC0415
+
+    songs = []
+    for seed in range(3):
+        song = synthesize_song(TEMPO_BPM + seed, structure=STRUCTURE, seed=seed)
+        songs.append(write_wav(work / f"song{seed}.wav", song.y, song.sr))
+    if library is None:
+        library = work / "library"
+        build_demo_library(library, clip_format=ClipFormat(64, 64, 12))
+    return songs, library
+
+
+def fresh(song: Path, library: Path, out: Path, repeat: int) -> tuple[float, float]:
+    """Best wall time of ``choreo plan`` in new processes, and their peak RSS (MiB)."""
+    command = [
+        *(str(ROOT / ".venv/bin/choreo"), "plan", "--song", str(song), "--library", str(library)),
+        *("--style", "hip-hop", "--difficulty", "beginner", "--out", str(out)),
+    ]
+    return _best_of(command, repeat)
+
+
+# A fresh process whose analysis is cached (read from JSON): imports, library, search, plan.
+_CACHED_ANALYSIS_PLAN = """
+import sys
+from pathlib import Path
+from consumers.music.model import SongAnalysis
+from consumers.planner import offline
+from consumers.planner.output import video_output
+from consumers.planner.planner import plan_choreography
+from schemas.events import Constraints
+analysis = SongAnalysis.model_validate_json(Path(sys.argv[1]).read_text())
+library = offline.library_from_folder(Path(sys.argv[2]))
+candidates = library.search("hip-hop beginner", "hip-hop", "beginner")
+plan_choreography(analysis, Constraints(style="hip-hop", difficulty="beginner"), candidates,
+                  task_id="bench", audio_uri="songs/a.wav", output=video_output("videos/b.mp4"))
+"""
+
+
+def fresh_cached(song: Path, library: Path, work: Path, repeat: int) -> tuple[float, float]:
+    """Best wall time of a new process planning with the analysis already cached."""
+    from consumers.music.analysis import analyse_file  # noqa: PLC0415
+
+    cached = work / "analysis.json"
+    cached.write_text(analyse_file(song).model_dump_json())
+    command = [sys.executable, "-c", _CACHED_ANALYSIS_PLAN, str(cached), str(library)]
+    return _best_of(command, repeat)
+
+
+def _best_of(command: list[str], repeat: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return min(times), peak_kib / 1024
+
+
+def in_process(songs: list[Path], library_dir: Path) -> dict[str, Any]:
+    """Warm-worker and cache-hit timings, with a breakdown of the warm plan."""
+    from consumers.planner import offline  # noqa: PLC0415
+    from schemas.events import Constraints  # noqa: PLC0415
+
+    constraints = Constraints(style="hip-hop", difficulty="beginner")
+    library = offline.library_from_folder(library_dir)
+    cache: dict[str, Any] = {}
+
+    def plan(song: Path) -> float:
+        start = time.perf_counter()
+        request = offline.OfflineRequest(song=song, constraints=constraints, task_id="bench")
+        offline.plan_offline(request, library, cache)
+        return time.perf_counter() - start
+
+    warm_up = plan(songs[1])  # imports, library motion summaries, text index
+    warm = plan(songs[2])
+    hits = [plan(songs[2]) for _ in range(5)]
+    # Breakdown of one more new-song plan, without the cache.
+    start = time.perf_counter()
+    analysis = offline.analyse_song(songs[0])
+    analysed = time.perf_counter()
+    candidates = library.search("hip-hop beginner", "hip-hop", "beginner")
+    searched = time.perf_counter()
+    from consumers.planner.output import video_output  # noqa: PLC0415
+    from consumers.planner.planner import plan_choreography  # noqa: PLC0415
+
+    blueprint = plan_choreography(
+        analysis, constraints, candidates, task_id="bench", audio_uri="songs/a.wav",
+        output=video_output("videos/bench.mp4"),
+    )  # fmt: skip
+    planned = time.perf_counter()
+    return {
+        "first_plan_in_process_s": warm_up,
+        "warm_new_song_s": warm,
+        "cache_hit_s": statistics.median(hits),
+        "breakdown_s": {
+            "analysis": analysed - start,
+            "search": searched - analysed,
+            "planning": planned - searched,
+        },
+        "moves_planned": len(blueprint.moves_used),
+        "song_duration_s": analysis.duration_s,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    """Run the benchmark, print a table, write the JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--library", type=Path, help="move bundle folder (default: build one)")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs (best of)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        songs, library = make_inputs(work, args.library)
+        fresh_s, fresh_rss = fresh(songs[0], library, work / "bp.json", args.repeat)
+        cached_s, _ = fresh_cached(songs[0], library, work, args.repeat)
+        result = in_process(songs, library)
+    result |= {
+        "fresh_s": fresh_s,
+        "fresh_cached_analysis_s": cached_s,
+        "fresh_peak_rss_mib": fresh_rss,
+        "goals_s": GOALS_S,
+    }
+    rows = [
+        ("fresh process (choreo plan)", fresh_s, GOALS_S["fresh"]),
+        ("fresh process, analysis cached", cached_s, GOALS_S["fresh"]),
+        ("warm worker, new song", result["warm_new_song_s"], GOALS_S["warm_new_song"]),
+        ("cache hit (in-memory stand-in)", result["cache_hit_s"], GOALS_S["cache_hit"]),
+    ]
+    print(f"3-minute song ({result['song_duration_s']:.0f} s, {TEMPO_BPM:g} BPM), "
+          f"{result['moves_planned']} moves")  # fmt: skip
+    for name, seconds, goal in rows:
+        verdict = "ok" if seconds <= goal else "OVER"
+        print(f"  {name:<32} {seconds * 1000:8.0f} ms   goal {goal * 1000:6.0f} ms  {verdict}")
+    breakdown = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result["breakdown_s"].items())
+    print(f"  warm breakdown: {breakdown}")
+    print(f"  peak RSS: fresh process {fresh_rss:.0f} MiB, bench process "
+          f"{result['peak_rss_mib']:.0f} MiB")  # fmt: skip
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (results / f"blueprint-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
