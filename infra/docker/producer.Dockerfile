@@ -19,7 +19,7 @@ COPY schemas ./schemas
 COPY producers ./producers
 COPY consumers ./consumers
 COPY job ./job
-RUN pip install '.[job]'
+RUN pip install '.[service]'
 
 RUN useradd --system --uid 10001 --no-create-home choreo
 USER choreo

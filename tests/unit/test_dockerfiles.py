@@ -13,9 +13,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "infra" / "docker"
 COMPOSE = ROOT / "infra" / "compose.yaml"
-# Deployable → the one extra its image installs (producer and status need psycopg and the
-# Pub/Sub/Storage clients, which is exactly the job extra).
-IMAGES = {"producer": "job", "blueprint": "blueprint", "dispatcher": "dispatcher", "status": "job"}
+# Deployable → the one extra its image installs (producer and status need the HTTP entrypoint,
+# psycopg and the Pub/Sub/Storage clients: the service extra).
+IMAGES = {
+    "producer": "service",
+    "blueprint": "blueprint",
+    "dispatcher": "dispatcher",
+    "status": "service",
+}
 HEAVY_EXTRAS = {"all", "blueprint"}
 
 
