@@ -1,6 +1,6 @@
 # choreo producer: the request API and the Cloud Storage trigger; publishes
-# choreography.requested. Needs only the base install plus psycopg, Pub/Sub and Cloud Storage,
-# which is the job extra.
+# choreography.requested. Needs the base install, the HTTP server and psycopg, Pub/Sub and Cloud
+# Storage: the service extra.
 # Build from the repository root:
 #   docker build -f infra/docker/producer.Dockerfile -t choreo-producer .
 FROM python:3.11-slim

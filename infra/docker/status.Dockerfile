@@ -1,5 +1,5 @@
-# choreo status: records video.completed / task.failed in the task table. Needs only the base
-# install plus psycopg and Pub/Sub, which is the job extra.
+# choreo status: records video.completed / task.failed in the task table. Needs the base install,
+# the HTTP server (push/Eventarc), psycopg and Pub/Sub: the service extra.
 # Build from the repository root:
 #   docker build -f infra/docker/status.Dockerfile -t choreo-status .
 FROM python:3.11-slim
