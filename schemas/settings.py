@@ -226,3 +226,12 @@ class DispatcherSettings(_Group):
     local_job_concurrency: int = Field(1, ge=1, le=16, validation_alias="LOCAL_JOB_CONCURRENCY")
     local_job_timeout_s: float = Field(1800.0, gt=0, validation_alias="LOCAL_JOB_TIMEOUT")
     local_job_queue_limit: int = Field(32, ge=1, validation_alias="LOCAL_JOB_QUEUE_LIMIT")
+
+
+class DemoSettings(_Group):
+    """``choreo demo``: the whole pipeline in one process tree (data under ``CHOREO_DATA_DIR``)."""
+
+    # auto: the Pub/Sub emulator when PUBSUB_EMULATOR_HOST is set, else the in-process bus.
+    bus: str = Field("auto", pattern="^(auto|inprocess|pubsub)$", validation_alias="DEMO_BUS")
+    song_seconds: float = Field(60.0, ge=15, le=600, validation_alias="DEMO_SONG_SECONDS")
+    timeout_s: float = Field(900.0, gt=0, validation_alias="DEMO_TIMEOUT")

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from consumers.cli import analyze, blueprint, db, dlq, moves, plan, request, stack, topology
+from consumers.cli import (
+    analyze,
+    blueprint,
+    db,
+    demo,
+    dlq,
+    moves,
+    plan,
+    request,
+    services,
+    stack,
+    topology,
+)
 from consumers.cli.render import render
 from consumers.cli.status import status
 
@@ -29,6 +41,10 @@ app.command("analyze")(analyze.analyze)
 app.command("plan")(plan.plan)
 app.command("render")(render)
 app.command("status")(status)
+app.command("worker")(services.worker)
+app.command("serve")(services.serve)
+app.command("relay")(services.relay)
+app.command("demo")(demo.demo)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,131 @@
+"""`choreo worker NAME`, `choreo serve NAME` and `choreo relay`: the long-running services.
+
+One table, :data:`SERVICES`, names each consumer's handler (a composition root the runtime
+calls once at start-up) and the subscription its pull worker reads. ``worker`` streams that
+subscription; ``serve`` answers Pub/Sub push and Eventarc deliveries on ``HTTP_HOST:PORT`` with
+``GET /healthz``; ``serve producer`` is the request API; ``relay`` publishes the outbox until
+SIGTERM. All settings come from the environment (``.env.example``).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+
+from schemas.errors import ChoreoError
+
+EXIT_ERROR = 1
+
+
+@dataclass(frozen=True)
+class Service:
+    """A consumer as a deployable: its handler's composition root and its subscription."""
+
+    handler: str
+    subscription: str
+
+
+SERVICES: dict[str, Service] = {
+    "blueprint": Service(
+        "consumers.blueprint_consumer.app:blueprint_consumer", "blueprint-consumer"
+    ),
+    "dispatcher": Service("consumers.dispatcher.app:dispatcher", "dispatcher"),
+    "status": Service("consumers.status_recorder.app:status_recorder", "status-recorder"),
+}
+SERVABLE = (*SERVICES, "producer")
+
+ConsumerName = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")]
+ServableName = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVABLE)}.")]
+
+
+def worker(name: ConsumerName) -> None:
+    """Pull the consumer's subscription (project from PUBSUB_PROJECT_ID) until SIGTERM."""
+    from consumers.runtime.bootstrap import run_worker  # noqa: PLC0415 - keep --help fast
+    from schemas.topology import build_topology  # noqa: PLC0415
+
+    service = _service(name)
+    build_topology().subscription(service.subscription)  # names a renamed subscription early
+    _exit_with(lambda: run_worker(service.handler, service.subscription))
+
+
+def serve(name: ServableName) -> None:
+    """Serve push / Eventarc deliveries (or, for producer, POST /requests) on PORT."""
+    if name == "producer":
+        from consumers.cli.request import serve as serve_producer  # noqa: PLC0415
+
+        serve_producer()
+        return
+    from consumers.runtime.bootstrap import run_http  # noqa: PLC0415
+
+    service = _service(name)
+    _exit_with(lambda: run_http(service.handler))
+
+
+def relay(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+) -> None:
+    """Publish outbox rows to Pub/Sub (OUTBOX_POLL_INTERVAL apart) until SIGTERM."""
+    from producers.database import open_pool  # noqa: PLC0415
+    from producers.outbox_relay import OutboxRelay  # noqa: PLC0415
+    from producers.pubsub_publisher import build_pubsub_publisher  # noqa: PLC0415
+    from schemas.logs import configure_logging  # noqa: PLC0415
+    from schemas.settings import (  # noqa: PLC0415
+        CoreSettings,
+        DatabaseSettings,
+        OutboxSettings,
+        PublisherSettings,
+        PubSubSettings,
+    )
+
+    core, outbox = CoreSettings(), OutboxSettings()
+    configure_logging(core.log_level, json_lines=core.log_json)
+    try:
+        pool = open_pool(DatabaseSettings(), name="choreo-relay")
+        publisher = build_pubsub_publisher(PubSubSettings(), PublisherSettings())
+    except ChoreoError as error:
+        _fail(str(error))
+    relay_ = OutboxRelay(
+        pool, publisher, batch_size=outbox.batch_size, poll_interval_s=outbox.poll_interval_s
+    )
+    try:
+        if once:
+            done = relay_.run_once()
+            typer.echo(f"relay pass: {done}")
+            return
+        stop = threading.Event()
+
+        def on_signal(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, on_signal)
+        relay_.run_forever(stop)
+    finally:
+        publisher.close()
+        pool.close()
+
+
+def _service(name: str) -> Service:
+    if name not in SERVICES:
+        _fail(f"unknown service {name!r}: choose one of {', '.join(SERVICES)}")
+    return SERVICES[name]
+
+
+def _exit_with(run: Callable[[], int]) -> None:
+    """Run a runtime entrypoint; its exit code, or a one-line error for a bad configuration."""
+    try:
+        code = run()
+    except ChoreoError as error:
+        _fail(str(error))
+    raise typer.Exit(int(code or 0))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_ERROR)

@@ -1,0 +1,1 @@
+"""The embedded default: ``choreo demo`` runs the whole pipeline in one process tree."""

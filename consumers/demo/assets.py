@@ -1,0 +1,174 @@
+"""What the demo needs before a request: the move library, a song, a catalogue to choose from.
+
+Each is built once and reused: the procedural library bundle is rendered into
+``library/`` (via a temporary folder renamed at the end, so an interrupted build is never taken
+for a finished one) and imported, with its embeddings, into a database that has no moves yet;
+the synthesized demo song is written once; a ``--song`` file is copied into the storage root
+under a name derived from its content, so the blueprint consumer's analysis cache recognises it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from consumers.demo.environment import DemoPaths
+from job.storage import file_sha256
+from producers.database import connect
+from schemas.errors import ChoreoError, ConfigurationError, InvalidInput
+
+DEMO_SONG_KEY = "songs/choreo-demo-song.wav"
+DEMO_TEMPO_BPM = 120.0
+AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".ogg", ".flac", ".m4a", ".aac", ".aiff", ".aif"})
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What one preparation step did: ``reused`` or ``built``, with a line for the user."""
+
+    reused: bool
+    detail: str
+    seconds: float
+
+
+def ensure_library(paths: DemoPaths, database_url: str, say: Progress) -> Prepared:
+    """Render the demo bundle unless present, import it unless the database has moves."""
+    started = time.monotonic()
+    manifest = paths.library / "manifest.json"
+    rendered = False
+    if not manifest.exists():
+        say("rendering the procedural demo move library (once; reused by later runs)")
+        _render_bundle(paths.library)
+        rendered = True
+    with connect(database_url) as conn:
+        count = _move_count(conn)
+        if count:
+            detail = f"move library reused: {count} moves already in the database"
+            return Prepared(not rendered, detail, time.monotonic() - started)
+        say("importing the demo move library with its embeddings (once per database)")
+        imported = _import_bundle(paths, conn)
+    took = time.monotonic() - started
+    detail = f"move library built: {imported} moves imported in {took:.1f} s"
+    return Prepared(False, detail, took)
+
+
+def ensure_demo_song(paths: DemoPaths, seconds: float, say: Progress) -> tuple[str, Prepared]:
+    """The storage key of the synthesized demo song, written on the first run only."""
+    target = paths.storage_root / DEMO_SONG_KEY
+    if target.exists():
+        return DEMO_SONG_KEY, Prepared(True, f"demo song reused: {target}", 0.0)
+    started = time.monotonic()
+    say(f"synthesizing a {seconds:.0f} s demo song (once)")
+    from consumers.music.synth import synthesize_song, write_wav  # noqa: PLC0415 - numpy
+
+    song = synthesize_song(DEMO_TEMPO_BPM, "syncopated", demo_structure(seconds), seed=3)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial.wav")
+    write_wav(partial, song.y, song.sr)
+    partial.replace(target)
+    took = time.monotonic() - started
+    return DEMO_SONG_KEY, Prepared(False, f"demo song written: {target}", took)
+
+
+def demo_structure(seconds: float) -> tuple[tuple[str, int], ...]:
+    """Sections (name, bars) filling about ``seconds`` at the demo tempo, chorus repeated."""
+    bar_s = 4 * 60.0 / DEMO_TEMPO_BPM
+    bars = max(8, round(seconds / bar_s))
+    intro = 2
+    rest = bars - intro
+    verse = rest // 4
+    chorus = (rest - 2 * verse) // 2
+    tail = rest - 2 * verse - 2 * chorus
+    sections = [("intro", intro), ("verse", verse), ("chorus", chorus), ("verse", verse)]
+    sections.append(("chorus", chorus + tail))
+    return tuple((name, count) for name, count in sections if count > 0)
+
+
+def stage_song_file(paths: DemoPaths, song: Path) -> str:
+    """Copy ``song`` into the storage root (named by its content); its storage key."""
+    if not song.is_file():
+        raise InvalidInput(f"--song {song}: no such file")
+    suffix = song.suffix.lower()
+    if suffix not in AUDIO_SUFFIXES:
+        raise InvalidInput(
+            f"--song {song}: {suffix or 'no extension'} is not an audio file I can read "
+            f"(use one of {', '.join(sorted(AUDIO_SUFFIXES))})"
+        )
+    key = f"songs/{_safe_stem(song.stem)}-{file_sha256(song)[:12]}{suffix}"
+    target = paths.storage_root / key
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(song, target)
+    return key
+
+
+def ensure_in_catalogue(paths: DemoPaths, database_url: str, key: str) -> str:
+    """Register and analyse the song at ``key`` (cached by content); its song id."""
+    from consumers.blueprint_consumer.song_store import SongResolver  # noqa: PLC0415 - librosa
+    from job.storage import LocalStorage  # noqa: PLC0415
+    from producers.database import open_pool  # noqa: PLC0415
+    from schemas.events import SongRef  # noqa: PLC0415
+    from schemas.settings import DatabaseSettings  # noqa: PLC0415
+
+    storage = LocalStorage(paths.storage_root)
+    settings = DatabaseSettings(DATABASE_URL=database_url, DB_POOL_MAX_SIZE=1)
+    pool = open_pool(settings, name="choreo-demo-catalogue")
+    try:
+        with pool.connection() as conn:
+            resolved = SongResolver(storage, pool).resolve(conn, SongRef(audio_uri=key))
+    finally:
+        pool.close()
+    return resolved.row.song_id
+
+
+def _render_bundle(target: Path) -> None:
+    from consumers.moves.demo_library import build_demo_library  # noqa: PLC0415 - heavy
+
+    building = target.with_name(target.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    build_demo_library(building)
+    shutil.rmtree(target, ignore_errors=True)
+    building.rename(target)
+
+
+def _import_bundle(paths: DemoPaths, conn: psycopg.Connection) -> int:
+    from consumers.moves.ingest import import_bundle  # noqa: PLC0415 - heavy
+    from consumers.vector_search.embeddings import embed_moves  # noqa: PLC0415
+    from consumers.vector_search.text_embedding import text_embedder_from_settings  # noqa: PLC0415
+    from schemas.settings import VectorSearchSettings  # noqa: PLC0415
+
+    embedder = text_embedder_from_settings(VectorSearchSettings())
+    try:
+        report = import_bundle(
+            paths.library,
+            conn,
+            paths.storage_root,
+            embed=lambda move: embed_moves([move], embedder)[0],
+        )
+    except ChoreoError as error:
+        raise ConfigurationError(f"importing the demo library failed: {error}") from error
+    skipped = report.with_status("skipped")
+    if skipped:
+        first = skipped[0]
+        raise ConfigurationError(
+            f"{len(skipped)} demo moves could not be imported; first: {first.entry}: "
+            f"{first.detail}. Delete {paths.library} to rebuild the library"
+        )
+    return len(report.outcomes)
+
+
+def _move_count(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM moves").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _safe_stem(stem: str) -> str:
+    kept = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem.lower()).strip("-")
+    return kept[:40] or "song"
