@@ -1,10 +1,13 @@
 """Procedural dance motion on the canonical skeleton, for the demo library.
 
 A move is a leg pattern (a looping schedule of foot steps) plus an arm pattern, timed in beats.
-Energy scales amplitude and bounce rate; difficulty adds independent limbs: beginner arms mirror
-each other on the beat, intermediate arms run a beat apart with a torso counter-twist, advanced
-moves add syncopation (the second half accents the "and") and a full turn on counts 5-6.
-Knees come from two-bone IK, and the pelvis drops whenever a foot would be out of reach.
+Every part of the body is driven by a beat clock eased per count (``_hit_counts``), so each limb
+arrives on a count and is still there for an instant: the joint-speed minima (motion beats) sit
+on the counts. Energy scales amplitude and bounce rate; difficulty adds independent limbs:
+beginner arms mirror each other on the beat, intermediate arms run a beat apart with a torso
+counter-twist, advanced moves add syncopation (in the second half the arms also hit every "and")
+and a full turn on counts 5-6. Knees come from two-bone IK, and the pelvis drops whenever a foot
+would be out of reach.
 """
 
 from __future__ import annotations
@@ -23,23 +26,26 @@ AMPLITUDE: Final = {"low": 0.5, "medium": 0.8, "high": 1.1}
 BOUNCE_PERIOD_BEATS: Final = {"low": 2.0, "medium": 1.0, "high": 0.5}
 UPPER_ARM, FOREARM, THIGH, SHIN = 0.28, 0.25, 0.43, 0.44
 STANCE_X, ANKLE_Y, STANDING_PELVIS_Y = 0.12, 0.08, 0.97
+HOLD: Final = 0.1  # share of a count, on each side of it, that a hit holds still
 
 # (foot, start beat, end beat, dx, dz) per loop; every foot's steps sum to zero so loops close.
-# dx/dz are in units of the step size; +x is the dancer's left, +z forward.
+# dx/dz are in units of the step size; +x is the dancer's left, +z forward. Steps start and land
+# on counts (kicks extend on the "and"), so a foot is never still between counts.
 LEG_PATTERNS: Final[dict[str, tuple[float, tuple[tuple[str, float, float, float, float], ...]]]] = {
     "bounce": (4.0, ()),
-    "step-touch": (4.0, (("r", 0, 0.7, -1, 0), ("l", 1, 1.7, -1, 0),
-                         ("l", 2, 2.7, 1, 0), ("r", 3, 3.7, 1, 0))),
-    "rock": (4.0, (("l", 0, 0.5, 0, 1), ("l", 1, 1.5, 0, -1),
-                   ("r", 2, 2.5, 0, 1), ("r", 3, 3.5, 0, -1))),
-    "salsa-basic": (8.0, (("l", 0, 0.6, 0, 1), ("l", 2, 2.6, 0, -1),
-                          ("r", 4, 4.6, 0, -1), ("r", 6, 6.6, 0, 1))),
-    "side-basic": (8.0, (("l", 0, 0.6, 1, 0), ("l", 2, 2.6, -1, 0),
-                         ("r", 4, 4.6, -1, 0), ("r", 6, 6.6, 1, 0))),
-    "kick": (4.0, (("r", 1, 1.45, 0, 1.4), ("r", 1.55, 2, 0, -1.4),
-                   ("l", 3, 3.45, 0, 1.4), ("l", 3.55, 4, 0, -1.4))),
-    "lunge": (8.0, (("r", 0, 1.5, -1.6, 0), ("r", 2, 3.5, 1.6, 0),
-                    ("l", 4, 5.5, 1.6, 0), ("l", 6, 7.5, -1.6, 0))),
+    "step-touch": (4.0, (("r", 0, 1, -1, 0), ("l", 1, 2, -1, 0),
+                         ("l", 2, 3, 1, 0), ("r", 3, 4, 1, 0))),
+    "rock": (4.0, (("l", 0, 1, 0, 1), ("l", 1, 2, 0, -1),
+                   ("r", 2, 3, 0, 1), ("r", 3, 4, 0, -1))),
+    # Salsa: break, replace (a weight change in place), close, hold on 4 and 8.
+    "salsa-basic": (8.0, (("l", 0, 1, 0, 1), ("r", 1, 2, 0, 0), ("l", 2, 3, 0, -1),
+                          ("r", 4, 5, 0, -1), ("l", 5, 6, 0, 0), ("r", 6, 7, 0, 1))),
+    "side-basic": (8.0, (("l", 0, 1, 1, 0), ("r", 1, 2, 0, 0), ("l", 2, 3, -1, 0),
+                         ("r", 4, 5, -1, 0), ("l", 5, 6, 0, 0), ("r", 6, 7, 1, 0))),
+    "kick": (4.0, (("r", 1, 1.5, 0, 1.4), ("r", 1.5, 2, 0, -1.4),
+                   ("l", 3, 3.5, 0, 1.4), ("l", 3.5, 4, 0, -1.4))),
+    "lunge": (8.0, (("r", 0, 2, -1.6, 0), ("r", 2, 4, 1.6, 0),
+                    ("l", 4, 6, 1.6, 0), ("l", 6, 8, -1.6, 0))),
 }  # fmt: skip
 ARM_PATTERNS: Final = ("pump", "wave", "punch", "clap", "reach", "frame")
 
@@ -61,6 +67,14 @@ class MotionRecipe:
 def _smoothstep(b: Array, start: float, end: float) -> Array:
     x = np.clip((b - start) / (end - start), 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
+
+
+def _hit_counts(b: Array, every: float = 1.0) -> Array:
+    """Beats eased within each ``every`` beats: motion driven by it holds briefly on that grid."""
+    whole = np.floor(b / every)
+    # A short hold centres the speed minimum on the count even when limbs arrive faster than
+    # they leave (the Gaussian-smoothed speed would otherwise drift towards the slower side).
+    return every * (whole + _smoothstep(b / every - whole, HOLD, 1.0 - HOLD))
 
 
 def _pulse(b: Array, period: float, phase: float = 0.0) -> Array:
@@ -96,7 +110,8 @@ def _feet(pattern: str, b: Array, step: float, lift: float) -> tuple[Array, Arra
         feet[side][:, 0] += dx * step * progress
         feet[side][:, 2] += dz * step * progress
         within = (loop >= start) & (loop <= end)
-        arc = lift * np.sin(np.pi * (loop - start) / (end - start))
+        # sin^2, not sin: the foot leaves and lands with zero vertical speed, on the count.
+        arc = lift * np.sin(np.pi * (loop - start) / (end - start)) ** 2
         feet[side][:, 1] += np.where(within, arc, 0.0)
     feet["l"][:, 1] += ANKLE_Y
     feet["r"][:, 1] += ANKLE_Y
@@ -110,10 +125,9 @@ def _arm_angles(pattern: str, b: Array, amp: float, side: int) -> tuple[Array, A
         return 0.5 + 0.9 * amp * _pulse(b, 1.0), 0.9 * ones, 1.6 * ones
     if pattern == "wave":
         wave = np.sin(2 * np.pi * b / 4 + (0 if side > 0 else np.pi / 2))
-        return 1.4 + 0.7 * amp * wave, 0.2 * ones, 0.7 + 0.5 * np.sin(np.pi * b)
-    if pattern == "punch":  # left punches on even beats, right on odd ones
-        active = np.mod(np.floor(b) + (0 if side > 0 else 1), 2) == 0
-        extension = np.where(active, np.sin(np.pi * np.mod(b, 1.0)), 0.0) * min(1.0, amp)
+        return 1.4 + 0.7 * amp * wave, 0.2 * ones, 0.7 + 0.5 * np.cos(np.pi * b)
+    if pattern == "punch":  # out on odd counts, back on even ones; arms a beat apart alternate
+        extension = _pulse(b, 2.0) * min(1.0, amp)
         return 1.2 + 0.3 * extension, 1.45 * ones, 2.0 - 1.8 * extension
     if pattern == "clap":
         meet = 1.0 - _pulse(b, 1.0)
@@ -121,7 +135,7 @@ def _arm_angles(pattern: str, b: Array, amp: float, side: int) -> tuple[Array, A
     if pattern == "reach":
         return 0.5 + 2.0 * amp * _pulse(b, 8.0), 0.5 * ones, 0.3 + 0.3 * _pulse(b, 4.0)
     if pattern == "frame":
-        return 0.9 + 0.2 * amp * _pulse(b, 2.0), 1.2 * ones, 1.3 + 0.2 * np.sin(np.pi * b)
+        return 0.9 + 0.2 * amp * _pulse(b, 2.0), 1.2 * ones, 1.3 + 0.2 * np.cos(np.pi * b)
     raise ValueError(f"unknown arm pattern {pattern!r}; one of {list(ARM_PATTERNS)}")
 
 
@@ -158,12 +172,15 @@ def generate_keypoints(recipe: MotionRecipe) -> Keypoints:
     """Keypoints ``(frames, joints, 3)`` of one procedural move, deterministic for a recipe."""
     rng = np.random.default_rng(recipe.seed)
     frames = max(2, round(recipe.counts * 60.0 / recipe.bpm * recipe.fps))
-    b = np.arange(frames) / recipe.fps * recipe.bpm / 60.0
+    raw = np.arange(frames) / recipe.fps * recipe.bpm / 60.0
+    b = _hit_counts(raw)  # everything below stops on the counts
     amp = AMPLITUDE[recipe.energy] * rng.uniform(0.92, 1.08)
     advanced, independent = recipe.difficulty == "advanced", recipe.difficulty != "beginner"
-    accent = b + np.where(advanced & (b >= recipe.counts / 2), 0.5, 0.0)  # syncopation
+    # Syncopation: in the second half the arms also hit every "and"; both clocks meet at the
+    # middle count, so the switch is seamless, and the counts stay the strongest stops.
+    accent = np.where(advanced & (raw >= recipe.counts / 2), _hit_counts(raw, 0.5), b)
     yaw = 2 * np.pi * _smoothstep(b, 4.0, 6.0) if advanced else np.zeros_like(b)
-    twist = 0.3 * amp * np.sin(np.pi * b) if independent else np.zeros_like(b)
+    twist = 0.3 * amp * np.cos(np.pi * b) if independent else np.zeros_like(b)
     sway = 0.06 * amp * np.sin(np.pi * b / 2 + rng.uniform(0, 0.5))
     left_foot, right_foot = _feet(recipe.leg_pattern, b, 0.22 * amp, 0.05 + 0.05 * amp)
     if recipe.leg_pattern == "kick":
@@ -171,7 +188,8 @@ def generate_keypoints(recipe: MotionRecipe) -> Keypoints:
         left_foot[:, 1] += 0.15 * amp * np.clip(left_foot[:, 2], 0, None) / 0.3
     body_yaw = _rotation_y(yaw)
     ground = (left_foot + right_foot) / 2 * np.array([1.0, 0.0, 1.0])
-    bounce = 0.05 * amp * _pulse(accent, BOUNCE_PERIOD_BEATS[recipe.energy], 0.5)
+    period = BOUNCE_PERIOD_BEATS[recipe.energy]
+    bounce = 0.05 * amp * _pulse(b, period, period / 2)  # down on the counts
     pelvis_y = np.full(frames, STANDING_PELVIS_Y) - bounce
     for foot in (left_foot, right_foot):  # drop the pelvis until each foot is within reach
         offset = foot - ground

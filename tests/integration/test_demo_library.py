@@ -16,6 +16,7 @@ from consumers.cli.main import app
 from consumers.moves.demo_library import demo_drafts
 from consumers.moves.model import DIFFICULTIES, ENERGIES
 from consumers.moves.skeleton import JOINT_INDEX, NUM_JOINTS
+from consumers.planner.candidates import motion_beats
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -117,6 +118,16 @@ def test_advanced_moves_turn_and_beginner_moves_do_not() -> None:
             assert turned > 5.0, draft.move_id
         elif draft.difficulty == "beginner":
             assert turned < 0.1, draft.move_id
+
+
+def test_every_move_pauses_on_its_counts() -> None:
+    """Every move has a joint-speed minimum within 2 frames of at least 75 % of its counts."""
+    for draft in demo_drafts():
+        beats = np.asarray(motion_beats(draft.keypoints, draft.fps))
+        # Count 0 is the first frame, where no local minimum can be detected.
+        counts = np.arange(1, draft.counts) * 60.0 / draft.tempo_bpm
+        nearest = np.abs(beats[None, :] - counts[:, None]).min(axis=1) * draft.fps
+        assert np.mean(nearest <= 2.0) >= 0.75, (draft.move_id, nearest.round(1).tolist())
 
 
 def test_library_is_deterministic_for_a_seed() -> None:
