@@ -33,13 +33,13 @@ _TRANSIENT = (
 
 def gcs_client(emulator_host: str, project_id: str) -> Any:
     """A ``storage.Client``: anonymous on the emulator at ``emulator_host``, else default creds."""
-    from google.cloud import storage  # noqa: PLC0415 - only the GCS backend pays for the import
+    from google.cloud.storage import Client  # noqa: PLC0415 - only the GCS backend pays for the import
 
     if not emulator_host:
-        return storage.Client(project=project_id or None)
+        return Client(project=project_id or None)
     from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
 
-    return storage.Client(
+    return Client(
         project=project_id,
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
         client_options={"api_endpoint": emulator_host},

@@ -48,13 +48,13 @@ def pubsub_admin_clients(emulator_host: str) -> tuple[Any, Any]:
 
 def storage_client(emulator_host: str, project_id: str) -> Any:
     """A Cloud Storage client: on the emulator at ``emulator_host`` (a URL), else on GCP."""
-    from google.cloud import storage  # noqa: PLC0415
+    from google.cloud.storage import Client  # noqa: PLC0415
 
     if not emulator_host:
-        return storage.Client(project=project_id)
+        return Client(project=project_id)
     from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
 
-    return storage.Client(
+    return Client(
         project=project_id,
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
         client_options={"api_endpoint": emulator_host},
