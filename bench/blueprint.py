@@ -4,7 +4,9 @@ Run: ``.venv/bin/python bench/blueprint.py [--library DIR]`` (about a minute). P
 and writes JSON to ``bench/results/``.
 
 - *fresh*: ``choreo plan`` in a new process (interpreter start, imports, library read, analysis,
-  search, planning, writing the file), timed from outside; best of ``--repeat``.
+  search, planning, writing the file), timed from outside; best of ``--repeat``. Twice: with an
+  empty numba cache (``NUMBA_CACHE_DIR`` a new empty folder each run: librosa's functions compile)
+  and with a cache filled by ``choreo warmup`` beforehand (what the blueprint image ships).
 - *warm worker, new song*: in this process, after one warm-up plan on another song (imports
   done, move library and its index loaded once, as the blueprint consumer keeps them): analysis
   + search + planning of a song not seen before.
@@ -21,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,13 +62,28 @@ def make_inputs(work: Path, library: Path | None) -> tuple[list[Path], Path]:
     return songs, library
 
 
-def fresh(song: Path, library: Path, out: Path, repeat: int) -> tuple[float, float]:
-    """Best wall time of ``choreo plan`` in new processes, and their peak RSS (MiB)."""
+def fresh(
+    song: Path, library: Path, work: Path, repeat: int, *, warm_cache: bool
+) -> tuple[float, float]:
+    """Best wall time of ``choreo plan`` in new processes, and their peak RSS (MiB).
+
+    ``warm_cache``: one numba cache filled by ``choreo warmup`` first; otherwise each run gets a
+    new empty cache, so it compiles as a fresh container without a shipped cache does.
+    """
+    choreo = str(ROOT / ".venv/bin/choreo")
     command = [
-        *(str(ROOT / ".venv/bin/choreo"), "plan", "--song", str(song), "--library", str(library)),
-        *("--style", "hip-hop", "--difficulty", "beginner", "--out", str(out)),
+        *(choreo, "plan", "--song", str(song), "--library", str(library)),
+        *("--style", "hip-hop", "--difficulty", "beginner", "--out", str(work / "bp.json")),
     ]
-    return _best_of(command, repeat)
+    shipped = Path(tempfile.mkdtemp(dir=work))
+    if warm_cache:
+        subprocess.run([choreo, "warmup"], check=True, capture_output=True, cwd=ROOT,
+                       env=os.environ | {"NUMBA_CACHE_DIR": str(shipped)})  # fmt: skip
+
+    def cache_dir() -> str:
+        return str(shipped if warm_cache else tempfile.mkdtemp(dir=work))
+
+    return _best_of(command, repeat, cache_dir)
 
 
 # A fresh process whose analysis is cached (read from JSON): imports, library, search, plan.
@@ -91,14 +110,15 @@ def fresh_cached(song: Path, library: Path, work: Path, repeat: int) -> tuple[fl
     cached = work / "analysis.json"
     cached.write_text(analyse_file(song).model_dump_json())
     command = [sys.executable, "-c", _CACHED_ANALYSIS_PLAN, str(cached), str(library)]
-    return _best_of(command, repeat)
+    return _best_of(command, repeat, lambda: os.environ.get("NUMBA_CACHE_DIR", ""))
 
 
-def _best_of(command: list[str], repeat: int) -> tuple[float, float]:
+def _best_of(command: list[str], repeat: int, cache_dir: Callable[[], str]) -> tuple[float, float]:
     times = []
     for _ in range(repeat):
+        env = os.environ | {"NUMBA_CACHE_DIR": cache_dir()}
         start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env=env)
         times.append(time.perf_counter() - start)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return min(times), peak_kib / 1024
@@ -160,17 +180,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         songs, library = make_inputs(work, args.library)
-        fresh_s, fresh_rss = fresh(songs[0], library, work / "bp.json", args.repeat)
+        fresh_s, fresh_rss = fresh(songs[0], library, work, args.repeat, warm_cache=False)
+        warmed_s, _ = fresh(songs[0], library, work, args.repeat, warm_cache=True)
         cached_s, _ = fresh_cached(songs[0], library, work, args.repeat)
         result = in_process(songs, library)
     result |= {
         "fresh_s": fresh_s,
+        "fresh_warm_numba_cache_s": warmed_s,
         "fresh_cached_analysis_s": cached_s,
         "fresh_peak_rss_mib": fresh_rss,
         "goals_s": GOALS_S,
     }
     rows = [
-        ("fresh process (choreo plan)", fresh_s, GOALS_S["fresh"]),
+        ("fresh process, empty numba cache", fresh_s, GOALS_S["fresh"]),
+        ("fresh process, warmed numba cache", warmed_s, GOALS_S["fresh"]),
         ("fresh process, analysis cached", cached_s, GOALS_S["fresh"]),
         ("warm worker, new song", result["warm_new_song_s"], GOALS_S["warm_new_song"]),
         ("cache hit (in-memory stand-in)", result["cache_hit_s"], GOALS_S["cache_hit"]),

@@ -20,6 +20,7 @@ from consumers.cli import (
     services,
     stack,
     topology,
+    warmup,
 )
 from consumers.cli.render import render
 from consumers.cli.status import status
@@ -45,6 +46,7 @@ app.command("worker")(services.worker)
 app.command("serve")(services.serve)
 app.command("relay")(services.relay)
 app.command("demo")(demo.demo)
+app.command("warmup")(warmup.warmup)
 
 
 if __name__ == "__main__":  # pragma: no cover

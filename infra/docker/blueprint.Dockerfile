@@ -9,10 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=8080 \
-    NUMBA_CACHE_DIR=/tmp/numba-cache
+    NUMBA_CACHE_DIR=/opt/choreo/numba-cache \
+    NUMBA_CPU_NAME=generic
 
-# NUMBA_CACHE_DIR: librosa's numba functions cache compiled code; site-packages is not writable
-# by the non-root user.
+# NUMBA_CACHE_DIR: librosa's numba functions cache compiled code there; `choreo warmup` fills it
+# at build time so a fresh container skips the compile (seconds). NUMBA_CPU_NAME=generic keys the
+# cache to no particular CPU, so code built on the build machine is reused on Cloud Run's.
 # librosa reads WAV/FLAC/OGG through soundfile and falls back to audioread, which decodes MP3 and
 # AAC with ffmpeg.
 RUN apt-get update \
@@ -30,6 +32,8 @@ COPY job ./job
 RUN pip install '.[blueprint]'
 
 RUN useradd --system --uid 10001 --no-create-home choreo
+# numba needs to write to its cache dir even to read it (it probes with a temporary file).
+RUN choreo warmup && chown -R choreo /opt/choreo/numba-cache
 USER choreo
 
 # Cloud Run sets PORT; the default above is for docker run and compose.
