@@ -141,6 +141,9 @@ class PipelineRun:
         """Collect until every task has a terminal event, then a little longer for duplicates."""
         deadline = time.monotonic() + timeout_s
         while not task_ids <= {data["task_id"] for _, data in self.events}:
+            dead = [s for s in self.services if s.process.poll() is not None]
+            if dead:
+                raise AssertionError("a service exited\n" + "\n".join(s.tail() for s in dead))
             if time.monotonic() > deadline:
                 seen = {data["task_id"] for _, data in self.events}
                 states = self.states(task_ids)
