@@ -30,6 +30,7 @@ from psycopg.types.json import Jsonb
 
 from consumers.blueprint_consumer.song_store import ResolvedSong, SongResolver, analysed_catalog
 from consumers.moves.library_store import get_move
+from consumers.moves.model import difficulties_up_to
 from consumers.planner.candidates import MoveCandidate, candidate_from_move
 from consumers.planner.description import ParsedDescription, merge_constraints, parse_description
 from consumers.planner.gemini import GeminiDescriptionParser
@@ -157,10 +158,11 @@ class BlueprintConsumer:
         index = self._moves.get()
         text = _search_text(request, wanted, parsed)
         k = self._settings.candidate_moves
-        strict = MoveFilter.of(wanted.style, wanted.difficulty, wanted.energy)
+        levels = difficulties_up_to(wanted.difficulty)  # a level is a ceiling, see the planner
+        strict = MoveFilter.of(wanted.style, levels, wanted.energy)
         hits = list(search_by_text(index, self._embedder, text, k, strict).hits)
         if wanted.energy and len(hits) < MIN_CANDIDATES_AT_ENERGY:
-            wider = MoveFilter.of(wanted.style, wanted.difficulty)
+            wider = MoveFilter.of(wanted.style, levels)
             hits = _merged(hits, search_by_text(index, self._embedder, text, k, wider).hits)
         if not hits:
             raise NoMatchingMoves(

@@ -22,6 +22,16 @@ ENERGIES: Final[tuple[str, ...]] = ("low", "medium", "high")
 # The database keeps energy as a number in [0, 1] (so the planner can follow an energy curve);
 # a level is stored as the middle of its third and read back by which third the number is in.
 ENERGY_VALUES: Final[dict[str, float]] = {"low": 1 / 6, "medium": 0.5, "high": 5 / 6}
+
+
+def difficulties_up_to(level: str | None) -> tuple[str, ...] | None:
+    """The levels a dancer at ``level`` can dance: that one and every easier one (None: any)."""
+    if level is None:
+        return None
+    _check_choice("difficulty", level, DIFFICULTIES)
+    return DIFFICULTIES[: DIFFICULTIES.index(level) + 1]
+
+
 MOVE_ID_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # The pose at a move's edge is averaged over this long, so one noisy frame does not decide it.
 POSE_WINDOW_S: Final[float] = 0.1

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from consumers.moves.bundle import MANIFEST_NAME, storage_key
-from consumers.moves.model import STYLES, Move
+from consumers.moves.model import STYLES, Move, difficulties_up_to
 from consumers.music.model import SongAnalysis
 from consumers.planner.candidates import MoveCandidate, candidate_from_move
 from consumers.planner.output import video_output
@@ -57,7 +57,7 @@ class MoveLibrary:
         from consumers.vector_search.search import MoveFilter  # noqa: PLC0415
 
         index, embedder = self._text_index()
-        filters = MoveFilter.of(style, difficulty)
+        filters = MoveFilter.of(style, difficulties_up_to(difficulty))
         result = search_by_text(index, embedder, text, k=len(self.moves), filters=filters)
         if not result.hits:
             raise InvalidInput(

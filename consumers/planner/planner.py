@@ -16,12 +16,14 @@ Pure: no I/O; the same inputs and seed give the same blueprint (``created_at`` a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
 
+from consumers.moves.model import DIFFICULTIES, difficulties_up_to
 from consumers.music.model import SongAnalysis
 from consumers.music.structure import COUNTS_PER_PHRASE
 from consumers.planner.blueprint_document import PlacedMove, SongInfo, blueprint_document
@@ -35,6 +37,11 @@ from schemas.errors import InvalidInput
 from schemas.events import Constraints as RequestedConstraints
 
 log = logging.getLogger(__name__)
+
+# Search-score penalty per difficulty level below the requested one (cosine scores of one query
+# spread over ~0.1-0.3 in the demo library, so this prefers the requested level without
+# excluding easier moves that fit the music much better).
+EASIER_LEVEL_PENALTY = 0.05
 
 DEFAULT_ENERGY = "medium"
 
@@ -108,11 +115,17 @@ def usable_candidates(
     candidates: Sequence[MoveCandidate],
     task_id: str,
 ) -> tuple[list[MoveCandidate], list[TempoFit]]:
-    """Candidates that match style and difficulty and fit the tempo, with their counting."""
+    """Candidates of the style, at or below the difficulty, that fit the tempo, with counting.
+
+    A requested difficulty is a ceiling (an advanced dancer can dance beginner moves too), so a
+    small library still gives variety; easier moves pay a small score penalty per level, so the
+    requested level is preferred where it fits as well.
+    """
+    allowed = difficulties_up_to(constraints.difficulty) or DIFFICULTIES
     matching = [
-        c
+        _with_level_penalty(c, constraints.difficulty)
         for c in candidates
-        if _same_style(c.style, constraints.style) and c.difficulty == constraints.difficulty
+        if _same_style(c.style, constraints.style) and c.difficulty in allowed
     ]
     if not matching:
         styles = sorted({c.style for c in candidates})
@@ -120,7 +133,7 @@ def usable_candidates(
             {c.difficulty for c in candidates if _same_style(c.style, constraints.style)}
         )
         raise InvalidInput(
-            f"no candidate move has style {constraints.style!r} and difficulty "
+            f"no candidate move has style {constraints.style!r} and difficulty at most "
             f"{constraints.difficulty!r} ({len(candidates)} candidates; styles {styles}; "
             f"difficulties in that style {levels})"
         )
@@ -144,6 +157,13 @@ def usable_candidates(
             + "; ".join(rejected[:5])
         )
     return usable, fits
+
+
+def _with_level_penalty(candidate: MoveCandidate, level: str | None) -> MoveCandidate:
+    if level is None or candidate.difficulty == level:
+        return candidate
+    below = DIFFICULTIES.index(level) - DIFFICULTIES.index(candidate.difficulty)
+    return dataclasses.replace(candidate, score=candidate.score - EASIER_LEVEL_PENALTY * below)
 
 
 def plan_sections(analysis: SongAnalysis, window: SongWindow, model: CostModel) -> list[PlacedMove]:

@@ -103,7 +103,7 @@ def test_no_candidate_of_the_requested_style_names_the_style() -> None:
     """Filters that admit no candidate raise InvalidInput naming style and difficulty."""
     analysis = grid_analysis(120, [SectionSpec("a", 2, 0.5)])
     candidates = synthetic_candidates(4, style="salsa")
-    with pytest.raises(InvalidInput, match=r"style 'hip-hop' and difficulty 'beginner'"):
+    with pytest.raises(InvalidInput, match=r"style 'hip-hop' and difficulty at most 'beginner'"):
         plan(analysis, candidates)
 
 
@@ -212,3 +212,21 @@ def test_defaults_follow_the_best_candidate_and_the_whole_song() -> None:
     )
     span = analysis.phrases[-1].end_s - analysis.phrases[0].start_s
     assert blueprint.song.window.length_s == pytest.approx(span)
+
+
+def test_a_difficulty_is_a_ceiling_with_the_requested_level_preferred() -> None:
+    """An advanced request dances easier moves too, but prefers advanced ones of equal merit."""
+    analysis = grid_analysis(120, VERSE_CHORUS)
+    easy = [replace(c, score=0.5) for c in synthetic_candidates(4, seed=5)]
+    hard = [
+        replace(c, move_id=f"hard-{i}", difficulty="advanced", score=0.5)
+        for i, c in enumerate(synthetic_candidates(4, seed=5))
+    ]
+    advanced = Constraints(style="hip-hop", difficulty="advanced")
+    only_easy = plan(analysis, easy, advanced)
+    assert {m.move_id for m in only_easy.moves_used} <= {c.move_id for c in easy}
+    both = plan(analysis, [*easy, *hard], advanced)
+    placed = [m.move_id for m in both.moves_used]
+    assert sum(p.startswith("hard-") for p in placed) > len(placed) / 2
+    beginner = plan(analysis, [*easy, *hard], Constraints(style="hip-hop", difficulty="beginner"))
+    assert not any(m.move_id.startswith("hard-") for m in beginner.moves_used)
