@@ -59,3 +59,10 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "from-gcp")
     assert settings_module.DatabaseSettings().pool_max_size == 9
     assert settings_module.PubSubSettings().project_id == "from-gcp"
+
+
+def test_readme_lists_every_variable() -> None:
+    """The README's configuration reference names every variable of .env.example."""
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in _documented() if f"`{name}`" not in readme]
+    assert not missing, f"README.md does not list {missing}"
