@@ -8,7 +8,9 @@ and its timeline are. Exit 0 when the video is done, 1 on an error or a failed t
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from consumers.demo.run import DemoReport
 
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
 # Share of the bar each state stands for; rendering fills the rest with the job's own progress.
 STAGE_PERCENT = {"queued": 0, "analyzing": 5, "planned": 30, "dispatched": 35, "rendering": 35}
 STAGE_LABEL = {
@@ -79,13 +82,23 @@ def demo(
             shown[:] = now.history
             _show(progress, bar, now)
 
+        # SIGTERM unwinds like Ctrl-C, so the workers, the pools and embedded PostgreSQL stop.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             report = run_demo(request, say=say, on_change=on_change)
         except ChoreoError as error:
             progress.stop()
             console.print(f"[bold red]error:[/bold red] {error}")
             raise typer.Exit(EXIT_FAILED) from None
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print("interrupted: services stopped; `choreo status` shows where tasks were")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     _summarise(console, report)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _show(progress: Any, bar: Any, now: TaskSnapshot) -> None:

@@ -96,7 +96,9 @@ def relay(
     try:
         if once:
             done = relay_.run_once()
-            typer.echo(f"relay pass: {done}")
+            typer.echo(
+                f"published {done.published}, failed {done.failed}, deferred {done.deferred}"
+            )
             return
         stop = threading.Event()
 

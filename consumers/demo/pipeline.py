@@ -142,7 +142,8 @@ class EmbeddedPipeline:
         dispatcher_settings = DispatcherSettings()
         runner = local_runner(dispatcher_settings, side_pool)
         # Runs before the pools close (callbacks run in reverse): a job's exit is still recorded.
-        self._stack.callback(runner.close)
+        # A job still running at exit (Ctrl-C) is stopped: the demo owns its process tree.
+        self._stack.callback(runner.close, stop_running=True)
         stash = StorageBlueprintStash(storage, bucket=storage_settings.blueprints_bucket)
         dispatcher = Dispatcher(
             runner, stash, max_env_bytes=dispatcher_settings.blueprint_env_max_bytes
