@@ -198,7 +198,9 @@ def main() -> None:
                        str(files[which]), "--root", str(work / "storage"),
                        "--cache", str(work / "cache"),
                        "--out", str(work / f"out{index}.mp4")]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+            done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+            if done.returncode:
+                sys.exit(f"({index}) {name} failed:\n{done.stderr[-4000:]}")
             figures = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append({"scenario": f"({index}) {name}", **figures})
             print(f"({index}) {name}: {figures['wall_s']:.2f} s", file=sys.stderr)

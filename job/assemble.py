@@ -1,16 +1,19 @@
 """Assemble the video: probe inputs, render (or reuse) pieces and audio, join, mux, verify.
 
 Pieces and the encoded audio come from the content-addressed :class:`SegmentCache`; only the
-missing ones run through FFmpeg (a few at a time). The join is the concat demuxer with stream
-copy, so a blueprint whose pieces are all cached costs one fast remux.
+missing ones run through FFmpeg (a few at a time); the missing chunks of one move's body share one
+run (one seek, one decode) split into per-chunk entries. Pieces are raw H.264 streams, so
+the join is a byte-wise concatenation plus one stream-copy mux: a blueprint whose pieces are all
+cached costs one fast remux.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,7 @@ from job.ffmpeg_plan import (
     EncodeSettings,
     audio_args,
     audio_key,
-    concat_list,
+    chunks_args,
     mux_args,
     piece_args,
     piece_key,
@@ -94,7 +97,7 @@ def assemble_video(
     output = blueprint.video_output
     settings = EncodeSettings(output.width, output.height, output.fps, options.preset, options.crf)
     overlays = output.overlays.count_numbers or output.overlays.move_names
-    timeline = plan_timeline(blueprint, clips, overlays=overlays)
+    timeline = plan_timeline(blueprint, clips, overlays=overlays, chunk_frames=settings.gop_frames)
     font = find_font(options.font_file) if overlays else None
     text_dir = options.work_dir / "texts"
     text_dir.mkdir(parents=True, exist_ok=True)
@@ -107,18 +110,18 @@ def assemble_video(
         audio = pool.submit(_audio, blueprint, song, timeline.duration_s, options)
         futures = [
             pool.submit(
-                _piece,
-                slot,
-                piece,
+                _batch,
+                slots,
+                timeline.pieces,
                 settings=settings,
                 font=font,
                 text_dir=text_dir,
                 options=options,
                 progress=progress,
             )
-            for slot, piece in enumerate(timeline.pieces)
+            for slots in render_batches(timeline.pieces)
         ]
-        rendered = [future.result() for future in futures]
+        rendered = [entry for future in futures for entry in future.result()]
         audio_path, audio_cached = audio.result()
     cached = sum(1 for _, hit in rendered if hit)
     log.info(
@@ -126,12 +129,12 @@ def assemble_video(
         extra={"step": "render", "pieces": len(rendered), "pieces_cached": cached,
                "audio_cached": audio_cached, "duration_ms": _ms(started)},
     )  # fmt: skip
-    listing = options.work_dir / "pieces.ffconcat"
-    listing.write_text(concat_list(path for path, _ in rendered), encoding="utf-8")
     started = time.monotonic()
+    joined = options.work_dir / "video.h264"
+    join_pieces((path for path, _ in rendered), joined)
     mux_slot = len(rendered)
     run_ffmpeg(
-        mux_args(listing, audio_path, timeline.duration_s, out),
+        mux_args(joined, audio_path, timeline.duration_s, settings.fps, out),
         what="joining pieces and audio",
         timeout_s=options.timeout_s,
         on_frames=lambda frames: progress.update(mux_slot, frames // 9),
@@ -140,6 +143,14 @@ def assemble_video(
     progress.update(mux_slot, timeline.frames // 9 + 1)
     log.info("video muxed", extra={"step": "mux", "duration_ms": _ms(started)})
     return Assembled(out, timeline.duration_s, timeline.frames, len(rendered), cached, audio_cached)
+
+
+def join_pieces(pieces: Iterable[Path], out: Path) -> None:
+    """Concatenate raw H.264 pieces (each opens with a keyframe) into one stream file."""
+    with out.open("wb") as joined:
+        for piece in pieces:
+            with piece.open("rb") as part:
+                shutil.copyfileobj(part, joined, 1 << 20)
 
 
 def check_media(
@@ -176,6 +187,10 @@ def verify_output(path: Path, duration_s: float, settings: EncodeSettings) -> No
     measured = float(info.get("format", {}).get("duration") or 0)
     if abs(measured - duration_s) > 1 / settings.fps + 1e-3:
         problems.append(f"duration {measured:.3f} s instead of {duration_s:.3f} s")
+    # The audio alone can make the file long enough: the picture must last as long too.
+    pictures = float(video[0].get("duration") or 0) if len(video) == 1 else duration_s
+    if abs(pictures - duration_s) > 1 / settings.fps + 1e-3:
+        problems.append(f"video stream lasts {pictures:.3f} s instead of {duration_s:.3f} s")
     if problems:
         raise FfmpegFailed(f"rendered video is wrong: {'; '.join(problems)}", step="verify")
 
@@ -190,6 +205,72 @@ def _probe_cached(media: ClipFile, cache: SegmentCache, what: str) -> dict[str, 
         raise AssetUnavailable(f"{what} is not a readable media file: {exc}", step="probe") from exc
     cache.write_json("probes", media.sha256, info)
     return info
+
+
+def render_batches(pieces: Sequence[Piece]) -> list[list[int]]:
+    """Slots grouped into FFmpeg runs: a move's consecutive body chunks together, else alone."""
+    batches: list[list[int]] = []
+    for slot, piece in enumerate(pieces):
+        previous = pieces[slot - 1] if slot else None
+        if (
+            previous is not None
+            and piece.kind == previous.kind == "segment"
+            and piece.move_index == previous.move_index
+        ):
+            batches[-1].append(slot)
+        else:
+            batches.append([slot])
+    return batches
+
+
+def _batch(
+    slots: list[int],
+    pieces: Sequence[Piece],
+    *,
+    settings: EncodeSettings,
+    font: Path | None,
+    text_dir: Path,
+    options: RenderOptions,
+    progress: _Progress,
+) -> list[tuple[Path, bool]]:
+    if len(slots) == 1:
+        slot = slots[0]
+        return [_piece(slot, pieces[slot], settings=settings, font=font, text_dir=text_dir,
+                       options=options, progress=progress)]  # fmt: skip
+    cache = options.cache
+    keys = [piece_key(pieces[slot], settings, font) for slot in slots]
+    found = [cache.lookup("pieces", key, ".h264") for key in keys]
+    missing = [position for position, path in enumerate(found) if path is None]
+    paths = list(found)
+    if missing:
+        low, high = missing[0], missing[-1] + 1
+        chunks = [pieces[slot] for slot in slots[low:high]]
+        what = f"body of moves_used[{chunks[0].move_index}]"
+        total = sum(chunk.frames for chunk in chunks)
+        with cache.scratch() as scratch:
+            if len(chunks) == 1:
+                made = [Path(scratch) / "chunk-0000.h264"]
+                args = piece_args(chunks[0], settings, made[0], font=font, text_dir=text_dir)
+            else:
+                pattern = Path(scratch) / "chunk-%04d.h264"
+                args = chunks_args(chunks, settings, pattern, font=font, text_dir=text_dir)
+            run_ffmpeg(
+                args,
+                what=what,
+                timeout_s=options.timeout_s,
+                on_frames=lambda frames: progress.update(slots[low], min(frames, total)),
+            )
+            made = sorted(Path(scratch).glob("chunk-*.h264"))
+            if len(made) != len(chunks):
+                raise FfmpegFailed(
+                    f"{what}: expected {len(chunks)} chunk files, FFmpeg wrote {len(made)}",
+                    step="assemble",
+                )
+            for position, file in enumerate(made, start=low):
+                paths[position] = cache.store("pieces", keys[position], ".h264", file)
+    for slot in slots:
+        progress.update(slot, pieces[slot].frames)
+    return [(path, hit is not None) for path, hit in zip(paths, found, strict=True) if path]
 
 
 def _piece(
@@ -211,7 +292,7 @@ def _piece(
         )
 
     key = piece_key(piece, settings, font)
-    path, hit = options.cache.get_or_make("pieces", key, ".mp4", render)
+    path, hit = options.cache.get_or_make("pieces", key, ".h264", render)
     progress.update(slot, piece.frames)
     return path, hit
 

@@ -1,9 +1,12 @@
 """FFmpeg and ffprobe argument lists, built from the timeline: pure, no I/O, no shell.
 
 Every input is a resolved absolute local path passed as ``file:<path>`` with
-``-protocol_whitelist file,pipe`` (the concat demuxer gets ``file`` only), so no argument or list
-entry can make FFmpeg open a network URL or another protocol. Paths that would need escaping
-inside a filter graph are refused rather than escaped.
+``-protocol_whitelist file,pipe``, so no argument can make FFmpeg open a network URL or another
+protocol. Paths that would need escaping inside a filter graph are refused rather than escaped.
+
+Pieces are raw H.264 (Annex B) elementary streams: each starts with a keyframe carrying its
+parameter sets, so the join is a byte-wise concatenation and one stream-copy mux, with frame
+timing regenerated at the output rate (no per-piece container to open and probe).
 """
 
 from __future__ import annotations
@@ -11,17 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from job.timeline import Piece, SourceSpan, TextOverlay
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 """Bumped whenever the arguments change what a cached segment looks like."""
 
 INPUT_PROTOCOLS = "file,pipe"
-CONCAT_PROTOCOLS = "file"
 AUDIO_CODEC_ARGS = ("-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-ac", "2")
 _FILTER_SAFE_PATH = re.compile(r"^/[A-Za-z0-9/._+-]+$")
 _COMMON = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
@@ -42,14 +44,29 @@ class EncodeSettings:
     preset: str = "veryfast"
     crf: int = 21
 
-    def video_args(self) -> list[str]:
-        """x264 arguments; no B-frames so MP4 pieces need no edit lists and join cleanly."""
-        gop = str(self.fps * 2)
+    @property
+    def gop_frames(self) -> int:
+        """Frames between keyframes (one second): the grid move bodies are chunked on."""
+        return self.fps
+
+    def codec_args(self) -> list[str]:
+        """x264 arguments; no B-frames so MP4 pieces need no edit lists and join cleanly.
+
+        A keyframe exactly every ``gop_frames`` (no scene-cut keyframes) lets one run split a
+        move's body into chunks with the segment muxer; every piece shares these settings so
+        their H.264 parameter sets match for the stream-copy join.
+        """
+        gop = str(self.gop_frames)
         return [
             "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
-            "-bf", "0", "-g", gop, "-pix_fmt", "yuv420p", "-r", str(self.fps),
-            "-video_track_timescale", str(self.fps * 1000),
+            "-bf", "0", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
+            # Parameter sets before every keyframe: each chunk file decodes on its own.
+            "-x264-params", "repeat-headers=1", "-pix_fmt", "yuv420p", "-r", str(self.fps),
         ]  # fmt: skip
+
+    def video_args(self) -> list[str]:
+        """Codec arguments and the raw H.264 output format, for a single-file piece."""
+        return [*self.codec_args(), "-f", "h264"]
 
 
 def file_input(path: Path) -> str:
@@ -123,8 +140,11 @@ def piece_graph(piece: Piece, settings: EncodeSettings, font: Path | None, text_
     if piece.xfade is None:
         last = "[s0]"
     else:
-        duration = piece.frames / settings.fps
-        chains.append(f"[s0][s1]xfade=transition={piece.xfade}:duration={duration:.6f}:offset=0[x]")
+        duration = (piece.fade_frames or piece.frames) / settings.fps
+        offset = f"{piece.fade_offset / settings.fps:.6f}" if piece.fade_offset else "0"
+        chains.append(
+            f"[s0][s1]xfade=transition={piece.xfade}:duration={duration:.6f}:offset={offset}[x]"
+        )
         last = "[x]"
     texts = [drawtext(overlay, font, text_dir) for overlay in piece.overlays] if font else []
     chains.append(last + ",".join([*texts, "null"]) + "[v]")
@@ -151,6 +171,44 @@ def piece_args(
     ]  # fmt: skip
 
 
+def chunks_args(
+    chunks: Sequence[Piece],
+    settings: EncodeSettings,
+    out_pattern: Path,
+    *,
+    font: Path | None,
+    text_dir: Path,
+) -> list[str]:
+    """Render consecutive body chunks of one move in one run, one file per chunk.
+
+    ``out_pattern`` holds a ``%04d``; the segment muxer splits at each chunk's first frame, which
+    the encoder's fixed keyframe grid makes a keyframe (chunks start on the move's grid).
+    """
+    if any(chunk.kind != "segment" for chunk in chunks) or len(chunks) < 2:
+        raise ValueError("chunks_args takes two or more consecutive segment pieces")
+    first = chunks[0]
+    boundaries, overlays, offset = [], [], 0
+    for chunk in chunks:
+        if offset:
+            boundaries.append(str(offset))
+        shift = offset / settings.fps
+        overlays += [
+            TextOverlay(text.text, text.start_s + shift, text.end_s + shift, text.slot)
+            for text in chunk.overlays
+        ]
+        offset += chunk.frames
+    whole = Piece("segment", first.move_index, first.start_frame, offset, first.sources,
+                  overlays=tuple(overlays))  # fmt: skip
+    if any(frames % settings.gop_frames for frames in (int(b) for b in boundaries)):
+        raise ValueError("chunk boundaries must fall on the keyframe grid")
+    args = piece_args(whole, settings, out_pattern, font=font, text_dir=text_dir)
+    muxer = [
+        "-f", "segment", "-segment_format", "h264", "-segment_frames", ",".join(boundaries),
+    ]  # fmt: skip
+    format_at = args.index("-f", args.index("-c:v"))
+    return [*args[:format_at], *muxer, *args[format_at + 2 :]]
+
+
 def piece_key(piece: Piece, settings: EncodeSettings, font: Path | None) -> str:
     """Content key of a piece: what it shows, never where it sits on the timeline."""
     document = {
@@ -158,6 +216,7 @@ def piece_key(piece: Piece, settings: EncodeSettings, font: Path | None) -> str:
         "format": [settings.width, settings.height, settings.fps, settings.preset, settings.crf],
         "frames": piece.frames,
         "xfade": piece.xfade,
+        "fade": [piece.fade_offset, piece.fade_frames],
         "sources": [
             [span.clip.sha256, round(span.start_s, 6), round(span.speed, 6), span.mirror]
             for span in piece.sources
@@ -196,25 +255,15 @@ def audio_key(
     return hashlib.sha256(json.dumps(document).encode()).hexdigest()
 
 
-def concat_list(paths: Iterable[Path]) -> str:
-    """An ffconcat list of absolute paths, each single-quoted (``'`` written as ``'\\''``)."""
-    lines = ["ffconcat version 1.0"]
-    for path in paths:
-        file_input(path)  # same refusals: relative paths, line breaks
-        quoted = str(path).replace("'", "'\\''")
-        lines.append(f"file '{quoted}'")
-    return "\n".join(lines) + "\n"
-
-
-def mux_args(concat_file: Path, audio: Path, duration_s: float, out: Path) -> list[str]:
-    """Join the pieces by stream copy and add the pre-encoded audio; moov atom first."""
+def mux_args(video: Path, audio: Path, duration_s: float, fps: int, out: Path) -> list[str]:
+    """Mux the joined raw H.264 stream (timed at ``fps``) and the encoded audio; index first."""
     return [
         "ffmpeg", *_COMMON,
-        # -safe 0 lets the list hold absolute paths; every entry is one we generated.
-        "-f", "concat", "-safe", "0", "-protocol_whitelist", CONCAT_PROTOCOLS,
-        "-i", file_input(concat_file),
+        "-protocol_whitelist", INPUT_PROTOCOLS, "-f", "h264", "-framerate", str(fps),
+        "-i", file_input(video),
         "-protocol_whitelist", INPUT_PROTOCOLS, "-i", file_input(audio),
         "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-t", f"{duration_s:.6f}",
+        "-video_track_timescale", str(fps * 1000),
         "-movflags", "+faststart", "-map_metadata", "-1", *_PROGRESS, str(out),
     ]  # fmt: skip
 
@@ -224,7 +273,8 @@ def probe_args(path: Path) -> list[str]:
     return [
         "ffprobe", "-v", "error", "-protocol_whitelist", INPUT_PROTOCOLS,
         "-show_entries",
-        "format=duration:stream=codec_type,codec_name,width,height,r_frame_rate,pix_fmt,nb_frames",
+        "format=duration:stream=codec_type,codec_name,width,height,r_frame_rate,pix_fmt,nb_frames,"
+        "duration",
         "-of", "json", file_input(path),
     ]  # fmt: skip
 

@@ -49,6 +49,25 @@ class SegmentCache:
             temporary.unlink(missing_ok=True)
         return final, False
 
+    def lookup(self, kind: str, key: str, suffix: str) -> Path | None:
+        """The entry's path if it exists (counted as a hit), else None (counted as a miss)."""
+        final = self.path(kind, key, suffix)
+        found = final.is_file() and final.stat().st_size > 0
+        self._count(hit=found)
+        return final if found else None
+
+    def scratch(self) -> tempfile.TemporaryDirectory[str]:
+        """A temporary directory on the cache's file system, for files later ``store``d."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(prefix=".tmp-", dir=self.root)
+
+    def store(self, kind: str, key: str, suffix: str, made: Path) -> Path:
+        """Move the finished file ``made`` (from ``scratch``) into place as the entry."""
+        final = self.path(kind, key, suffix)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        made.replace(final)
+        return final
+
     def read_json(self, kind: str, key: str) -> Any:
         """A cached JSON document, or None."""
         path = self.path(kind, key, ".json")

@@ -6,6 +6,12 @@ becomes a window of ``2h`` frames (``h = round(d * fps / 2)``) centred on the cu
 move is played ``h`` frames past its end and the incoming one starts ``h`` frames early, so the
 timeline keeps its length. Footage a clip lacks there is replaced by its edge frame (the FFmpeg
 chain clones it). Only transition windows need two inputs; segment bodies are cacheable alone.
+
+A move's body is cut into chunks on a grid of ``chunk_frames`` counted from the move's own first
+frame, so a chunk shows the same footage whatever the move's neighbours are and is reused from
+the cache by any blueprint playing that move at that speed. A transition piece takes the
+off-grid frames on either side of its window (the outgoing body's tail since its last grid line,
+the incoming body's head up to its first), so the chunks stay neighbour-independent.
 """
 
 from __future__ import annotations
@@ -71,6 +77,10 @@ class Piece:
     sources: tuple[SourceSpan, ...]
     xfade: str | None = None
     overlays: tuple[TextOverlay, ...] = ()
+    fade_offset: int = 0
+    """Transition: frames of the outgoing move shown before the fade starts."""
+    fade_frames: int = 0
+    """Transition: frames the fade lasts (centred on the cut); the incoming move follows."""
 
 
 @dataclass(frozen=True)
@@ -111,16 +121,28 @@ def half_windows(blueprint: Blueprint, cuts: list[int]) -> list[int]:
 
 
 def plan_timeline(
-    blueprint: Blueprint, clips: Mapping[str, ClipFile], *, overlays: bool = True
+    blueprint: Blueprint,
+    clips: Mapping[str, ClipFile],
+    *,
+    overlays: bool = True,
+    chunk_frames: int | None = None,
 ) -> Timeline:
-    """Cut the blueprint into pieces; ``clips`` maps each ``clip_uri`` to its local file."""
+    """Cut the blueprint into pieces; ``clips`` maps each ``clip_uri`` to its local file.
+
+    ``chunk_frames`` (default: one second) is the body chunk grid; the encoder must put a
+    keyframe every ``chunk_frames`` so chunks of one move can be encoded in a single run.
+    """
     fps = blueprint.video_output.fps
+    grid = chunk_frames or fps
     moves = blueprint.moves_used
     cuts = cut_frames(blueprint)
     halves = half_windows(blueprint, cuts)
     speeds = [
         (move.clip_out_s - move.clip_in_s) / max(cuts[i + 1] - cuts[i], 1) * fps
         for i, move in enumerate(moves)
+    ]
+    bodies = [
+        body_range(cuts[i + 1] - cuts[i], halves[i], halves[i + 1], grid) for i in range(len(moves))
     ]
 
     def source(index: int, frame: int) -> SourceSpan:
@@ -132,21 +154,45 @@ def plan_timeline(
     pieces: list[Piece] = []
     for index, move in enumerate(moves):
         half = halves[index]
+        body_start, body_end = (cuts[index] + frame for frame in bodies[index])
         if half:
-            window = (cuts[index] - half, 2 * half)
-            pair = (source(index - 1, window[0]), source(index, window[0]))
+            fade_start = cuts[index] - half
+            window_start = cuts[index - 1] + bodies[index - 1][1]
+            window = (window_start, body_start - window_start)
+            pair = (source(index - 1, window_start), source(index, fade_start))
             xfade = XFADE_BY_TRANSITION[move.transition_in.type]
-            pieces.append(
-                Piece("transition", index, *window, pair, xfade, _within(texts, *window, fps))
-            )
-        body_start, body_end = cuts[index] + half, cuts[index + 1] - halves[index + 1]
-        if body_end > body_start:
-            window = (body_start, body_end - body_start)
             overlay = _within(texts, *window, fps)
             pieces.append(
-                Piece("segment", index, *window, (source(index, body_start),), None, overlay)
+                Piece("transition", index, *window, pair, xfade, overlay,
+                      fade_offset=fade_start - window_start, fade_frames=2 * half)
+            )  # fmt: skip
+        # On the grid: one chunk per cell (the last may be short); off it: one piece.
+        step = grid if bodies[index][0] % grid == 0 else body_end - body_start
+        chunk_start = body_start
+        while chunk_start < body_end:
+            chunk_end = min(chunk_start + step, body_end)
+            window = (chunk_start, chunk_end - chunk_start)
+            overlay = _within(texts, *window, fps)
+            pieces.append(
+                Piece("segment", index, *window, (source(index, chunk_start),), None, overlay)
             )
+            chunk_start = chunk_end
     return Timeline(tuple(pieces), cuts[-1], fps)
+
+
+def body_range(frames: int, half_in: int, half_out: int, grid: int) -> tuple[int, int]:
+    """The move-relative frames ``[start, end)`` its body chunks cover.
+
+    Grid-aligned inside the part no transition window uses; the move's true end counts as a grid
+    line. A move too short for one grid cell keeps its whole body as one (neighbour-dependent)
+    piece.
+    """
+    low, high = half_in, frames - half_out
+    start = -(-low // grid) * grid
+    end = high if half_out == 0 else high // grid * grid
+    if start >= end:
+        return low, max(low, high)
+    return start, end
 
 
 def timeline_texts(blueprint: Blueprint, cuts: list[int]) -> list[TextOverlay]:

@@ -57,7 +57,8 @@ def _render(blueprint: Blueprint, root: Path, cache: SegmentCache, work: Path) -
 def _probe(path: Path) -> dict[str, Any]:
     done = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries",
-         "format=duration:stream=codec_type,codec_name,width,height,r_frame_rate,pix_fmt",
+         "format=duration:stream=codec_type,codec_name,width,height,r_frame_rate,pix_fmt,"
+         "duration",
          "-of", "json", str(path)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
@@ -102,6 +103,7 @@ def test_output_has_the_blueprint_duration_size_rate_and_audio(
     assert (video[0]["width"], video[0]["height"], video[0]["r_frame_rate"]) == (640, 360, "24/1")
     assert (video[0]["codec_name"], video[0]["pix_fmt"]) == ("h264", "yuv420p")
     assert abs(float(info["format"]["duration"]) - blueprint.song.window.length_s) <= 1 / FPS
+    assert abs(float(video[0]["duration"]) - blueprint.song.window.length_s) <= 1 / FPS
 
 
 def test_each_cut_shows_the_next_clip_from_its_first_frames(

@@ -10,7 +10,7 @@ from job.ffmpeg_plan import (
     EncodeSettings,
     UnsafePath,
     audio_args,
-    concat_list,
+    chunks_args,
     file_input,
     mux_args,
     piece_args,
@@ -47,8 +47,9 @@ def test_segment_arguments_match_the_golden_list() -> None:
         "pad=640:360:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p,"
         "tpad=stop=-1:stop_mode=clone[s0];[s0]null[v]",
         "-map", "[v]", "-frames:v", "48", "-an", "-sn", "-dn", "-map_metadata", "-1",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "21", "-bf", "0", "-g", "48",
-        "-pix_fmt", "yuv420p", "-r", "24", "-video_track_timescale", "24000",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "21", "-bf", "0", "-g", "24",
+        "-keyint_min", "24", "-sc_threshold", "0", "-x264-params", "repeat-headers=1",
+        "-pix_fmt", "yuv420p", "-r", "24", "-f", "h264",
         "-progress", "pipe:1", "-nostats", "/cache/p.mp4",
     ]  # fmt: skip
 
@@ -90,9 +91,50 @@ def test_transition_windows_are_centred_on_cuts_and_pieces_chain_without_gaps() 
         position += piece.frames
     assert position == timeline.frames == round(blueprint.song.window.length_s * 24)  # type: ignore[attr-defined]
     fades = [piece for piece in pieces if piece.kind == "transition"]
-    assert [(p.xfade, p.frames) for p in fades] == [("fade", 12), ("wipeleft", 6)]
+    assert [(p.xfade, p.fade_frames) for p in fades] == [("fade", 12), ("wipeleft", 6)]
     cut_b, cut_c = 48, 96  # 4 counts at 120 BPM = 2 s = 48 frames
-    assert [p.start_frame + p.frames // 2 for p in fades] == [cut_b, cut_c]
+    assert [p.start_frame + p.fade_offset + p.fade_frames // 2 for p in fades] == [cut_b, cut_c]
+
+
+def test_body_chunks_sit_on_the_moves_own_grid_whatever_its_neighbours() -> None:
+    """A move's chunks start on its one-second grid, so a new neighbour transition keeps them."""
+    hard = [MovePlan("moves/a.mp4", counts=8), MovePlan("moves/b.mp4", counts=8)]
+    soft = [hard[0], MovePlan("moves/b.mp4", counts=8, transition="crossfade", transition_s=0.5)]
+    _, plain = _timeline(hard)
+    _, faded = _timeline(soft)
+
+    def chunks(timeline: object, move: int) -> list[tuple[int, int]]:
+        pieces = timeline.pieces  # type: ignore[attr-defined]
+        return [(p.start_frame, p.frames) for p in pieces if p.kind == "segment"
+                and p.move_index == move]  # fmt: skip
+
+    # 8 counts = 96 frames at 24 fps; the 12-frame crossfade takes [90, 102) plus the
+    # off-grid frames around it: [72, 90) of move a and [102, 120) of move b.
+    assert chunks(plain, 0) == [(0, 24), (24, 24), (48, 24), (72, 24)]
+    assert chunks(faded, 0) == [(0, 24), (24, 24), (48, 24)]
+    assert chunks(faded, 1) == [(120, 24), (144, 24), (168, 24)]
+    fade = next(p for p in faded.pieces if p.kind == "transition")  # type: ignore[attr-defined]
+    assert (fade.start_frame, fade.frames, fade.fade_offset, fade.fade_frames) == (72, 48, 18, 12)
+    keys = {piece_key(p, SETTINGS, None) for p in plain.pieces}  # type: ignore[attr-defined]
+    reused = [p for p in faded.pieces if piece_key(p, SETTINGS, None) in keys]  # type: ignore[attr-defined]
+    assert len(reused) == 6
+
+
+def test_a_moves_chunks_render_in_one_run_split_at_keyframes() -> None:
+    """Consecutive chunks become one FFmpeg run whose segment muxer cuts on the keyframe grid."""
+    span = _segment().sources[0]
+    chunks = [Piece("segment", 0, 0, 24, (span,)), Piece("segment", 0, 24, 24, (span,)),
+              Piece("segment", 0, 48, 10, (span,))]  # fmt: skip
+    args = chunks_args(chunks, SETTINGS, Path("/s/chunk-%04d.mp4"), font=None, text_dir=Path("/t"))
+    assert args[args.index("-frames:v") + 1] == "58"
+    assert args[args.index("-segment_frames") + 1] == "24,48"
+    assert args[args.index("-f") + 1] == "segment"
+    assert args[args.index("-segment_format") + 1] == "h264"
+    assert args.count("-f") == 1
+    assert args[-1] == "/s/chunk-%04d.mp4"
+    with pytest.raises(ValueError, match="grid"):
+        chunks_args([chunks[2], chunks[0]], SETTINGS, Path("/s/c-%04d.mp4"), font=None,
+                    text_dir=Path("/t"))  # fmt: skip
 
 
 def test_xfade_runs_over_the_whole_window_from_offset_zero() -> None:
@@ -123,12 +165,6 @@ def test_piece_key_ignores_position_but_not_content() -> None:
     assert piece_key(_segment(), SETTINGS, None) != piece_key(_segment(mirror=True), SETTINGS, None)
 
 
-def test_concat_list_quotes_paths() -> None:
-    """Single quotes in a path are written as '\\'' so the list cannot be broken out of."""
-    listing = concat_list([Path("/cache/a.mp4"), Path("/cache/it's.mp4")])
-    assert listing == "ffconcat version 1.0\nfile '/cache/a.mp4'\nfile '/cache/it'\\''s.mp4'\n"
-
-
 @pytest.mark.parametrize(
     "path", ["relative.mp4", "http://example.com/x.mp4", "/tmp/line\nfile 'http://x'", "/a\x00b"]
 )
@@ -137,7 +173,7 @@ def test_inputs_other_than_absolute_local_files_are_refused(path: str) -> None:
     with pytest.raises(UnsafePath):
         file_input(Path(path))
     with pytest.raises(UnsafePath):
-        concat_list([Path(path)])
+        mux_args(Path("/v.h264"), Path(path), 9.0, 24, Path("/v.mp4"))
 
 
 def test_every_input_is_a_whitelisted_local_file() -> None:
@@ -147,7 +183,7 @@ def test_every_input_is_a_whitelisted_local_file() -> None:
         audio_args(
             Path("/s.m4a"), Path("/a.m4a"), start_s=1, length_s=9, fade_in_s=1, fade_out_s=2
         ),
-        mux_args(Path("/l.ffconcat"), Path("/a.m4a"), 9.0, Path("/v.mp4")),
+        mux_args(Path("/v.h264"), Path("/a.m4a"), 9.0, 24, Path("/v.mp4")),
     ]
     for args in commands:
         inputs = [i for i, arg in enumerate(args) if arg == "-i"]
@@ -170,10 +206,12 @@ def test_audio_is_cut_to_the_window_and_faded() -> None:
 
 
 def test_mux_copies_streams_and_puts_the_index_first() -> None:
-    """The join is a stream copy with -safe 0 for our absolute list and +faststart."""
-    args = mux_args(Path("/l.ffconcat"), Path("/a.m4a"), 9.0, Path("/v.mp4"))
+    """The mux is a stream copy of the raw H.264 join, timed at the output rate, +faststart."""
+    args = mux_args(Path("/v.h264"), Path("/a.m4a"), 9.0, 24, Path("/v.mp4"))
     assert args[args.index("-c") + 1] == "copy"
-    assert args[args.index("-safe") + 1] == "0"
+    assert args[args.index("-framerate") + 1] == "24"
+    assert args[args.index("-framerate") - 1] == "h264"
+    assert args[args.index("-t") + 1] == "9.000000"
     assert args[args.index("-movflags") + 1] == "+faststart"
 
 
