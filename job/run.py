@@ -175,9 +175,12 @@ def announce(
     if message is None or publisher is None:
         return
     try:
-        message_id = publisher.publish(message)
+        message_id = status.publish_once(message, publisher.publish)
     except Exception as exc:
-        status.published(message, error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, StatusFailed):
+            raise
         raise StatusFailed(f"publishing to {message.topic} failed: {exc}", step="publish") from exc
-    status.published(message)
+    if message_id is None:
+        log.info("event left to the outbox relay, which holds it", extra={"step": "publish"})
+        return
     log.info("event published", extra={"step": "publish", "message_id": message_id})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -62,8 +63,10 @@ class TaskStatus(Protocol):
         """CAS to ``completed``/``failed`` with history and outbox rows; None if the CAS lost."""
         ...
 
-    def published(self, message: OutboxMessage, error: str | None = None) -> None:
-        """Mark an outbox row published, or count a failed attempt."""
+    def publish_once(
+        self, message: OutboxMessage, publish: Callable[[OutboxMessage], str]
+    ) -> str | None:
+        """Publish an outbox row unless a relay holds it or already did; the message id or None."""
         ...
 
 
@@ -83,8 +86,11 @@ class NoTaskStatus:
         """Nothing to announce."""
         return None
 
-    def published(self, message: OutboxMessage, error: str | None = None) -> None:
-        """Nothing to mark."""
+    def publish_once(
+        self, message: OutboxMessage, publish: Callable[[OutboxMessage], str]
+    ) -> str | None:
+        """No outbox to share with a relay: publish."""
+        return publish(message)
 
 
 class PostgresTaskStatus:
@@ -163,22 +169,52 @@ class PostgresTaskStatus:
         assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
         return OutboxMessage(int(row[0]), event.topic, event.ordering_key, attributes, data)
 
-    def published(self, message: OutboxMessage, error: str | None = None) -> None:
-        """``published_at`` on success, else ``attempts + 1`` and ``last_error`` for the relay."""
-        query = (
-            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 "
-            "WHERE id = %s AND published_at IS NULL"
-            if error is None
-            else "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s"
-        )
-        params: tuple[Any, ...] = (message.id,) if error is None else (error[:2000], message.id)
+    def publish_once(
+        self, message: OutboxMessage, publish: Callable[[OutboxMessage], str]
+    ) -> str | None:
+        """Publish the row while holding its lock, as the outbox relay does, then mark it.
+
+        The relays in the consumer processes lock unpublished rows with ``FOR UPDATE SKIP
+        LOCKED``; taking the same lock here means exactly one of us publishes the row: if a relay
+        holds it (or has published it) the job leaves it alone. A failed publish is counted on
+        the row and left for the relay.
+        """
+        failure: Exception | None = None
+        message_id: str | None = None
         try:
-            with self.pool.connection() as conn:
-                conn.execute(query, params)
+            with self.pool.connection() as conn, conn.transaction():
+                row = conn.execute(
+                    "SELECT id FROM outbox WHERE id = %s AND published_at IS NULL "
+                    "FOR UPDATE SKIP LOCKED",
+                    (message.id,),
+                ).fetchone()
+                if row is None:
+                    return None
+                try:
+                    message_id = publish(message)
+                except Exception as exc:  # recorded on the row, re-raised after the commit
+                    failure = exc
+                    conn.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s",
+                        (f"{type(exc).__name__}: {exc}"[:2000], message.id),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE outbox SET published_at = now(), attempts = attempts + 1, "
+                        "last_error = NULL WHERE id = %s",
+                        (message.id,),
+                    )
         except psycopg.Error as exc:
             raise StatusFailed(
-                f"cannot mark outbox row {message.id}: {exc}", step="publish"
+                f"cannot publish outbox row {message.id}: {exc}", step="publish"
             ) from exc
+        if failure is not None:
+            raise PublishFailed(str(failure)) from failure
+        return message_id
+
+
+class PublishFailed(Exception):
+    """The publisher refused the row; it is counted on the row and left for the relay."""
 
 
 def _locked_state(conn: psycopg.Connection[Any], task_id: str) -> State | None:
