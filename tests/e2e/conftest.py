@@ -66,9 +66,10 @@ def pipeline_run(
         STORAGE_BACKEND="local",
         STORAGE_ROOT=str(storage_root),
         JOB_CACHE_DIR=str(tmp_path / "job-cache"),
-        # The job's direct publish races the workers' outbox relays (it does not lock its row), so
-        # a video.completed could go out twice; through the outbox it goes out once.
-        JOB_PUBLISH="outbox",
+        # The job's default: it publishes its own outbox row under the relays' row lock, so the
+        # burst test's "one video.completed per task" also proves the job and relays never both
+        # publish a row (they did, 7 times in 20 tasks, before the lock).
+        JOB_PUBLISH="direct",
         DISPATCHER_LAUNCHER="local",
         LOCAL_JOB_CONCURRENCY="2",
         WORKER_HEALTH_PORT="0",  # three workers on one machine: let each pick a free port
