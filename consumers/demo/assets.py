@@ -23,7 +23,10 @@ from producers.database import connect
 from schemas.errors import ChoreoError, ConfigurationError, InvalidInput
 
 DEMO_SONG_KEY = "songs/choreo-demo-song.wav"
-DEMO_TEMPO_BPM = 120.0
+# Inside every demo move's speed band: the demo library is recorded at 100-128 BPM and a move may
+# play at 0.85-1.15x, so 112 BPM lets every style, difficulty and energy dance (at 120 BPM the
+# 100/104 BPM hip-hop and contemporary moves could not, and "hip-hop for beginners" failed).
+DEMO_TEMPO_BPM = 112.0
 AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".ogg", ".flac", ".m4a", ".aac", ".aiff", ".aif"})
 
 Progress = Callable[[str], None]
@@ -78,16 +81,20 @@ def ensure_demo_song(paths: DemoPaths, seconds: float, say: Progress) -> tuple[s
 
 
 def demo_structure(seconds: float) -> tuple[tuple[str, int], ...]:
-    """Sections (name, bars) filling about ``seconds`` at the demo tempo, chorus repeated."""
+    """Sections (name, bars) filling about ``seconds`` at the demo tempo, chorus repeated.
+
+    Every section is a whole number of 8-count phrases (2 bars): the analysis snaps section
+    boundaries to phrases, so a 7-bar chorus is not found to repeat (measured at 112 BPM).
+    """
     bar_s = 4 * 60.0 / DEMO_TEMPO_BPM
     bars = max(8, round(seconds / bar_s))
     intro = 2
-    rest = bars - intro
-    verse = rest // 4
-    chorus = (rest - 2 * verse) // 2
-    tail = rest - 2 * verse - 2 * chorus
-    sections = [("intro", intro), ("verse", verse), ("chorus", chorus), ("verse", verse)]
-    sections.append(("chorus", chorus + tail))
+    phrases = (bars - intro) // 2
+    verse = phrases // 4
+    chorus = (phrases - 2 * verse) // 2
+    tail = phrases - 2 * verse - 2 * chorus
+    sections = [("intro", intro), ("verse", 2 * verse), ("chorus", 2 * chorus)]
+    sections += [("verse", 2 * verse), ("chorus", 2 * (chorus + tail))]
     return tuple((name, count) for name, count in sections if count > 0)
 
 
