@@ -26,14 +26,14 @@ from consumers.music.analysis import analyse_file
 from consumers.music.model import ANALYSIS_VERSION, SongAnalysis
 from consumers.planner.song_choice import CatalogSong
 from job.storage import Storage, file_sha256, local_name
+
+# One rule for content-derived song ids, shared with the upload trigger.
+from producers.song_registry import song_id_for
 from schemas.errors import InvalidInput, NotFound, PermanentError
 from schemas.events import SongRef
 
 log = logging.getLogger(__name__)
 
-SONG_ID_PREFIX = "song-"
-# Same convention as producers.song_registry: an uploaded song's id comes from its content.
-SONG_ID_HEX_DIGITS = 32
 _COLUMNS = sql.SQL(", ").join(
     sql.Identifier(name)
     for name in (
@@ -86,11 +86,6 @@ class ResolvedSong:
     row: SongRow
     analysis: SongAnalysis
     cached: bool
-
-
-def song_id_for(content_sha256: str) -> str:
-    """The song id of audio with this SHA-256 (hex)."""
-    return SONG_ID_PREFIX + content_sha256[:SONG_ID_HEX_DIGITS]
 
 
 def get_song(conn: psycopg.Connection[Any], song_id: str) -> SongRow:
