@@ -61,7 +61,7 @@ def build_blueprint_consumer(
 
 
 def as_event_handler(consumer: BlueprintConsumer) -> EventHandler:
-    """The runtime's view of the consumer: its dedupe name, failure stage and CloudEvent source."""
+    """The runtime's view: dedupe name, default failure stage (steps tag their own), source."""
     return EventHandler(
         consumer=CONSUMER,
         stage="analysis",

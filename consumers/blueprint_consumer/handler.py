@@ -15,7 +15,9 @@ Runs inside the runtime's transaction (``consumers.runtime``), which also holds 
    the outbox.
 
 Permanent errors (unknown song, undecodable audio, no moves or song fits) propagate; the
-runtime's error mapping marks the task failed and queues ``task.failed`` in one place.
+runtime's error mapping marks the task failed and queues ``task.failed`` in one place, at the
+stage each step is tagged with: ``request`` (wrong event, description), ``analysis`` (song
+download and analysis), ``planning`` (song choice, move search, planning, validation).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from consumers.planner.gemini import GeminiDescriptionParser
 from consumers.planner.output import video_output
 from consumers.planner.planner import plan_choreography
 from consumers.planner.song_choice import choose_song
+from consumers.runtime.failure_stage import failure_stage, tagged
 from consumers.vector_search.cache import MoveIndexCache
 from consumers.vector_search.move_search import search_by_text
 from consumers.vector_search.search import MoveFilter, SearchHit
@@ -104,17 +107,17 @@ class BlueprintConsumer:
         """Plan and store the blueprint for one request (see the module docstring)."""
         request = event.data
         if not isinstance(request, ChoreographyRequested):
-            raise InvalidInput(
-                f"blueprint consumer handles choreography.requested, not {event.type}"
-            )
+            wrong = f"blueprint consumer handles choreography.requested, not {event.type}"
+            raise tagged(InvalidInput(wrong), "request")
         context = {"task_id": request.task_id, "event_id": event.id}
         if not _start_analysis(conn, request.task_id, event.id):
             log.info("task already past analyzing: duplicate request, no effect", extra=context)
             return
         inputs = self.planning_inputs(conn, request)
-        candidates = self.candidates(conn, inputs.constraints, request, inputs.parsed)
-        blueprint = self._planned(request, inputs, candidates)
-        _store(conn, blueprint, event, inputs.song)
+        with failure_stage("planning"):
+            candidates = self.candidates(conn, inputs.constraints, request, inputs.parsed)
+            blueprint = self._planned(request, inputs, candidates)
+            _store(conn, blueprint, event, inputs.song)
         log.info(
             "blueprint stored",
             extra={
@@ -133,18 +136,22 @@ class BlueprintConsumer:
         parsed = None
         constraints = request.constraints
         if request.path == "describe" and request.description is not None:
-            parsed = parse_description(request.description, gemini=self._gemini)
-            constraints = merge_constraints(request.constraints, parsed.constraints)
+            with failure_stage("request"):
+                parsed = parse_description(request.description, gemini=self._gemini)
+                constraints = merge_constraints(request.constraints, parsed.constraints)
         choice_reason = None
         ref = request.song
         if ref is None:
-            choice = choose_song(
-                analysed_catalog(conn),
-                constraints or Constraints(),
-                parsed.tempo_range() if parsed else None,
-            )
+            with failure_stage("planning"):
+                choice = choose_song(
+                    analysed_catalog(conn),
+                    constraints or Constraints(),
+                    parsed.tempo_range() if parsed else None,
+                )
             ref, choice_reason = SongRef(song_id=choice.song.song_id), choice.reason
-        return PlanningInputs(constraints, parsed, self._songs.resolve(conn, ref), choice_reason)
+        with failure_stage("analysis"):
+            song = self._songs.resolve(conn, ref)
+        return PlanningInputs(constraints, parsed, song, choice_reason)
 
     def candidates(
         self,

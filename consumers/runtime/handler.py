@@ -1,10 +1,11 @@
 """Handlers and the processor that runs them: typed event in, ack decision out.
 
 A consumer is an :class:`EventHandler`: its name (the dedupe key's first half), the stage it
-reports in ``task.failed``, and a function of ``(conn, event, delivery)`` whose database effects
-commit in one transaction with the ``processed_events`` record. It never sees the transport: the
-pull worker and the HTTP app decode first and hand the same :class:`Delivery` to
-:meth:`EventProcessor.process`, which applies :mod:`consumers.runtime.error_mapping`.
+reports in ``task.failed`` unless the error carries its own (:mod:`.failure_stage`), and a
+function of ``(conn, event, delivery)`` whose database effects commit in one transaction with
+the ``processed_events`` record. It never sees the transport: the pull worker and the HTTP app
+decode first and hand the same :class:`Delivery` to :meth:`EventProcessor.process`, which
+applies :mod:`consumers.runtime.error_mapping`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -26,6 +27,7 @@ from consumers.runtime.error_mapping import (
     is_unexpected,
     verdict_for,
 )
+from consumers.runtime.failure_stage import Stage, stage_of
 from consumers.runtime.idempotency import claim_event, run_once
 from producers.outbox import add_to_outbox
 from producers.publishing import current_traceparent
@@ -36,7 +38,6 @@ from schemas.events import TaskFailed
 from schemas.task_state import HAPPY_PATH, TERMINAL, StaleState, State
 
 log = logging.getLogger(__name__)
-Stage = Literal["request", "analysis", "planning", "dispatch", "render"]
 HandleFn = Callable[[psycopg.Connection, ChoreoEvent, Delivery[ChoreoEvent]], None]
 _FAILABLE = frozenset(HAPPY_PATH) - TERMINAL
 MAX_REASON_CHARS = 2000
@@ -44,7 +45,7 @@ MAX_REASON_CHARS = 2000
 
 @dataclass(frozen=True)
 class EventHandler:
-    """One consumer: name, the stage it fails at, the effect, and its CloudEvent source."""
+    """One consumer: name, its default failure stage, the effect, and its CloudEvent source."""
 
     consumer: str
     stage: Stage
@@ -102,7 +103,14 @@ class EventProcessor:
         reason = str(error).strip() or type(error).__name__
         try:
             with self.pool.connection() as conn, conn.transaction():
-                record_task_failure(conn, self.handler, delivery.event, reason, error_code(error))
+                record_task_failure(
+                    conn,
+                    self.handler,
+                    delivery.event,
+                    reason,
+                    error_code(error),
+                    stage=stage_of(error, self.handler.stage),
+                )
         except Exception as record_error:
             # Recording is the effect of a permanent failure; if it cannot commit, retry.
             log.exception("could not record a permanent failure", extra=_ids(delivery))
@@ -119,13 +127,20 @@ class EventProcessor:
 
 
 def record_task_failure(
-    conn: psycopg.Connection, handler: EventHandler, event: ChoreoEvent, reason: str, code: str
+    conn: psycopg.Connection,
+    handler: EventHandler,
+    event: ChoreoEvent,
+    reason: str,
+    code: str,
+    *,
+    stage: Stage,
 ) -> bool:
     """Mark the event handled, move its task to failed, queue ``task.failed``; False if a dupe.
 
-    Runs in the caller's transaction. A task already in a terminal state is left alone and no
-    event is queued; a missing task still gets its ``task.failed`` (the requester is waiting).
-    A ``task.failed`` event is never answered with another one, which would loop.
+    Runs in the caller's transaction; ``stage`` goes to ``tasks.error_stage`` and the event.
+    A task already in a terminal state is left alone and no event is queued; a missing task
+    still gets its ``task.failed`` (the requester is waiting). A ``task.failed`` event is never
+    answered with another one, which would loop.
     """
     if not claim_event(conn, handler.consumer, event.id):
         return False
@@ -138,7 +153,7 @@ def record_task_failure(
             _FAILABLE,
             State.FAILED,
             error=reason,
-            error_stage=handler.stage,
+            error_stage=stage,
             detail={"event_id": event.id, "consumer": handler.consumer, "error_code": code},
         )
     except NotFound:
@@ -150,7 +165,7 @@ def record_task_failure(
         return True
     failure = TaskFailed(
         task_id=task_id,
-        stage=handler.stage,
+        stage=stage,
         reason=reason,
         error_code=code[:64],
         failed_at=datetime.now(UTC),

@@ -226,28 +226,33 @@ def test_analysis_is_cached_by_content_and_recomputed_when_stale(consumer: Consu
 
 
 @pytest.mark.parametrize(
-    ("fields", "code", "reason"),
+    ("fields", "code", "reason", "stage"),
     [
-        ({"path": "song", "song": {"song_id": "nope"}}, "unknown-song", "no song with song_id"),
+        ({"path": "song", "song": {"song_id": "nope"}}, "unknown-song", "no song with song_id",
+         "analysis"),
         ({"path": "song", "song": {"audio_uri": "songs/notes.wav"}}, "undecodable-audio",
-         "cannot be used"),
+         "cannot be used", "analysis"),
         ({"path": "song", "song": {"song_id": SONG_ID}, "constraints": {"style": "jazz"}},
-         "no-matching-moves", "no move in the library matches style 'jazz'"),
+         "no-matching-moves", "no move in the library matches style 'jazz'", "planning"),
         ({"path": "describe", "description": "slow salsa, 3 minutes"}, "no-song-fits",
-         "no catalog song fits"),
+         "no catalog song fits", "planning"),
+        ({"path": "describe", "description": "hip-hop for 20 minutes"}, "duration-out-of-range",
+         "description asks for 1200 s", "request"),
     ],
-    ids=["unknown-song", "text-file-as-wav", "no-moves", "no-song-fits"],
+    ids=["unknown-song", "text-file-as-wav", "no-moves", "no-song-fits", "too-long"],
 )  # fmt: skip
 def test_bad_requests_end_as_task_failed(
-    consumer: Consumer, fields: dict[str, Any], code: str, reason: str
+    consumer: Consumer, fields: dict[str, Any], code: str, reason: str, stage: str
 ) -> None:
-    """Permanent problems fail the task with the reason and queue exactly one task.failed."""
+    """Permanent problems fail the task at their stage and queue exactly one task.failed."""
     assert consumer.run(consumer.request("t-bad", **fields)) is Outcome.FAILED_PERMANENTLY
     with consumer.pool.connection() as conn:
         task = get_task(conn, "t-bad")
         sent = events(conn, "t-bad")
         blueprints = conn.execute("SELECT count(*) FROM blueprints").fetchone()
     assert task.state is State.FAILED and reason in (task.error or "")
+    assert task.error_stage == stage
     assert [kind for kind, _ in sent] == ["com.choreo.task.failed.v1"]
     assert sent[0][1]["error_code"] == code and reason in sent[0][1]["reason"]
+    assert sent[0][1]["stage"] == stage
     assert blueprints == (0,) and consumer.plan.calls == 0
