@@ -1,17 +1,19 @@
-"""Description parsing with Gemini (google-genai) and a structured-output schema.
+"""Gemini (google-genai) with structured output: description parsing, and the shared call.
 
-One ``generateContent`` call per description, asking for JSON that matches
-:class:`GeminiDescription`. Rate limits (429), server errors (5xx) and timeouts are retried with
-exponential backoff (the ``backoff`` package); a refusal (blocked prompt, ``SAFETY`` finish) or
-an answer that is not the schema is not retried, since asking again gives the same answer.
-Every failure raises; :func:`consumers.planner.description.parse_description` turns it into a
-logged fallback to the local parser. The client is built by the composition root, once.
+:class:`GeminiStructuredCall` makes one ``generateContent`` call asking for JSON that matches a
+pydantic model. Rate limits (429), server errors (5xx) and timeouts are retried with exponential
+backoff (the ``backoff`` package); a refusal (blocked prompt, ``SAFETY`` finish) or an answer
+that is not the schema is not retried, since asking again gives the same answer. Every failure
+raises. :class:`GeminiDescriptionParser` asks it for :class:`GeminiDescription`;
+:func:`consumers.planner.description.parse_description` turns a failure into a logged fallback
+to the local parser (``gemini_refiner`` uses the same call for sequence refinement). Clients are
+built by the composition root, once.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import backoff
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -74,8 +76,11 @@ class GeminiUnavailable(TransientError):
     """Rate limited, server errors or timeouts, still failing after the retries."""
 
 
-class GeminiDescriptionParser:
-    """Parse descriptions with one Gemini model; ``attempts`` counts HTTP calls made."""
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+class GeminiStructuredCall:
+    """``generateContent`` for a pydantic answer, with retries; ``attempts`` counts HTTP calls."""
 
     def __init__(
         self,
@@ -97,15 +102,63 @@ class GeminiDescriptionParser:
             on_backoff=_log_retry,
         )(self._call_once)
 
-    def parse(self, text: str) -> ParsedDescription:
-        """Ask Gemini for the constraints in ``text``; raises on any failure (see module doc)."""
+    def ask(self, contents: str, *, instruction: str, schema: type[Answer]) -> Answer:
+        """Gemini's answer to ``contents`` as ``schema``; raises on any failure (module doc)."""
         try:
-            response = self._call(text)
+            response = self._call(contents, instruction, schema)
         except _RetryableCall as error:
             raise GeminiUnavailable(
                 f"Gemini {self.model} still failing after {self.attempts} attempts: {error}"
             ) from error.__cause__
-        answer = _answer(response)
+        return _answer(response, schema)
+
+    def _call_once(self, contents: str, instruction: str, schema: type[BaseModel]) -> Any:
+        from google.genai import errors, types  # noqa: PLC0415 - heavy, only used with a key
+
+        self.attempts += 1
+        config = types.GenerateContentConfig(
+            system_instruction=instruction,
+            response_mime_type="application/json",
+            response_schema=schema,
+            temperature=0.0,
+        )
+        try:
+            return self._client.models.generate_content(
+                model=self.model, contents=contents, config=config
+            )
+        except errors.APIError as error:
+            if error.code == 429 or error.code >= 500:
+                raise _RetryableCall(
+                    f"HTTP {error.code} {error.status}: {error.message}"
+                ) from error
+            raise GeminiRefused(
+                f"Gemini {self.model} rejected the request with HTTP {error.code}: {error.message}"
+            ) from error
+        except Exception as error:
+            if _is_transport_error(error):
+                raise _RetryableCall(f"{type(error).__name__}: {error}") from error
+            raise
+
+
+class GeminiDescriptionParser:
+    """Parse descriptions with one Gemini model; ``attempts`` counts HTTP calls made."""
+
+    def __init__(self, call: GeminiStructuredCall) -> None:
+        self._gemini = call
+
+    @property
+    def model(self) -> str:
+        """The Gemini model asked."""
+        return self._gemini.model
+
+    @property
+    def attempts(self) -> int:
+        """HTTP calls made so far (retries included)."""
+        return self._gemini.attempts
+
+    def parse(self, text: str) -> ParsedDescription:
+        """Ask Gemini for the constraints in ``text``; raises on any failure (see module doc)."""
+        answer = self._gemini.ask(text, instruction=SYSTEM_INSTRUCTION, schema=GeminiDescription)
         try:
             duration = checked_duration(answer.duration_s)
         except DurationOutOfRange as error:
@@ -128,33 +181,6 @@ class GeminiDescriptionParser:
             keywords=tuple(dict.fromkeys(w.strip().lower() for w in answer.keywords if w.strip())),
             source="gemini",
         )
-
-    def _call_once(self, text: str) -> Any:
-        from google.genai import errors, types  # noqa: PLC0415 - heavy, only used with a key
-
-        self.attempts += 1
-        config = types.GenerateContentConfig(
-            system_instruction=SYSTEM_INSTRUCTION,
-            response_mime_type="application/json",
-            response_schema=GeminiDescription,
-            temperature=0.0,
-        )
-        try:
-            return self._client.models.generate_content(
-                model=self.model, contents=text, config=config
-            )
-        except errors.APIError as error:
-            if error.code == 429 or error.code >= 500:
-                raise _RetryableCall(
-                    f"HTTP {error.code} {error.status}: {error.message}"
-                ) from error
-            raise GeminiRefused(
-                f"Gemini {self.model} rejected the request with HTTP {error.code}: {error.message}"
-            ) from error
-        except Exception as error:
-            if _is_transport_error(error):
-                raise _RetryableCall(f"{type(error).__name__}: {error}") from error
-            raise
 
 
 class _RetryableCall(Exception):
@@ -182,7 +208,7 @@ def _log_retry(details: Any) -> None:
     )
 
 
-def _answer(response: Any) -> GeminiDescription:
+def _answer(response: Any, schema: type[Answer]) -> Answer:
     """The validated answer, or why there is none (refusal or malformed JSON)."""
     feedback = getattr(response, "prompt_feedback", None)
     block = getattr(feedback, "block_reason", None)
@@ -195,13 +221,13 @@ def _answer(response: Any) -> GeminiDescription:
     if finish in REFUSAL_FINISH_REASONS:
         raise GeminiRefused(f"Gemini stopped with finish reason {finish}")
     parsed = getattr(response, "parsed", None)
-    if isinstance(parsed, GeminiDescription):
+    if isinstance(parsed, schema):
         return parsed
     text = response.text
     if not text:
         raise GeminiBadAnswer(f"Gemini returned no text (finish reason {finish})")
     try:
-        return GeminiDescription.model_validate_json(text)
+        return schema.model_validate_json(text)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
@@ -214,11 +240,10 @@ def _name(value: Any) -> str:
     return str(getattr(value, "value", value) or "")
 
 
-def gemini_parser_from_settings(settings: GeminiSettings) -> GeminiDescriptionParser | None:
-    """A parser with its own client when ``GEMINI_API_KEY`` is set; None (logged) otherwise."""
+def gemini_call_from_settings(settings: GeminiSettings) -> GeminiStructuredCall | None:
+    """A structured call with its own client when ``GEMINI_API_KEY`` is set, else None."""
     key = settings.api_key.get_secret_value()
     if not key:
-        log.info("GEMINI_API_KEY is not set: descriptions are parsed by the local parser")
         return None
     from google import genai  # noqa: PLC0415 - heavy, only used with a key
     from google.genai import types  # noqa: PLC0415
@@ -227,10 +252,19 @@ def gemini_parser_from_settings(settings: GeminiSettings) -> GeminiDescriptionPa
         base_url=settings.base_url or None, timeout=int(settings.timeout_s * 1000)
     )
     client = genai.Client(api_key=key, http_options=options)
-    return GeminiDescriptionParser(
+    return GeminiStructuredCall(
         client,
         model=settings.model,
         max_tries=settings.max_tries,
         max_time_s=settings.retry_max_time_s,
         backoff_factor_s=settings.backoff_factor_s,
     )
+
+
+def gemini_parser_from_settings(settings: GeminiSettings) -> GeminiDescriptionParser | None:
+    """A parser with its own client when ``GEMINI_API_KEY`` is set; None (logged) otherwise."""
+    call = gemini_call_from_settings(settings)
+    if call is None:
+        log.info("GEMINI_API_KEY is not set: descriptions are parsed by the local parser")
+        return None
+    return GeminiDescriptionParser(call)
