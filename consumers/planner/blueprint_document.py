@@ -33,6 +33,8 @@ class PlacedMove:
     section: WindowSection
     repeat_of: int | None
     copied: bool
+    note: str | None = None
+    """Said last in the move's reason (e.g. what a sequence refinement did with this slot)."""
 
 
 def blueprint_document(
@@ -172,4 +174,6 @@ def _reason_text(
         f"{fit.counting} counting over {slot.beats} beats at speed {speed:.3f} "
         f"(move {candidate.tempo_bpm:.1f} BPM)"
     )
+    if placed.note:
+        parts.append(placed.note)
     return "; ".join(parts)

@@ -9,9 +9,12 @@
    offsets (optionally mirrored); any other stretch is filled by dynamic programming over bars
    (``sequencer``) with the cost model of ``costs``, continuing from the previous move and
    looking ahead to the first move of a following repeat.
-5. Transitions from the pose jump at each cut; reasons; validation by ``parse_blueprint``.
+5. Optionally, a refiner (Gemini) re-chooses moves for the planned slots; its answer is applied
+   only when it keeps the planner's rules, else the local plan stays (``refinement``).
+6. Transitions from the pose jump at each cut; reasons; validation by ``parse_blueprint``.
 
-Pure: no I/O; the same inputs and seed give the same blueprint (``created_at`` aside).
+Pure without a refiner: no I/O; the same inputs and seed give the same blueprint (``created_at``
+aside). A refiner is the one port that may do I/O.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from consumers.music.structure import COUNTS_PER_PHRASE
 from consumers.planner.blueprint_document import PlacedMove, SongInfo, blueprint_document
 from consumers.planner.candidates import MoveCandidate
 from consumers.planner.costs import CostModel, PlannerSettings
+from consumers.planner.refinement import SequenceRefiner, refine_sequence
 from consumers.planner.sequencer import Neighbour, NoSequence, Slot, fill_bars
 from consumers.planner.tempo_fit import TempoFit, fit_tempo, speed_in_band
 from consumers.planner.window import SongWindow, WindowSection, choose_window
@@ -60,6 +64,7 @@ def plan_choreography(
     description: str | None = None,
     settings: PlannerSettings | None = None,
     created_at: datetime | None = None,
+    refiner: SequenceRefiner | None = None,
 ) -> Blueprint:
     """Plan a schema-valid blueprint; ``InvalidInput`` names the constraint nothing fits."""
     settings = settings or PlannerSettings()
@@ -69,7 +74,9 @@ def plan_choreography(
     model = CostModel(
         analysis, usable, fits, energy_level=effective.energy, settings=settings, seed=seed
     )
-    slots = plan_sections(analysis, window, model)
+    slots = refine_sequence(
+        plan_sections(analysis, window, model), model, window, refiner, task_id=task_id
+    )
     document = blueprint_document(
         task_id=task_id,
         created_at=created_at or datetime.now(UTC),
