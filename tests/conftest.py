@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.blueprints",
     "tests.fixtures.messaging",
+    "tests.fixtures.gemini",
 ]

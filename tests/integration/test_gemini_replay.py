@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -22,50 +17,9 @@ from consumers.planner.gemini import (
     gemini_parser_from_settings,
 )
 from schemas.settings import GeminiSettings
+from tests.fixtures.gemini import ReplayServer
 
-RECORDINGS = Path(__file__).resolve().parents[1] / "data" / "gemini"
 DESCRIPTION = "energetic hip-hop for beginners, about 2 minutes"
-
-
-class ReplayServer:
-    """Answers each POST with the next recorded response; keeps what it was asked."""
-
-    def __init__(self) -> None:
-        self.queue: list[str] = []
-        self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                server.requests.append((self.path, json.loads(body), dict(self.headers)))
-                name = server.queue.pop(0) if server.queue else "internal_500"
-                recording = json.loads((RECORDINGS / f"{name}.json").read_text())
-                payload = json.dumps(recording["body"]).encode()
-                self.send_response(recording["status"])
-                self.send_header("content-type", "application/json; charset=UTF-8")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
-
-
-@pytest.fixture
-def replay() -> Iterator[ReplayServer]:
-    server = ReplayServer()
-    yield server
-    server.close()
 
 
 def parser_for(
@@ -73,15 +27,7 @@ def parser_for(
 ) -> GeminiDescriptionParser:
     """A parser built like production (from settings), on the replay server, with fast backoff."""
     replay.queue.extend(responses)
-    settings = GeminiSettings(
-        api_key=SecretStr("test-key"),
-        base_url=replay.url,
-        model="gemini-2.5-flash",
-        timeout_s=5.0,
-        max_tries=max_tries,
-        retry_max_time_s=10.0,
-        backoff_factor_s=0.01,
-    )
+    settings = replay.settings(max_tries=max_tries)
     parser = gemini_parser_from_settings(settings)
     assert parser is not None
     return parser
