@@ -166,7 +166,7 @@ class DeadLetterSettings(_Group):
 
 
 class GeminiSettings(_Group):
-    """Gemini text generation for description parsing (empty key: the local parser)."""
+    """Gemini text generation: description parsing, optional plan refinement (empty key: local)."""
 
     api_key: SecretStr = Field(SecretStr(""), validation_alias="GEMINI_API_KEY")
     base_url: str = Field("", validation_alias="GEMINI_BASE_URL")
@@ -175,6 +175,8 @@ class GeminiSettings(_Group):
     max_tries: int = Field(4, ge=1, le=10, validation_alias="GEMINI_MAX_TRIES")
     retry_max_time_s: float = Field(60.0, gt=0, validation_alias="GEMINI_RETRY_MAX_TIME")
     backoff_factor_s: float = Field(0.5, gt=0, validation_alias="GEMINI_BACKOFF_FACTOR")
+    refine: bool = Field(False, validation_alias="GEMINI_REFINE")
+    """Ask Gemini to revise the planner's move choices (checked by the planner's rules)."""
 
 
 class BlueprintConsumerSettings(_Group):

@@ -9,12 +9,14 @@ analysis cache writes, so those never wait behind a handler holding a request co
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from consumers.blueprint_consumer.handler import CONSUMER, BlueprintConsumer, PlanFn
 from consumers.blueprint_consumer.song_store import Analyser, SongResolver
 from consumers.music.analysis import analyse_file
 from consumers.planner.gemini import GeminiDescriptionParser, gemini_parser_from_settings
+from consumers.planner.gemini_refiner import gemini_refiner_from_settings
 from consumers.planner.planner import plan_choreography
 from consumers.runtime.handler import EventHandler
 from consumers.vector_search.cache import move_index_cache_from_pool
@@ -76,7 +78,11 @@ def blueprint_consumer() -> EventHandler:
     side = database.model_copy(update={"pool_min_size": 1, "pool_max_size": max(SIDE_POOL_SIZE, 1)})
     side_pool = open_pool(side, name="blueprint-consumer-side")
     storage = build_storage(StorageSettings(), PubSubSettings().project_id)
+    gemini = GeminiSettings()
     consumer = build_blueprint_consumer(
-        side_pool, storage, gemini=gemini_parser_from_settings(GeminiSettings())
+        side_pool,
+        storage,
+        gemini=gemini_parser_from_settings(gemini),
+        plan=partial(plan_choreography, refiner=gemini_refiner_from_settings(gemini)),
     )
     return as_event_handler(consumer)

@@ -43,9 +43,13 @@ def plan(
         str | None, typer.Option("--audio-uri", help="Song URI for the job [songs/<file>].")
     ] = None,
 ) -> None:
-    """Plan a choreography for a song offline and write its blueprint."""
+    """Plan a choreography for a song offline and write its blueprint.
+
+    With ``GEMINI_REFINE=true`` and ``GEMINI_API_KEY`` set, Gemini may refine the planned moves.
+    """
     from pydantic import ValidationError  # noqa: PLC0415
 
+    from consumers.planner.gemini_refiner import gemini_refiner_from_settings  # noqa: PLC0415
     from consumers.planner.offline import (  # noqa: PLC0415
         OfflineRequest,
         library_from_database,
@@ -54,7 +58,7 @@ def plan(
     )
     from consumers.planner.quality import quality_report  # noqa: PLC0415
     from schemas.events import Constraints  # noqa: PLC0415
-    from schemas.settings import DatabaseSettings  # noqa: PLC0415
+    from schemas.settings import DatabaseSettings, GeminiSettings  # noqa: PLC0415
 
     try:
         constraints = Constraints.model_validate(
@@ -79,7 +83,8 @@ def plan(
             audio_uri=audio_uri,
             seed=seed,
         )
-        blueprint, analysis = plan_offline(request, moves)
+        refiner = gemini_refiner_from_settings(GeminiSettings())
+        blueprint, analysis = plan_offline(request, moves, refiner=refiner)
     except ChoreoError as exc:
         typer.echo(f"plan failed: {exc}", err=True)
         raise typer.Exit(ERROR_EXIT_CODE) from exc

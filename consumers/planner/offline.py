@@ -2,7 +2,8 @@
 
 Reads the move library from a bundle folder (``manifest.json`` + ``keypoints/*.npy``, as
 ``choreo moves demo-library`` writes it) or from PostgreSQL, analyses the song (or takes the
-analysis from a cache), searches the library by text with the move index, and plans.
+analysis from a cache), searches the library by text with the move index, and plans (with a
+sequence refiner when one is given; see ``refinement``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from consumers.music.model import SongAnalysis
 from consumers.planner.candidates import MoveCandidate, candidate_from_move
 from consumers.planner.output import video_output
 from consumers.planner.planner import plan_choreography
+from consumers.planner.refinement import SequenceRefiner
 from schemas.blueprint import Blueprint
 from schemas.errors import ConfigurationError, InvalidInput
 from schemas.events import Constraints
@@ -206,6 +208,7 @@ def plan_offline(
     request: OfflineRequest,
     library: MoveLibrary,
     analysis_cache: MutableMapping[str, SongAnalysis] | None = None,
+    refiner: SequenceRefiner | None = None,
 ) -> tuple[Blueprint, SongAnalysis]:
     """Analyse, search and plan one request; return the blueprint and the analysis used."""
     from consumers.planner.description import (  # noqa: PLC0415
@@ -235,5 +238,6 @@ def plan_offline(
         seed=request.seed,
         title=request.song.stem[:200] or "Untitled",
         description=request.description,
+        refiner=refiner,
     )
     return blueprint, analysis
