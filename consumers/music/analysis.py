@@ -35,12 +35,18 @@ MIN_BEATS = 4
 MIN_PULSE_CLARITY = 1.15
 SILENCE_RMS = 1e-4  # about -80 dBFS: below this everywhere, there is nothing to dance to
 LOW_ONSET_HZ = 160.0  # kick drum and bass fundamentals
+# SuperFlux (Boeck & Widmer 2013; librosa's documented recipe): flux against the frame 2 hops back,
+# after a 3-band maximum filter across mel bands, so vibrato and slides on soft melodic notes
+# do not read as onsets. Used only to track beats (docs/MUSIC_ANALYSIS.md).
+SUPERFLUX_LAG = 2
+SUPERFLUX_MAX_SIZE = 3
 BEATS_PER_BAR = 4
 
 
 @dataclass(frozen=True)
 class _Features:
     onset: Floats
+    beat_onset: Floats
     low_onset: Floats
     chroma: Floats
     mfcc: Floats
@@ -71,7 +77,7 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> SongA
         audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE)
     duration = audio.size / SAMPLE_RATE
     feats = _features(audio)
-    frames = beat_grid.track_beats(feats.onset, feats.rms, SAMPLE_RATE, HOP)
+    frames = beat_grid.track_beats(feats.beat_onset, feats.rms, SAMPLE_RATE, HOP)
     if frames.size < MIN_BEATS:
         raise InvalidInput(
             f"{source}: only {frames.size} beats detected (need {MIN_BEATS}); no steady pulse"
@@ -155,6 +161,9 @@ def _features(audio: Floats) -> _Features:
     low_bins = int(np.sum(librosa.mel_frequencies(n_mels=mel_db.shape[0] + 2) < LOW_ONSET_HZ))
     return _Features(
         onset=librosa.onset.onset_strength(S=mel_db, sr=SAMPLE_RATE),
+        beat_onset=librosa.onset.onset_strength(
+            S=mel_db, sr=SAMPLE_RATE, lag=SUPERFLUX_LAG, max_size=SUPERFLUX_MAX_SIZE
+        ),
         low_onset=librosa.onset.onset_strength(S=mel_db[: max(low_bins, 2)], sr=SAMPLE_RATE),
         chroma=librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE),
         mfcc=librosa.feature.mfcc(S=mel_db, n_mfcc=13),
@@ -166,8 +175,11 @@ def _beat_sync(feature: Floats, frames: npt.NDArray[np.intp]) -> Floats:
     """Mean of a (dims, frames) feature over each beat (column k covers beat k to beat k+1)."""
     import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
 
-    synced = librosa.util.sync(feature, frames.tolist(), aggregate=np.mean, pad=True)
-    return np.asarray(synced[:, 1 : frames.size + 1], dtype=float)
+    # Boundaries are the beats plus the end; padding with frame 0 instead would merge a beat
+    # that falls on frame 0 and leave one column short.
+    bounds = [*frames.tolist(), feature.shape[1]]
+    synced = librosa.util.sync(feature, bounds, aggregate=np.mean, pad=False)
+    return np.asarray(synced, dtype=float)
 
 
 def _beat_energy(feats: _Features, frames: npt.NDArray[np.intp]) -> Floats:

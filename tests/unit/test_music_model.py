@@ -10,7 +10,7 @@ import pytest
 
 from consumers.music import beats as beat_grid
 from consumers.music import sections
-from consumers.music.analysis import analyse_file, analyse_samples
+from consumers.music.analysis import _beat_sync, analyse_file, analyse_samples
 from consumers.music.model import SongAnalysis
 from consumers.music.structure import (
     PRIME,
@@ -110,6 +110,13 @@ def test_bar_phase_follows_low_frequency_accents_and_chord_changes() -> None:
     phase, confidence = beat_grid.bar_phase(low, frames, chroma)
     assert phase == 1
     assert confidence > 0.5
+
+
+def test_beat_sync_keeps_one_column_per_beat_when_a_beat_is_on_frame_0() -> None:
+    """A beat on frame 0 still gets its own column: column k averages beat k to beat k+1."""
+    feature = np.arange(20, dtype=float)[None, :]
+    synced = _beat_sync(feature, np.array([0, 5, 12], dtype=np.intp))
+    assert synced.tolist() == [[2.0, 8.0, 15.5]]
 
 
 def test_song_analysis_round_trips_through_json() -> None:
