@@ -1,8 +1,10 @@
-"""Assemble the video: probe inputs, render (or reuse) pieces and audio, join, mux, verify.
+"""Assemble the video: probe inputs, prepare clips, render (or reuse) pieces and audio, join, mux.
 
-Pieces and the encoded audio come from the content-addressed :class:`SegmentCache`; only the
-missing ones run through FFmpeg (a few at a time); the missing chunks of one move's body share one
-run (one seek, one decode) split into per-chunk entries. Pieces are raw H.264 streams, so
+Prepared clips, pieces and the encoded audio come from the content-addressed
+:class:`SegmentCache`; only the missing ones run through FFmpeg (a few at a time). A clip is
+prepared (scaled to the output frame, dense keyframes) only when a missing piece needs it; the
+missing chunks of one move's body share one run (one seek, one decode) split into per-chunk
+entries. Pieces are raw H.264 streams, so
 the join is a byte-wise concatenation plus one stream-copy mux: a blueprint whose pieces are all
 cached costs one fast remux.
 """
@@ -10,11 +12,12 @@ cached costs one fast remux.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +31,12 @@ from job.ffmpeg_plan import (
     mux_args,
     piece_args,
     piece_key,
+    prepared_key,
     text_files,
 )
 from job.ffmpeg_run import has_audio, has_video, probe, run_ffmpeg
 from job.fonts import find_font
+from job.prepare import ClipRun, plan_clip_runs, run_clip
 from job.segment_cache import SegmentCache
 from job.timeline import ClipFile, Piece, plan_timeline
 from schemas.blueprint import Blueprint
@@ -93,11 +98,18 @@ def assemble_video(
     on_progress: ProgressCallback | None = None,
 ) -> Assembled:
     """Render ``blueprint`` from local ``song`` and ``clips`` (by ``clip_uri``) into ``out``."""
-    check_media(blueprint, song, clips, options.cache)
+    probes = check_media(blueprint, song, clips, options.cache)
     output = blueprint.video_output
-    settings = EncodeSettings(output.width, output.height, output.fps, options.preset, options.crf)
+    settings = EncodeSettings(output.width, output.height, output.fps, options.preset, options.crf,
+                              x264_threads(options.workers))  # fmt: skip
     overlays = output.overlays.count_numbers or output.overlays.move_names
-    timeline = plan_timeline(blueprint, clips, overlays=overlays, chunk_frames=settings.gop_frames)
+    prepared = {
+        uri: ClipFile(options.cache.path("clips", prepared_key(clip.sha256, settings), ".mp4"),
+                      clip.sha256)
+        for uri, clip in clips.items()
+    }  # fmt: skip
+    grid = settings.gop_frames
+    timeline = plan_timeline(blueprint, prepared, overlays=overlays, chunk_frames=grid)
     font = find_font(options.font_file) if overlays else None
     text_dir = options.work_dir / "texts"
     text_dir.mkdir(parents=True, exist_ok=True)
@@ -105,33 +117,48 @@ def assemble_video(
         (text_dir / name).write_text(text, encoding="utf-8")
     # Rendering counts for 90 % of the progress, the final remux for the rest.
     progress = _Progress(timeline.frames * 10 // 9, on_progress)
+    pieces = timeline.pieces
+    keys = [piece_key(piece, settings, font) for piece in pieces]
+    cached = [options.cache.path("pieces", key, ".h264").is_file() for key in keys]
+    batches = render_batches(pieces)
+    sources = {prepared[uri].path: (clip, probes[uri]) for uri, clip in clips.items()
+               if uri in probes}  # fmt: skip
+    runs = plan_clip_runs(batches, pieces, keys, cached, sources)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="ffmpeg") as pool:
         audio = pool.submit(_audio, blueprint, song, timeline.duration_s, options)
+        # Submitted before any piece: a piece waiting for its clip waits for a running run.
+        ready = {
+            run.prepared: pool.submit(
+                run_clip, run, settings, options.cache, font=font, text_dir=text_dir,
+                timeout_s=options.timeout_s, on_fraction=_body_progress(run, pieces, progress),
+            )
+            for run in runs
+        }  # fmt: skip
         futures = [
             pool.submit(
                 _batch,
                 slots,
-                timeline.pieces,
+                pieces,
                 settings=settings,
                 font=font,
                 text_dir=text_dir,
                 options=options,
                 progress=progress,
+                ready=ready,
             )
-            for slots in render_batches(timeline.pieces)
+            for slots in batches
         ]
-        rendered = [entry for future in futures for entry in future.result()]
+        rendered = [path for future in futures for path in future.result()]
         audio_path, audio_cached = audio.result()
-    cached = sum(1 for _, hit in rendered if hit)
     log.info(
         "pieces ready",
-        extra={"step": "render", "pieces": len(rendered), "pieces_cached": cached,
+        extra={"step": "render", "pieces": len(rendered), "pieces_cached": sum(cached),
                "audio_cached": audio_cached, "duration_ms": _ms(started)},
     )  # fmt: skip
     started = time.monotonic()
     joined = options.work_dir / "video.h264"
-    join_pieces((path for path, _ in rendered), joined)
+    join_pieces(rendered, joined)
     mux_slot = len(rendered)
     run_ffmpeg(
         mux_args(joined, audio_path, timeline.duration_s, settings.fps, out),
@@ -142,7 +169,20 @@ def assemble_video(
     verify_output(out, timeline.duration_s, settings)
     progress.update(mux_slot, timeline.frames // 9 + 1)
     log.info("video muxed", extra={"step": "mux", "duration_ms": _ms(started)})
-    return Assembled(out, timeline.duration_s, timeline.frames, len(rendered), cached, audio_cached)
+    return Assembled(
+        out, timeline.duration_s, timeline.frames, len(rendered), sum(cached), audio_cached
+    )
+
+
+def x264_threads(workers: int) -> int:
+    """x264 threads per FFmpeg run: the cores shared out between the parallel runs.
+
+    Several single-threaded encoders side by side spend less CPU than as many frame-threaded ones
+    (measured: 15 % less for the same frames on 2 cores); 0 lets x264 choose when runs are serial.
+    """
+    if workers <= 1:
+        return 0
+    return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
 def join_pieces(pieces: Iterable[Path], out: Path) -> None:
@@ -155,20 +195,26 @@ def join_pieces(pieces: Iterable[Path], out: Path) -> None:
 
 def check_media(
     blueprint: Blueprint, song: ClipFile, clips: Mapping[str, ClipFile], cache: SegmentCache
-) -> None:
-    """Every clip has a video stream and the song an audio stream; ``AssetUnavailable`` if not."""
-    wanted = dict(clips)
+) -> dict[str, dict[str, Any]]:
+    """ffprobe's view of each clip (by URI); ``AssetUnavailable`` for a clip without video or a
+    song without audio."""
+    probes: dict[str, dict[str, Any]] = {}
     for index, move in enumerate(blueprint.moves_used):
-        clip = wanted.pop(move.clip_uri, None)
-        if clip is not None and not has_video(_probe_cached(clip, cache, f"clip {move.clip_uri}")):
+        clip = clips.get(move.clip_uri)
+        if clip is None or move.clip_uri in probes:
+            continue
+        info = _probe_cached(clip, cache, f"clip {move.clip_uri}")
+        if not has_video(info):
             raise AssetUnavailable(
                 f"moves_used[{index}].clip_uri: {move.clip_uri} has no video stream",
                 step="probe",
             )
+        probes[move.clip_uri] = info
     if not has_audio(_probe_cached(song, cache, f"song {blueprint.song.audio_uri}")):
         raise AssetUnavailable(
             f"song.audio_uri: {blueprint.song.audio_uri} has no audio stream", step="probe"
         )
+    return probes
 
 
 def verify_output(path: Path, duration_s: float, settings: EncodeSettings) -> None:
@@ -232,7 +278,14 @@ def _batch(
     text_dir: Path,
     options: RenderOptions,
     progress: _Progress,
-) -> list[tuple[Path, bool]]:
+    ready: Mapping[Path, Future[None]],
+) -> list[Path]:
+    """The batch's piece files, rendering the missing ones once their clips are prepared.
+
+    Waiting comes first: the clip run preparing a clip may be rendering this very body.
+    """
+    for slot in slots:
+        _wait_for_clips(pieces[slot], ready)
     if len(slots) == 1:
         slot = slots[0]
         return [_piece(slot, pieces[slot], settings=settings, font=font, text_dir=text_dir,
@@ -270,7 +323,7 @@ def _batch(
                 paths[position] = cache.store("pieces", keys[position], ".h264", file)
     for slot in slots:
         progress.update(slot, pieces[slot].frames)
-    return [(path, hit is not None) for path, hit in zip(paths, found, strict=True) if path]
+    return [path for path in paths if path]
 
 
 def _piece(
@@ -282,7 +335,7 @@ def _piece(
     text_dir: Path,
     options: RenderOptions,
     progress: _Progress,
-) -> tuple[Path, bool]:
+) -> Path:
     def render(temporary: Path) -> None:
         run_ffmpeg(
             piece_args(piece, settings, temporary, font=font, text_dir=text_dir),
@@ -292,9 +345,28 @@ def _piece(
         )
 
     key = piece_key(piece, settings, font)
-    path, hit = options.cache.get_or_make("pieces", key, ".h264", render)
+    path, _ = options.cache.get_or_make("pieces", key, ".h264", render)
     progress.update(slot, piece.frames)
-    return path, hit
+    return path
+
+
+def _wait_for_clips(piece: Piece, ready: Mapping[Path, Future[None]]) -> None:
+    """Block until the prepared clips ``piece`` reads exist (re-raising a failed preparation)."""
+    for span in piece.sources:
+        future = ready.get(span.clip.path)
+        if future is not None:
+            future.result()
+
+
+def _body_progress(
+    run: ClipRun, pieces: Sequence[Piece], progress: _Progress
+) -> Callable[[float], None] | None:
+    """Report a clip run's share of its bodies' frames under the first body's first slot."""
+    if not run.bodies:
+        return None
+    slot = pieces.index(run.bodies[0].chunks[0])
+    total = sum(chunk.frames for body in run.bodies for chunk in body.chunks)
+    return lambda fraction: progress.update(slot, min(total, round(fraction * total)))
 
 
 def _audio(

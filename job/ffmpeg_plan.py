@@ -4,6 +4,11 @@ Every input is a resolved absolute local path passed as ``file:<path>`` with
 ``-protocol_whitelist file,pipe``, so no argument can make FFmpeg open a network URL or another
 protocol. Paths that would need escaping inside a filter graph are refused rather than escaped.
 
+Each clip is first *prepared* once per output size: scaled and letterboxed to the output frame,
+yuv420p, at its own frame rate, with a keyframe every few frames. Pieces read prepared clips, so
+a transition window seeks in a few frames instead of decoding the source from its start, and
+no piece scales 1080p footage again.
+
 Pieces are raw H.264 (Annex B) elementary streams: each starts with a keyframe carrying its
 parameter sets, so the join is a byte-wise concatenation and one stream-copy mux, with frame
 timing regenerated at the output rate (no per-piece container to open and probe).
@@ -20,8 +25,15 @@ from pathlib import Path
 
 from job.timeline import Piece, SourceSpan, TextOverlay
 
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 """Bumped whenever the arguments change what a cached segment looks like."""
+
+PREPARED_GOP = 8
+"""Frames between keyframes of a prepared clip: a seek decodes at most this many extra frames."""
+PREPARED_CRF = 14
+"""Near-transparent: the prepared clip is an intermediate, encoded again into every piece."""
+PREPARED_MAX_FPS = 60
+"""Faster sources are resampled to this rate when prepared (decoding 240 fps buys nothing)."""
 
 INPUT_PROTOCOLS = "file,pipe"
 AUDIO_CODEC_ARGS = ("-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-ac", "2")
@@ -43,6 +55,8 @@ class EncodeSettings:
     fps: int
     preset: str = "veryfast"
     crf: int = 21
+    threads: int = 0
+    """x264 threads per run (0: x264 decides); 1 when several runs share the cores."""
 
     @property
     def gop_frames(self) -> int:
@@ -58,7 +72,8 @@ class EncodeSettings:
         """
         gop = str(self.gop_frames)
         return [
-            "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
+            "-c:v", "libx264", "-threads", str(self.threads),
+            "-preset", self.preset, "-crf", str(self.crf),
             "-bf", "0", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
             # Parameter sets before every keyframe: each chunk file decodes on its own.
             "-x264-params", "repeat-headers=1", "-pix_fmt", "yuv420p", "-r", str(self.fps),
@@ -89,25 +104,125 @@ def filter_path(path: Path) -> str:
     return text
 
 
-def source_chain(index: int, span: SourceSpan, settings: EncodeSettings) -> str:
-    """Filters turning input ``index`` into frames at the output size, rate and speed."""
-    width, height, fps = settings.width, settings.height, settings.fps
-    filters = [
-        f"setpts=(PTS-STARTPTS)/{span.speed:.6f}",
-        f"fps={fps}",
+def normalise_filters(settings: EncodeSettings, source_fps: float) -> list[str]:
+    """Filters bringing a source clip to the output frame: letterboxed, yuv420p, square pixels.
+
+    The clip keeps its own frame rate (up to ``PREPARED_MAX_FPS``), so a speed factor applied
+    later still samples the original motion.
+    """
+    width, height = settings.width, settings.height
+    filters = [] if source_fps <= PREPARED_MAX_FPS else [f"fps={PREPARED_MAX_FPS}"]
+    return [
+        *filters,
         f"scale={width}:{height}:force_original_aspect_ratio=decrease",
         f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black",
         "setsar=1",
         "format=yuv420p",
     ]
+
+
+def _prepared_output(label: str, out: Path) -> list[str]:
+    gop = str(PREPARED_GOP)
+    return [
+        "-map", label, "-fps_mode", "vfr", "-an", "-sn", "-dn", "-map_metadata", "-1",
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(PREPARED_CRF), "-bf", "0",
+        "-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+        "-f", "mp4", str(out),
+    ]  # fmt: skip
+
+
+def prepare_args(
+    clip: Path, settings: EncodeSettings, out: Path, *, source_fps: float
+) -> list[str]:
+    """Prepare a clip for the output size: letterboxed, yuv420p, dense keyframes, no audio."""
+    graph = "[0:v]" + ",".join(normalise_filters(settings, source_fps)) + "[m]"
+    return [
+        "ffmpeg", *_COMMON, *_PROGRESS, "-protocol_whitelist", INPUT_PROTOCOLS,
+        "-i", file_input(clip), "-filter_complex", graph, *_prepared_output("[m]", out),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BodyOutput:
+    """Consecutive body chunks of one move, written to ``out`` (a ``%04d`` pattern if several)."""
+
+    chunks: tuple[Piece, ...]
+    out: Path
+
+
+def clip_run_args(
+    clip: Path,
+    settings: EncodeSettings,
+    prepared: Path,
+    bodies: Sequence[BodyOutput],
+    *,
+    source_fps: float,
+    font: Path | None,
+    text_dir: Path,
+) -> list[str]:
+    """Decode and scale a source clip once: write its prepared copy and the move bodies it feeds.
+
+    One ``split`` branch per body: trim to the body's first source frame, apply its speed and
+    mirror, hold the last frame if the clip runs out, stop after the body's frames. Each body is
+    its own output (x264 with the shared keyframe grid, split into chunk files like
+    :func:`chunks_args`), so the frames match what rendering from the prepared copy would give.
+    """
+    if len({body.chunks[0].sources[0].clip.path for body in bodies}) > 1:
+        raise ValueError("a clip run renders bodies of one clip only")
+    labels = "".join(f"[b{index}]" for index in range(len(bodies)))
+    normalise = ",".join(normalise_filters(settings, source_fps))
+    chains = [f"[0:v]{normalise},split={len(bodies) + 1}[m]{labels}"]
+    outputs = _prepared_output("[m]", prepared)
+    for index, body in enumerate(bodies):
+        whole, boundaries = merge_chunks(body.chunks, settings)
+        span = whole.sources[0]
+        if span.start_s < 0:
+            raise ValueError("a clip run renders bodies from a non-negative start")
+        if whole.overlays and font is None:
+            raise ValueError("this body has overlays: a font file is required")
+        filters = [f"trim=start={span.start_s:.6f}", *_timing_filters(span, settings)]
+        filters.append(f"trim=end_frame={whole.frames}")
+        if font is not None:
+            filters += [drawtext(overlay, font, text_dir) for overlay in whole.overlays]
+        chains.append(f"[b{index}]" + ",".join(filters) + f"[v{index}]")
+        outputs += [
+            "-map", f"[v{index}]", "-frames:v", str(whole.frames),
+            "-an", "-sn", "-dn", "-map_metadata", "-1", *settings.codec_args(),
+            *_format_args(boundaries), str(body.out),
+        ]  # fmt: skip
+    return [
+        "ffmpeg", *_COMMON, *_PROGRESS, "-protocol_whitelist", INPUT_PROTOCOLS,
+        "-i", file_input(clip), "-filter_complex", ";".join(chains), *outputs,
+    ]  # fmt: skip
+
+
+def prepared_key(clip_sha256: str, settings: EncodeSettings) -> str:
+    """Content key of a prepared clip: the clip's bytes and the output frame size."""
+    document = [PLAN_VERSION, clip_sha256, settings.width, settings.height, PREPARED_GOP,
+                PREPARED_CRF, PREPARED_MAX_FPS]  # fmt: skip
+    return hashlib.sha256(json.dumps(document).encode()).hexdigest()
+
+
+def source_chain(index: int, span: SourceSpan, settings: EncodeSettings) -> str:
+    """Filters turning prepared input ``index`` into frames at the output rate and speed."""
+    return f"[{index}:v]" + ",".join(_timing_filters(span, settings)) + f"[s{index}]"
+
+
+def _timing_filters(span: SourceSpan, settings: EncodeSettings) -> list[str]:
+    """Speed, output rate, mirror, lead-in and tail holds for frames starting at the span."""
+    filters = [
+        f"setpts=(PTS-STARTPTS)/{span.speed:.6f}",
+        f"fps={settings.fps}",
+        "setsar=1",
+    ]
     if span.mirror:
         filters.append("hflip")
-    held = lead_in_frames(span, fps)
+    held = lead_in_frames(span, settings.fps)
     if held:
         filters.append(f"tpad=start={held}:start_mode=clone")
     # The clip may end before the piece does: hold its last frame; -frames:v stops the output.
     filters.append("tpad=stop=-1:stop_mode=clone")
-    return f"[{index}:v]" + ",".join(filters) + f"[s{index}]"
+    return filters
 
 
 def lead_in_frames(span: SourceSpan, fps: int) -> int:
@@ -184,29 +299,42 @@ def chunks_args(
     ``out_pattern`` holds a ``%04d``; the segment muxer splits at each chunk's first frame, which
     the encoder's fixed keyframe grid makes a keyframe (chunks start on the move's grid).
     """
-    if any(chunk.kind != "segment" for chunk in chunks) or len(chunks) < 2:
+    if len(chunks) < 2:
         raise ValueError("chunks_args takes two or more consecutive segment pieces")
+    whole, boundaries = merge_chunks(chunks, settings)
+    args = piece_args(whole, settings, out_pattern, font=font, text_dir=text_dir)
+    format_at = args.index("-f", args.index("-c:v"))
+    return [*args[:format_at], *_format_args(boundaries), *args[format_at + 2 :]]
+
+
+def merge_chunks(chunks: Sequence[Piece], settings: EncodeSettings) -> tuple[Piece, list[int]]:
+    """One piece spanning consecutive body chunks, and the frame offsets where chunks begin."""
+    if not chunks or any(chunk.kind != "segment" for chunk in chunks):
+        raise ValueError("only consecutive segment pieces can be merged")
     first = chunks[0]
     boundaries, overlays, offset = [], [], 0
     for chunk in chunks:
         if offset:
-            boundaries.append(str(offset))
+            boundaries.append(offset)
         shift = offset / settings.fps
         overlays += [
             TextOverlay(text.text, text.start_s + shift, text.end_s + shift, text.slot)
             for text in chunk.overlays
         ]
         offset += chunk.frames
+    if any(frames % settings.gop_frames for frames in boundaries):
+        raise ValueError("chunk boundaries must fall on the keyframe grid")
     whole = Piece("segment", first.move_index, first.start_frame, offset, first.sources,
                   overlays=tuple(overlays))  # fmt: skip
-    if any(frames % settings.gop_frames for frames in (int(b) for b in boundaries)):
-        raise ValueError("chunk boundaries must fall on the keyframe grid")
-    args = piece_args(whole, settings, out_pattern, font=font, text_dir=text_dir)
-    muxer = [
-        "-f", "segment", "-segment_format", "h264", "-segment_frames", ",".join(boundaries),
-    ]  # fmt: skip
-    format_at = args.index("-f", args.index("-c:v"))
-    return [*args[:format_at], *muxer, *args[format_at + 2 :]]
+    return whole, boundaries
+
+
+def _format_args(boundaries: Sequence[int]) -> list[str]:
+    """Raw H.264 output: one file, or split into chunk files at ``boundaries`` (frames)."""
+    if not boundaries:
+        return ["-f", "h264"]
+    frames = ",".join(str(frame) for frame in boundaries)
+    return ["-f", "segment", "-segment_format", "h264", "-segment_frames", frames]
 
 
 def piece_key(piece: Piece, settings: EncodeSettings, font: Path | None) -> str:

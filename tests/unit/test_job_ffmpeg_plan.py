@@ -7,14 +7,18 @@ from pathlib import Path
 import pytest
 
 from job.ffmpeg_plan import (
+    BodyOutput,
     EncodeSettings,
     UnsafePath,
     audio_args,
     chunks_args,
+    clip_run_args,
     file_input,
     mux_args,
     piece_args,
     piece_key,
+    prepare_args,
+    prepared_key,
 )
 from job.ffmpeg_run import parse_progress_line
 from job.timeline import ClipFile, Piece, SourceSpan, plan_timeline
@@ -42,12 +46,11 @@ def test_segment_arguments_match_the_golden_list() -> None:
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-ss", "1.500000", "-protocol_whitelist", "file,pipe", "-i", "file:/work/in/a.mp4",
         "-filter_complex",
-        "[0:v]setpts=(PTS-STARTPTS)/1.000000,fps=24,"
-        "scale=640:360:force_original_aspect_ratio=decrease,"
-        "pad=640:360:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p,"
+        "[0:v]setpts=(PTS-STARTPTS)/1.000000,fps=24,setsar=1,"
         "tpad=stop=-1:stop_mode=clone[s0];[s0]null[v]",
         "-map", "[v]", "-frames:v", "48", "-an", "-sn", "-dn", "-map_metadata", "-1",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "21", "-bf", "0", "-g", "24",
+        "-c:v", "libx264", "-threads", "0", "-preset", "veryfast", "-crf", "21", "-bf", "0",
+        "-g", "24",
         "-keyint_min", "24", "-sc_threshold", "0", "-x264-params", "repeat-headers=1",
         "-pix_fmt", "yuv420p", "-r", "24", "-f", "h264",
         "-progress", "pipe:1", "-nostats", "/cache/p.mp4",
@@ -219,3 +222,65 @@ def test_progress_lines_yield_frame_counts() -> None:
     """Only ``frame=N`` lines of -progress output count; other keys are ignored."""
     lines = ["frame=12\n", "fps=30.0\n", "out_time_us=500000\n", "frame=N/A\n", "progress=end\n"]
     assert [parse_progress_line(line) for line in lines] == [12, None, None, None, None]
+
+
+def test_a_prepared_clip_is_letterboxed_with_dense_keyframes_at_its_own_rate() -> None:
+    """Preparation scales and pads to the output frame, keeps the clip's timing, no audio."""
+    args = prepare_args(Path("/in/a.mp4"), SETTINGS, Path("/c/a.mp4"), source_fps=25)
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph == (
+        "[0:v]scale=640:360:force_original_aspect_ratio=decrease,"
+        "pad=640:360:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p[m]"
+    )
+    assert args[args.index("-fps_mode") + 1] == "vfr"
+    assert args[args.index("-g") + 1] == "8"
+    assert "-an" in args
+    assert args[-1] == "/c/a.mp4"
+    fast = prepare_args(Path("/in/a.mp4"), SETTINGS, Path("/c/a.mp4"), source_fps=240)
+    assert fast[fast.index("-filter_complex") + 1].startswith("[0:v]fps=60,scale=")
+
+
+def test_prepared_key_depends_on_the_clip_and_the_frame_size_only() -> None:
+    """Another preset or rate shares the prepared clip; another size or clip does not."""
+    other_codec = EncodeSettings(640, 360, 30, "ultrafast", 28)
+    assert prepared_key("a" * 64, SETTINGS) == prepared_key("a" * 64, other_codec)
+    assert prepared_key("a" * 64, SETTINGS) != prepared_key("b" * 64, SETTINGS)
+    assert prepared_key("a" * 64, SETTINGS) != prepared_key("a" * 64, EncodeSettings(1280, 720, 24))
+
+
+def test_a_clip_run_decodes_once_and_feeds_the_prepared_copy_and_each_body() -> None:
+    """One input, one scale, split three ways; each body trimmed, timed, cut into chunks."""
+    span = SourceSpan(CLIP, 1.25, 1.1, True)
+    first = (Piece("segment", 0, 0, 24, (span,)), Piece("segment", 0, 24, 10, (span,)))
+    second = (Piece("segment", 3, 0, 24, (SourceSpan(CLIP, 0.0, 0.9, False),)),)
+    bodies = [BodyOutput(first, Path("/s/b0-%04d.h264")), BodyOutput(second, Path("/s/b1.h264"))]
+    args = clip_run_args(Path("/in/a.mp4"), SETTINGS, Path("/s/prepared.mp4"), bodies,
+                         source_fps=30, font=None, text_dir=Path("/t"))  # fmt: skip
+    assert args.count("-i") == 1
+    chains = args[args.index("-filter_complex") + 1].split(";")
+    assert chains[0].endswith("format=yuv420p,split=3[m][b0][b1]")
+    assert chains[1] == (
+        "[b0]trim=start=1.250000,setpts=(PTS-STARTPTS)/1.100000,fps=24,setsar=1,hflip,"
+        "tpad=stop=-1:stop_mode=clone,trim=end_frame=34[v0]"
+    )
+    assert chains[2].startswith("[b1]trim=start=0.000000,setpts=(PTS-STARTPTS)/0.900000")
+    assert args[args.index("[v0]") + 2] == "34"
+    assert args[args.index("-segment_frames") + 1] == "24"
+    assert args[-1] == "/s/b1.h264"
+    assert args[args.index("[m]", args.index("-filter_complex") + 2) + 1 :].index("/s/prepared.mp4")
+
+
+def test_a_clip_run_refuses_bodies_it_cannot_trim() -> None:
+    """A lead-in (negative start) or another clip's body belongs to a normal piece run."""
+    early = (Piece("segment", 0, 0, 24, (SourceSpan(CLIP, -0.2, 1.0, False),)),)
+    with pytest.raises(ValueError, match="non-negative"):
+        clip_run_args(Path("/in/a.mp4"), SETTINGS, Path("/s/p.mp4"),
+                      [BodyOutput(early, Path("/s/b.h264"))], source_fps=30, font=None,
+                      text_dir=Path("/t"))  # fmt: skip
+    other = ClipFile(Path("/work/in/b.mp4"), "b" * 64)
+    mixed = [BodyOutput((_segment(),), Path("/s/b0.h264")),
+             BodyOutput((Piece("segment", 1, 0, 24, (SourceSpan(other, 0, 1, False),)),),
+                        Path("/s/b1.h264"))]  # fmt: skip
+    with pytest.raises(ValueError, match="one clip"):
+        clip_run_args(Path("/in/a.mp4"), SETTINGS, Path("/s/p.mp4"), mixed, source_fps=30,
+                      font=None, text_dir=Path("/t"))  # fmt: skip
