@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     STORAGE_FAILED = 4
     FFMPEG_FAILED = 5
     STATUS_FAILED = 6
+    INTERRUPTED = 7
 
 
 class JobFailure(ChoreoError):
@@ -68,3 +69,10 @@ class StatusFailed(JobFailure):
 
     exit_code = ExitCode.STATUS_FAILED
     error_code = "status-failed"
+
+
+class JobInterrupted(JobFailure):
+    """SIGTERM arrived (the task timed out or its execution was cancelled): stop, record, exit."""
+
+    exit_code = ExitCode.INTERRUPTED
+    error_code = "interrupted"

@@ -11,12 +11,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from job.errors import FfmpegFailed
+from job.errors import FfmpegFailed, JobInterrupted
 from job.ffmpeg_plan import probe_args
 
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_CHARS = 2000
+
+_running: set[subprocess.Popen[str]] = set()
+_running_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def stop_all() -> None:
+    """Kill every running FFmpeg and refuse to start new ones (the job is shutting down)."""
+    _stopping.set()
+    with _running_lock:
+        for process in _running:
+            process.kill()
+
+
+def _check_stopping(what: str) -> None:
+    if _stopping.is_set():
+        raise JobInterrupted(f"{what}: not started, the job is stopping", step="assemble")
 
 
 def parse_progress_line(line: str) -> int | None:
@@ -38,6 +55,7 @@ def run_ffmpeg(
     on_frames: Callable[[int], None] | None = None,
 ) -> None:
     """Run ``args``; report frames done as they come; ``FfmpegFailed`` naming ``what``."""
+    _check_stopping(what)
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as stderr:
         try:
             process = subprocess.Popen(
@@ -45,6 +63,10 @@ def run_ffmpeg(
             )
         except OSError as exc:
             raise FfmpegFailed(f"{what}: cannot start {args[0]}: {exc}", step="assemble") from exc
+        with _running_lock:
+            _running.add(process)
+        if _stopping.is_set():  # stop_all ran between the check above and the registration
+            process.kill()
         timed_out = threading.Event()
 
         def kill() -> None:
@@ -62,9 +84,12 @@ def run_ffmpeg(
             code = process.wait()
         finally:
             timer.cancel()
+            with _running_lock:
+                _running.discard(process)
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        _check_stopping(what)
         if code != 0:
             stderr.seek(0)
             tail = stderr.read()[-STDERR_TAIL_CHARS:].strip()

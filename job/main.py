@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import FrameType
 
 from pydantic import ValidationError
 
@@ -23,7 +25,8 @@ from job.blueprint_source import (
     task_id_hint,
     validate_blueprint,
 )
-from job.errors import ExitCode, JobFailure, StatusFailed
+from job.errors import ExitCode, JobFailure, JobInterrupted, StatusFailed
+from job.ffmpeg_run import stop_all as stop_ffmpeg
 from job.notify import Publisher, PubSubPublisher
 from job.run import JobContext, record_failure, run_job
 from job.segment_cache import SegmentCache
@@ -94,8 +97,23 @@ def work_directory(configured: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Cloud Run sends SIGTERM on a task timeout or a cancelled execution, then SIGKILL 10 s later.
+
+    Kill FFmpeg and stop the main thread with :class:`JobInterrupted`, so the run records the
+    task ``failed`` (with ``task.failed``) and exits with ``INTERRUPTED`` while it still can.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough; the rest is cleanup
+    stop_ffmpeg()
+    raise JobInterrupted(
+        f"stopped by signal {signum} (the task timed out or its execution was cancelled)",
+        step="signal",
+    )
+
+
 def main() -> int:
     """Run the job once from the environment; the process exit code."""
+    signal.signal(signal.SIGTERM, on_sigterm)
     core = CoreSettings()
     configure_logging(core.log_level, json_lines=core.log_json)
     context_filter = TaskContext()

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +166,46 @@ def test_log_lines_are_json_with_the_task_id(
     assert records
     assert all("severity" in record for record in records)
     assert any(r.get("task_id") == "task-logs" and r["severity"] == "ERROR" for r in records)
+
+
+def test_sigterm_kills_ffmpeg_fails_the_task_and_exits_7(
+    database_url: str, storage_root: Path, tmp_path: Path
+) -> None:
+    """SIGTERM mid-render (a Cloud Run timeout or cancel): FFmpeg gone, task failed, exit 7."""
+    insert_task(database_url, "task-sigterm")
+    moves = [MovePlan(TEST_CLIPS[i % len(TEST_CLIPS)].key, counts=4) for i in range(12)]
+    env = {
+        **os.environ,
+        **_env(database_url, storage_root, tmp_path),
+        "BLUEPRINT_JSON": json.dumps(build_blueprint(moves, task_id="task-sigterm")),
+        "JOB_X264_PRESET": "medium",  # slow enough to be caught mid-render
+        "LOG_JSON": "true",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "job"], env=env, cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _children(process.pid, "ffmpeg"):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no FFmpeg started"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == ExitCode.INTERRUPTED, stderr
+    row = task_row(database_url, "task-sigterm")
+    assert row["state"] == "failed"
+    assert "stopped by signal 15" in row["error"]
+    assert outbox_types(database_url) == [(FAILED, False)]
+    leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "cache")], capture_output=True,
+                              check=False)  # fmt: skip
+    assert leftover.stdout == b"", "an FFmpeg outlived the job"
+
+
+def _children(pid: int, name: str) -> list[str]:
+    done = subprocess.run(["pgrep", "-P", str(pid), name], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    return done.stdout.split()
