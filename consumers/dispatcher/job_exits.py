@@ -11,16 +11,13 @@ fails a task another execution owns.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from psycopg_pool import ConnectionPool
 
 from consumers.dispatcher.local_runner import JobExit
 from job.errors import ExitCode
-from producers.outbox import add_to_outbox
-from producers.task_store import transition
-from schemas.event_envelope import new_event
-from schemas.events import SOURCE_DISPATCHER, TaskFailed
+from producers.task_failure import fail_task
+from schemas.events import SOURCE_DISPATCHER
 from schemas.task_state import State
 
 log = logging.getLogger(__name__)
@@ -62,22 +59,15 @@ def record_job_exit(pool: ConnectionPool, ended: JobExit) -> bool:
         if row is None or row[1] != ended.execution_name or State(row[0]) not in UNFINISHED:
             log.info("job exit needs no task update", extra={**context, "exit": code})
             return False
-        transition(
+        fail_task(
             conn,
             ended.task_id,
             UNFINISHED,
-            State.FAILED,
-            error=reason[:2000],
-            error_stage="render",
-            detail={"by": "dispatcher", "execution": ended.execution_name, "error_code": code},
-        )
-        failure = TaskFailed(
-            task_id=ended.task_id,
+            reason=reason,
             stage="render",
-            reason=reason[:2000],
             error_code=code,
-            failed_at=datetime.now(UTC),
+            source=SOURCE_DISPATCHER,
+            detail={"by": "dispatcher", "execution": ended.execution_name},
         )
-        add_to_outbox(conn, new_event(failure, source=SOURCE_DISPATCHER))
     log.warning("task failed after its job ended: %s", reason, extra=context)
     return True
