@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from consumers.music.librosa_beat import import_librosa_beat
 from consumers.music.model import TempoAlternative
 
 Floats = npt.NDArray[np.float64]
@@ -36,10 +37,8 @@ class TempoEstimate:
 
 def track_beats(onset_env: Floats, rms: Floats, sr: int, hop: int) -> Ints:
     """Beat frames from librosa's dynamic-programming tracker, without beats in silent edges."""
-    import librosa  # noqa: PLC0415 - heavy; imported only when analysing
-
     # librosa's own trim drops every beat of a quiet intro, so trim only near-silent edges here.
-    _, frames = librosa.beat.beat_track(
+    _, frames = import_librosa_beat().beat_track(
         onset_envelope=onset_env, sr=sr, hop_length=hop, trim=False, units="frames"
     )
     frames = np.asarray(frames, dtype=np.intp)
