@@ -7,6 +7,11 @@ machine). Prints a table and writes JSON to ``bench/results/``.
   search, planning, writing the file), timed from outside; best of ``--repeat``. Twice: with an
   empty numba cache (``NUMBA_CACHE_DIR`` a new empty folder each run: librosa's functions compile)
   and with a cache filled by ``choreo warmup`` beforehand (what the blueprint image ships).
+- Bytecode: the image's ``pip install`` compiles every module to ``.pyc``; a venv made by uv (as
+  here) has none, and ``PYTHONDONTWRITEBYTECODE=1`` keeps it so, so each fresh process would
+  compile ~1,400 modules' source first (about 2.5 s). The bench compiles the venv and the
+  project into a scratch ``PYTHONPYCACHEPREFIX`` first (untimed, ~25 s) and gives it to every
+  fresh process, so they start as the image does; ``--no-bytecode`` times the bare venv instead.
 - *warm worker, new song*: in this process, after one warm-up plan on another song (imports
   done, move library and its index loaded once, as the blueprint consumer keeps them): analysis
   + search + planning of a song not seen before.
@@ -35,6 +40,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -69,8 +75,21 @@ def make_inputs(work: Path, library: Path | None) -> tuple[list[Path], Path]:
     return songs, library
 
 
+def compile_bytecode(work: Path) -> dict[str, str]:
+    """Bytecode for site-packages and the project, as the image's pip install compiles it.
+
+    Returns the environment that makes a fresh process read it (``PYTHONPYCACHEPREFIX``).
+    """
+    prefix = {"PYTHONPYCACHEPREFIX": str(work / "bytecode")}
+    site_packages = sysconfig.get_paths()["purelib"]
+    packages = [str(ROOT / name) for name in ("schemas", "producers", "consumers", "job")]
+    command = [sys.executable, "-m", "compileall", "-q", "-j", "0", site_packages, *packages]
+    subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env=os.environ | prefix)
+    return prefix
+
+
 def fresh(
-    song: Path, library: Path, work: Path, repeat: int, *, warm_cache: bool
+    song: Path, library: Path, work: Path, repeat: int, env: dict[str, str], *, warm_cache: bool
 ) -> tuple[float, float]:
     """Best wall time of ``choreo plan`` in new processes, and their peak RSS (MiB).
 
@@ -85,12 +104,12 @@ def fresh(
     shipped = Path(tempfile.mkdtemp(dir=work))
     if warm_cache:
         subprocess.run([choreo, "warmup"], check=True, capture_output=True, cwd=ROOT,
-                       env=os.environ | {"NUMBA_CACHE_DIR": str(shipped)})  # fmt: skip
+                       env=os.environ | env | {"NUMBA_CACHE_DIR": str(shipped)})  # fmt: skip
 
     def cache_dir() -> str:
         return str(shipped if warm_cache else tempfile.mkdtemp(dir=work))
 
-    return _best_of(command, repeat, cache_dir)
+    return _best_of(command, repeat, cache_dir, env)
 
 
 # A fresh process whose analysis is cached (read from JSON): imports, library, search, plan.
@@ -110,22 +129,26 @@ plan_choreography(analysis, Constraints(style="hip-hop", difficulty="beginner"),
 """
 
 
-def fresh_cached(song: Path, library: Path, work: Path, repeat: int) -> tuple[float, float]:
+def fresh_cached(
+    song: Path, library: Path, work: Path, repeat: int, env: dict[str, str]
+) -> tuple[float, float]:
     """Best wall time of a new process planning with the analysis already cached."""
     from consumers.music.analysis import analyse_file  # noqa: PLC0415
 
     cached = work / "analysis.json"
     cached.write_text(analyse_file(song).model_dump_json())
     command = [sys.executable, "-c", _CACHED_ANALYSIS_PLAN, str(cached), str(library)]
-    return _best_of(command, repeat, lambda: os.environ.get("NUMBA_CACHE_DIR", ""))
+    return _best_of(command, repeat, lambda: os.environ.get("NUMBA_CACHE_DIR", ""), env)
 
 
-def _best_of(command: list[str], repeat: int, cache_dir: Callable[[], str]) -> tuple[float, float]:
+def _best_of(
+    command: list[str], repeat: int, cache_dir: Callable[[], str], env: dict[str, str]
+) -> tuple[float, float]:
     times = []
     for _ in range(repeat):
-        env = os.environ | {"NUMBA_CACHE_DIR": cache_dir()}
+        run_env = os.environ | env | {"NUMBA_CACHE_DIR": cache_dir()}
         start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env=env)
+        subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env=run_env)
         times.append(time.perf_counter() - start)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return min(times), peak_kib / 1024
@@ -252,19 +275,25 @@ def main() -> None:
     parser.add_argument("--library", type=Path, help="move bundle folder (default: build one)")
     parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs (best of)")
     parser.add_argument("--hits", type=int, default=7, help="cache-hit runs (median of)")
+    parser.add_argument(
+        "--no-bytecode", action="store_true",
+        help="fresh processes without compiled bytecode (the bare uv venv), not as in the image",
+    )  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         songs, library = make_inputs(work, args.library)
-        fresh_s, fresh_rss = fresh(songs[0], library, work, args.repeat, warm_cache=False)
-        warmed_s, _ = fresh(songs[0], library, work, args.repeat, warm_cache=True)
-        cached_s, _ = fresh_cached(songs[0], library, work, args.repeat)
+        env = {} if args.no_bytecode else compile_bytecode(work)
+        fresh_s, fresh_rss = fresh(songs[0], library, work, args.repeat, env, warm_cache=False)
+        warmed_s, _ = fresh(songs[0], library, work, args.repeat, env, warm_cache=True)
+        cached_s, _ = fresh_cached(songs[0], library, work, args.repeat, env)
         result = in_process(songs, library, work, args.hits)
     result |= {
         "fresh_s": fresh_s,
         "fresh_warm_numba_cache_s": warmed_s,
         "fresh_cached_analysis_s": cached_s,
         "fresh_peak_rss_mib": fresh_rss,
+        "fresh_bytecode": not args.no_bytecode,
         "goals_s": GOALS_S,
     }
     rows = [
@@ -283,7 +312,8 @@ def main() -> None:
         print(f"  {name:<32} {seconds * 1000:8.0f} ms   goal {goal * 1000:6.0f} ms  {verdict}")
     breakdown = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result["breakdown_s"].items())
     print(f"  warm breakdown: {breakdown}")
-    print(f"  cache hits on {result['cache_hit_database']}, median of {args.hits}")
+    print(f"  cache hits on {result['cache_hit_database']}, median of {args.hits}; fresh "
+          f"processes {'without' if args.no_bytecode else 'with'} compiled bytecode")  # fmt: skip
     print(f"  peak RSS: fresh process {fresh_rss:.0f} MiB, bench process "
           f"{result['peak_rss_mib']:.0f} MiB")  # fmt: skip
     results = ROOT / "bench" / "results"

@@ -1,8 +1,11 @@
 """`choreo warmup`: compile librosa's numba functions into NUMBA_CACHE_DIR ahead of the first song.
 
 librosa's jitted functions use ``cache=True``, so numba writes their machine code to
-``NUMBA_CACHE_DIR`` (numba's own variable) and later processes load it instead of compiling.
-Running the real analysis on a short synthesized song compiles exactly what ``analyse_file`` uses.
+``NUMBA_CACHE_DIR`` (numba's own variable) and later processes load it instead of compiling; the
+one declared ``cache=False`` (``__beat_local_score``) is cached too, by
+``consumers.music.librosa_beat``. Running the real analysis on a short synthesized song compiles
+exactly what ``analyse_file`` uses. Run it once, before any other process uses the cache: numba
+issue #10128 (concurrent first writes of a gufunc's cache files can crash a reader).
 """
 
 from __future__ import annotations
