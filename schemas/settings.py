@@ -205,6 +205,19 @@ class OutboxSettings(_Group):
     poll_interval_s: float = Field(0.5, gt=0, validation_alias="OUTBOX_POLL_INTERVAL")
 
 
+class ReaperSettings(_Group):
+    """The task reaper: how long a task may sit in each state without an update, and how often."""
+
+    # 0 disables the loop in long-running processes; `choreo tasks reap` still works.
+    interval_s: float = Field(60.0, ge=0, validation_alias="REAPER_INTERVAL")
+    # Per-state deadlines in seconds; 0 means tasks in that state are never reaped.
+    queued_timeout_s: float = Field(86400.0, ge=0, validation_alias="REAPER_QUEUED_TIMEOUT")
+    stage_timeout_s: float = Field(3600.0, ge=0, validation_alias="REAPER_STAGE_TIMEOUT")
+    # Above CLOUD_RUN_TASK_TIMEOUT and LOCAL_JOB_TIMEOUT: a live job is stopped (and fails its
+    # own task) before the reaper takes it for lost.
+    rendering_timeout_s: float = Field(3900.0, ge=0, validation_alias="REAPER_RENDERING_TIMEOUT")
+
+
 class DispatcherSettings(_Group):
     """The dispatcher: how it starts the video job (Cloud Run Jobs or a local subprocess)."""
 

@@ -19,6 +19,7 @@ from consumers.cli import (
     request,
     services,
     stack,
+    tasks,
     topology,
     warmup,
 )
@@ -37,6 +38,7 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(moves.app, name="moves")
 app.add_typer(request.app, name="request")
 app.add_typer(stack.app, name="stack")
+app.add_typer(tasks.app, name="tasks")
 app.add_typer(topology.app, name="topology")
 app.command("analyze")(analyze.analyze)
 app.command("plan")(plan.plan)

@@ -3,8 +3,9 @@
 One table, :data:`SERVICES`, names each consumer's handler (a composition root the runtime
 calls once at start-up) and the subscription its pull worker reads. ``worker`` streams that
 subscription; ``serve`` answers Pub/Sub push and Eventarc deliveries on ``HTTP_HOST:PORT`` with
-``GET /healthz``; ``serve producer`` is the request API; ``relay`` publishes the outbox until
-SIGTERM. All settings come from the environment (``.env.example``).
+``GET /healthz``; ``serve producer`` is the request API; ``relay`` publishes the outbox (and
+runs the task reaper every ``REAPER_INTERVAL``) until SIGTERM. All settings come from the
+environment (``.env.example``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def serve(name: ServableName) -> None:
 def relay(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
 ) -> None:
-    """Publish outbox rows to Pub/Sub (OUTBOX_POLL_INTERVAL apart) until SIGTERM."""
+    """Publish outbox rows (OUTBOX_POLL_INTERVAL apart) and reap stale tasks until SIGTERM."""
+    from consumers.runtime.bootstrap import start_reaper  # noqa: PLC0415
     from producers.database import open_pool  # noqa: PLC0415
     from producers.outbox_relay import OutboxRelay  # noqa: PLC0415
     from producers.pubsub_publisher import build_pubsub_publisher  # noqa: PLC0415
@@ -81,9 +83,10 @@ def relay(
         OutboxSettings,
         PublisherSettings,
         PubSubSettings,
+        ReaperSettings,
     )
 
-    core, outbox = CoreSettings(), OutboxSettings()
+    core, outbox, reaper = CoreSettings(), OutboxSettings(), ReaperSettings()
     configure_logging(core.log_level, json_lines=core.log_json)
     try:
         pool = open_pool(DatabaseSettings(), name="choreo-relay")
@@ -107,7 +110,10 @@ def relay(
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, on_signal)
+        reaper_thread = start_reaper(pool, reaper, stop)
         relay_.run_forever(stop)
+        if reaper_thread is not None:
+            reaper_thread.join(10)
     finally:
         publisher.close()
         pool.close()

@@ -3,8 +3,9 @@
 ``python -m consumers.runtime worker module:handler SUBSCRIPTION`` or
 ``python -m consumers.runtime http module:handler``. ``module:handler`` names an
 :class:`EventHandler`, or a function of no arguments returning one. Both processes open the
-database pool, run the outbox relay on a background thread (``OUTBOX_RELAY_ENABLED``) and log
-JSON lines; all settings come from the environment (``.env.example``).
+database pool, run the outbox relay on a background thread (``OUTBOX_RELAY_ENABLED``) and the
+task reaper on another (every ``REAPER_INTERVAL``; 0 turns it off), and log JSON lines; all
+settings come from the environment (``.env.example``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from consumers.runtime.pull_worker import PullWorker
 from producers.database import open_pool
 from producers.outbox_relay import OutboxRelay
 from producers.pubsub_publisher import build_pubsub_publisher
+from producers.task_reaper import TaskReaper
 from schemas.errors import ConfigurationError
 from schemas.logs import configure_logging
 from schemas.settings import (
@@ -34,6 +36,7 @@ from schemas.settings import (
     PublisherSettings,
     PubSubSettings,
     PushAuthSettings,
+    ReaperSettings,
     WorkerSettings,
 )
 from schemas.topology import build_topology, subscription_path
@@ -56,13 +59,13 @@ def load_handler(spec: str) -> EventHandler:
 
 @contextmanager
 def consumer_process() -> Iterator[ConnectionPool]:
-    """Logging, the pool and the outbox relay thread for the lifetime of one process."""
+    """Logging, the pool, the outbox relay and reaper threads for the lifetime of one process."""
     core = CoreSettings()
     configure_logging(core.log_level, json_lines=core.log_json)
     pool = open_pool(DatabaseSettings(), name="choreo-consumer")
-    outbox = OutboxSettings()
+    outbox, reaper = OutboxSettings(), ReaperSettings()
     stop = threading.Event()
-    relay_thread = None
+    threads: list[threading.Thread] = []
     publisher = None
     if outbox.relay_enabled:
         publisher = build_pubsub_publisher(PubSubSettings(), PublisherSettings())
@@ -71,15 +74,31 @@ def consumer_process() -> Iterator[ConnectionPool]:
         )
         relay_thread = threading.Thread(target=relay.run_forever, args=(stop,), name="outbox")
         relay_thread.start()
+        threads.append(relay_thread)
+    reaper_thread = start_reaper(pool, reaper, stop)
+    if reaper_thread is not None:
+        threads.append(reaper_thread)
     try:
         yield pool
     finally:
         stop.set()
-        if relay_thread is not None:
-            relay_thread.join(10)
+        for thread in threads:
+            thread.join(10)
         if publisher is not None:
             publisher.close()
         pool.close()
+
+
+def start_reaper(
+    pool: ConnectionPool, settings: ReaperSettings, stop: threading.Event
+) -> threading.Thread | None:
+    """Start the task reaper's loop until ``stop``; None when ``REAPER_INTERVAL`` is 0."""
+    if settings.interval_s == 0:
+        return None
+    reaper = TaskReaper.from_settings(pool, settings)
+    thread = threading.Thread(target=reaper.run_forever, args=(stop,), name="reaper", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_worker(handler_spec: str, subscription: str) -> int:
