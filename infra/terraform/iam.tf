@@ -2,7 +2,7 @@
 # the reason for each.
 
 locals {
-  runtimes = toset(["producer", "blueprint", "dispatcher", "status", "job"])
+  runtimes = toset(["producer", "blueprint", "dispatcher", "status", "job", "reaper"])
 
   # CloudEvent types each deployable publishes; the topic comes from the topology, so a type
   # moving to another topic moves the grant with it.
@@ -11,6 +11,7 @@ locals {
     blueprint  = ["com.choreo.blueprint.ready.v1", "com.choreo.task.failed.v1"]
     dispatcher = ["com.choreo.task.failed.v1"]
     job        = ["com.choreo.video.completed.v1", "com.choreo.task.failed.v1"]
+    reaper     = ["com.choreo.task.failed.v1"]
   }
   topic_publishers = merge([
     for runtime, types in local.published_event_types : {
@@ -125,6 +126,22 @@ resource "google_service_account_iam_member" "dispatcher_acts_as_job" {
   service_account_id = google_service_account.runtime["job"].name
   role               = "roles/iam.serviceAccountUser"
   member             = google_service_account.runtime["dispatcher"].member
+}
+
+# --- Cloud Scheduler starts the reaper job -------------------------------------------------
+
+# The identity behind the scheduler's OAuth token: it may start the reaper job and do nothing
+# else (roles/run.invoker on that one job includes run.jobs.run).
+resource "google_service_account" "scheduler" {
+  account_id   = "${var.name_prefix}-scheduler"
+  display_name = "choreo Cloud Scheduler (starts the reaper job)"
+}
+
+resource "google_cloud_run_v2_job_iam_member" "scheduler_runs_reaper" {
+  name     = google_cloud_run_v2_job.reaper.name
+  location = google_cloud_run_v2_job.reaper.location
+  role     = "roles/run.invoker"
+  member   = google_service_account.scheduler.member
 }
 
 # --- who may call the services ------------------------------------------------------------

@@ -13,6 +13,11 @@ output "migrate_job" {
   value       = google_cloud_run_v2_job.migrate.name
 }
 
+output "reaper_job" {
+  description = "Name of the Cloud Run Job that fails stuck tasks (`choreo tasks reap --publish`), run by Cloud Scheduler on var.reaper_schedule; run it by hand with `gcloud run jobs execute <name> --region <region>`."
+  value       = google_cloud_run_v2_job.reaper.name
+}
+
 output "buckets" {
   description = "Bucket name per role (songs, moves, videos, blueprints); the services get them as SONGS_BUCKET etc."
   value       = { for role, b in google_storage_bucket.buckets : role => b.name }

@@ -256,3 +256,90 @@ resource "google_cloud_run_v2_job" "migrate" {
     google_project_iam_member.runtime_cloudsql_client,
   ]
 }
+
+# `choreo tasks reap --publish`: fails tasks whose worker was lost (no update past their state's
+# REAPER_*_TIMEOUT deadline), then publishes their task.failed. Consumer services get CPU only
+# while they handle a request, so their reaper threads are no clock here: Cloud Scheduler runs
+# this job instead (iam.tf lets its identity start it, and nothing else).
+resource "google_cloud_run_v2_job" "reaper" {
+  name                = "${var.name_prefix}-reaper"
+  location            = var.region
+  deletion_protection = var.deletion_protection
+
+  template {
+    task_count = 1
+
+    template {
+      service_account = google_service_account.runtime["reaper"].email
+      timeout         = "300s"
+      # The next scheduled run is the retry; a pass is safe to repeat.
+      max_retries = 0
+
+      volumes {
+        name = "cloudsql"
+        cloud_sql_instance {
+          instances = [google_sql_database_instance.main.connection_name]
+        }
+      }
+
+      containers {
+        # The status recorder's image has the CLI, psycopg and the Pub/Sub client.
+        image   = var.images.status
+        command = ["choreo"]
+        args    = ["tasks", "reap", "--publish"]
+
+        dynamic "env" {
+          for_each = local.common_env
+          content {
+            name  = env.key
+            value = env.value
+          }
+        }
+
+        env {
+          name = "PGPASSWORD"
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.db_password.secret_id
+              version = "latest"
+            }
+          }
+        }
+
+        volume_mounts {
+          name       = "cloudsql"
+          mount_path = "/cloudsql"
+        }
+      }
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.db_password,
+    google_secret_manager_secret_version.db_password,
+    google_project_iam_member.runtime_cloudsql_client,
+  ]
+}
+
+# Runs the reaper job through the Cloud Run Admin API (jobs:run) with an OAuth token of its own
+# identity. Needs the Cloud Scheduler API (cloudscheduler.googleapis.com; docs/DEPLOY.md).
+resource "google_cloud_scheduler_job" "reaper" {
+  name             = "${var.name_prefix}-reaper"
+  region           = var.region
+  description      = "Fail choreo tasks whose worker was lost (choreo tasks reap --publish)."
+  schedule         = var.reaper_schedule
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "60s"
+
+  http_target {
+    http_method = "POST"
+    uri         = "https://run.googleapis.com/v2/${google_cloud_run_v2_job.reaper.id}:run"
+
+    oauth_token {
+      service_account_email = google_service_account.scheduler.email
+      scope                 = "https://www.googleapis.com/auth/cloud-platform"
+    }
+  }
+
+  depends_on = [google_cloud_run_v2_job_iam_member.scheduler_runs_reaper]
+}

@@ -281,3 +281,9 @@ variable "video_nearline_after_days" {
   type        = number
   default     = 30
 }
+
+variable "reaper_schedule" {
+  description = "Cron schedule (UTC) on which Cloud Scheduler runs the reaper job, `choreo tasks reap --publish`: tasks stuck past their REAPER_*_TIMEOUT deadline are failed with task.failed (docs/DISPATCHER.md)."
+  type        = string
+  default     = "*/5 * * * *"
+}
