@@ -151,7 +151,7 @@ def run_moviepy_scenario(blueprint_file: Path, root: Path, out: Path) -> dict[st
                     afx.AudioFadeOut(output["audio_fade_out_s"])])  # fmt: skip
     video.with_audio(audio).write_videofile(
         str(out), fps=FPS, codec="libx264", preset="veryfast", audio_codec="aac", threads=2,
-        logger=None,
+        logger=None, temp_audiofile=str(out.with_suffix(".audio.m4a")),  # not in the cwd
     )  # fmt: skip
     return {"video_s": video.duration}
 
