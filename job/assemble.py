@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from job.errors import AssetUnavailable, FfmpegFailed
+from job.errors import AssetUnavailable, BlueprintRejected, FfmpegFailed
 from job.ffmpeg_plan import (
     EncodeSettings,
     audio_args,
@@ -201,20 +201,35 @@ def check_media(
     probes: dict[str, dict[str, Any]] = {}
     for index, move in enumerate(blueprint.moves_used):
         clip = clips.get(move.clip_uri)
-        if clip is None or move.clip_uri in probes:
+        if clip is None:
             continue
-        info = _probe_cached(clip, cache, f"clip {move.clip_uri}")
+        info = probes.get(move.clip_uri) or _probe_cached(clip, cache, f"clip {move.clip_uri}")
         if not has_video(info):
             raise AssetUnavailable(
                 f"moves_used[{index}].clip_uri: {move.clip_uri} has no video stream",
                 step="probe",
             )
         probes[move.clip_uri] = info
+        length = media_duration(info)
+        if length and move.clip_in_s >= length:
+            raise BlueprintRejected(
+                f"moves_used[{index}].clip_in_s: {move.clip_in_s:g} s is past the end of "
+                f"{move.clip_uri} ({length:g} s long)",
+                step="probe",
+            )
     if not has_audio(_probe_cached(song, cache, f"song {blueprint.song.audio_uri}")):
         raise AssetUnavailable(
             f"song.audio_uri: {blueprint.song.audio_uri} has no audio stream", step="probe"
         )
     return probes
+
+
+def media_duration(info: dict[str, Any]) -> float:
+    """The file's duration in seconds from ffprobe's format section (0 when unknown)."""
+    try:
+        return float(info.get("format", {}).get("duration") or 0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def verify_output(path: Path, duration_s: float, settings: EncodeSettings) -> None:

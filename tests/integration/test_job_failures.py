@@ -168,6 +168,22 @@ def test_log_lines_are_json_with_the_task_id(
     assert any(r.get("task_id") == "task-logs" and r["severity"] == "ERROR" for r in records)
 
 
+def test_an_in_point_past_the_clips_end_is_named_not_rendered(
+    database_url: str, storage_root: Path, tmp_path: Path
+) -> None:
+    """clip_in_s beyond the clip (5 s long): exit 2 naming the field, not a short video."""
+    insert_task(database_url, "task-past-end")
+    moves = [MovePlan(TEST_CLIPS[0].key), MovePlan(TEST_CLIPS[1].key, clip_in_s=50.0)]
+    done = run_job_process(
+        build_blueprint(moves, task_id="task-past-end"), _env(database_url, storage_root, tmp_path)
+    )
+    assert done.returncode == ExitCode.INVALID_BLUEPRINT, done.stderr
+    row = task_row(database_url, "task-past-end")
+    assert row["state"] == "failed"
+    assert "moves_used[1].clip_in_s: 50 s is past the end of moves/green.mp4" in row["error"]
+    assert outbox_types(database_url) == [(FAILED, False)]
+
+
 def test_sigterm_kills_ffmpeg_fails_the_task_and_exits_7(
     database_url: str, storage_root: Path, tmp_path: Path
 ) -> None:
