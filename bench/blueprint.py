@@ -11,7 +11,7 @@ machine). Prints a table and writes JSON to ``bench/results/``.
   Dockerfile the standard library); a venv made by uv (as here) has none, and
   ``PYTHONDONTWRITEBYTECODE=1`` keeps it so, so each fresh process would compile ~1,100 modules
   from source first (about 2.5 s). The bench compiles the standard library, the venv and the
-  project into a scratch ``PYTHONPYCACHEPREFIX`` first (untimed, ~40 s) and gives it to every
+  project into a scratch ``PYTHONPYCACHEPREFIX`` first (untimed, ~20 s) and gives it to every
   fresh process, so they start as the image does; ``--no-bytecode`` times the bare venv instead.
 - *warm worker, new song*: in this process, after one warm-up plan on another song (imports
   done, move library and its index loaded once, as the blueprint consumer keeps them): analysis

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -27,29 +28,34 @@ logger = logging.getLogger(__name__)
 BEAT_MODULE = "librosa.beat"
 # (module, qualified name) of librosa functions declared with cache=False.
 UNCACHED_GUFUNCS = frozenset({(BEAT_MODULE, "__beat_local_score")})
-_patched_import: list[str] = []  # holds BEAT_MODULE once this module has imported it
+_import_lock = threading.Lock()  # a second caller waits for the first import to finish
+_checked: set[str] = set()  # BEAT_MODULE once imported here, or once warned about
 
 
 def import_librosa_beat() -> ModuleType:
     """The ``librosa.beat`` module, its ``cache=False`` gufuncs made cacheable on first import."""
-    if BEAT_MODULE in sys.modules:
-        if not _patched_import:
-            logger.warning(
-                "librosa.beat was imported before import_librosa_beat: its uncached gufuncs "
-                "compile in this process"
-            )
-        return sys.modules[BEAT_MODULE]
+    with _import_lock:
+        if BEAT_MODULE not in _checked:
+            if BEAT_MODULE in sys.modules:
+                logger.warning(
+                    "librosa.beat was imported before import_librosa_beat: its uncached gufuncs "
+                    "compiled in this process"
+                )
+            else:
+                _import_with_cached_gufuncs()
+            _checked.add(BEAT_MODULE)
+    return sys.modules[BEAT_MODULE]
+
+
+def _import_with_cached_gufuncs() -> None:
     import numba  # noqa: PLC0415 - heavy; imported only when analysing
 
     original = numba.guvectorize
     numba.guvectorize = _caching(original)
     try:
         import librosa.beat  # noqa: F401, PLC0415
-
-        _patched_import.append(BEAT_MODULE)
     finally:
         numba.guvectorize = original
-    return sys.modules[BEAT_MODULE]
 
 
 def _caching(guvectorize: Callable[..., Any]) -> Callable[..., Any]:
