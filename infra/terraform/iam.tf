@@ -95,6 +95,13 @@ resource "google_pubsub_topic_iam_member" "publisher" {
   member = google_service_account.runtime[each.value.runtime].member
 }
 
+# The video job reads, writes, renames and deletes cache entries: objectUser, on that bucket only.
+resource "google_storage_bucket_iam_member" "job_render_cache" {
+  bucket = google_storage_bucket.render_cache.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.runtime["job"].member
+}
+
 resource "google_storage_bucket_iam_member" "runtime" {
   for_each = local.bucket_grants
 

@@ -26,8 +26,11 @@ locals {
   job_env = merge(
     local.common_env,
     { DB_POOL_MAX_SIZE = tostring(var.job_db_pool_max_size), DB_POOL_MIN_SIZE = "0" },
+    # Prepared clips, rendered pieces and encoded audio outlive the execution (see storage.tf).
+    { JOB_CACHE_DIR = local.render_cache_mount },
     var.job_extra_env,
   )
+  render_cache_mount = "/render-cache"
 }
 
 resource "google_cloud_run_v2_service" "services" {
@@ -143,11 +146,23 @@ resource "google_cloud_run_v2_job" "video" {
       service_account = google_service_account.runtime["job"].email
       timeout         = "${var.job_timeout_s}s"
       max_retries     = var.job_max_retries
+      # Cloud Storage volumes (gcsfuse) need the second-generation sandbox.
+      execution_environment = "EXECUTION_ENVIRONMENT_GEN2"
 
       volumes {
         name = "cloudsql"
         cloud_sql_instance {
           instances = [google_sql_database_instance.main.connection_name]
+        }
+      }
+
+      # A job's local disk is memory and dies with the execution: without this volume every
+      # render would prepare its clips and encode every piece again.
+      volumes {
+        name = "render-cache"
+        gcs {
+          bucket    = google_storage_bucket.render_cache.name
+          read_only = false
         }
       }
 
@@ -182,6 +197,11 @@ resource "google_cloud_run_v2_job" "video" {
         volume_mounts {
           name       = "cloudsql"
           mount_path = "/cloudsql"
+        }
+
+        volume_mounts {
+          name       = "render-cache"
+          mount_path = local.render_cache_mount
         }
       }
     }

@@ -41,3 +41,25 @@ resource "google_storage_bucket" "buckets" {
     }
   }
 }
+
+# The video job's render cache (JOB_CACHE_DIR, mounted with gcsfuse in run.tf): prepared clips,
+# rendered pieces and encoded audio, content-addressed, so any execution may reuse what another
+# made. Entries are written under a temporary name and renamed into place; deleting any of them
+# is always safe, so old entries simply age out.
+resource "google_storage_bucket" "render_cache" {
+  name                        = "${var.bucket_name_prefix}-render-cache"
+  location                    = var.region
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+
+  lifecycle_rule {
+    condition {
+      age = var.render_cache_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}

@@ -287,3 +287,9 @@ variable "reaper_schedule" {
   type        = string
   default     = "*/5 * * * *"
 }
+
+variable "render_cache_days" {
+  description = "Days after which objects in the video job's render cache bucket (prepared clips, pieces, audio) are deleted; a deleted entry is simply rendered again."
+  type        = number
+  default     = 30
+}
