@@ -36,7 +36,7 @@ from job.ffmpeg_plan import (
 )
 from job.ffmpeg_run import has_audio, has_video, probe, run_ffmpeg
 from job.fonts import find_font
-from job.prepare import ClipRun, plan_clip_runs, run_clip
+from job.prepare import ClipRun, plan_clip_runs, run_clip, store_chunks
 from job.segment_cache import SegmentCache
 from job.timeline import ClipFile, Piece, plan_timeline
 from schemas.blueprint import Blueprint
@@ -146,6 +146,7 @@ def assemble_video(
                 options=options,
                 progress=progress,
                 ready=ready,
+                keys=keys,
             )
             for slots in batches
         ]
@@ -294,6 +295,7 @@ def _batch(
     options: RenderOptions,
     progress: _Progress,
     ready: Mapping[Path, Future[None]],
+    keys: Sequence[str],
 ) -> list[Path]:
     """The batch's piece files, rendering the missing ones once their clips are prepared.
 
@@ -303,11 +305,10 @@ def _batch(
         _wait_for_clips(pieces[slot], ready)
     if len(slots) == 1:
         slot = slots[0]
-        return [_piece(slot, pieces[slot], settings=settings, font=font, text_dir=text_dir,
-                       options=options, progress=progress)]  # fmt: skip
+        return [_piece(slot, pieces[slot], keys[slot], settings=settings, font=font,
+                       text_dir=text_dir, options=options, progress=progress)]  # fmt: skip
     cache = options.cache
-    keys = [piece_key(pieces[slot], settings, font) for slot in slots]
-    found = [cache.lookup("pieces", key, ".h264") for key in keys]
+    found = [cache.lookup("pieces", keys[slot], ".h264") for slot in slots]
     missing = [position for position, path in enumerate(found) if path is None]
     paths = list(found)
     if missing:
@@ -329,13 +330,7 @@ def _batch(
                 on_frames=lambda frames: progress.update(slots[low], min(frames, total)),
             )
             made = sorted(Path(scratch).glob("chunk-*.h264"))
-            if len(made) != len(chunks):
-                raise FfmpegFailed(
-                    f"{what}: expected {len(chunks)} chunk files, FFmpeg wrote {len(made)}",
-                    step="assemble",
-                )
-            for position, file in enumerate(made, start=low):
-                paths[position] = cache.store("pieces", keys[position], ".h264", file)
+            paths[low:high] = store_chunks(cache, made, [keys[s] for s in slots[low:high]], what)
     for slot in slots:
         progress.update(slot, pieces[slot].frames)
     return [path for path in paths if path]
@@ -344,6 +339,7 @@ def _batch(
 def _piece(
     slot: int,
     piece: Piece,
+    key: str,
     *,
     settings: EncodeSettings,
     font: Path | None,
@@ -359,7 +355,6 @@ def _piece(
             on_frames=lambda frames: progress.update(slot, min(frames, piece.frames)),
         )
 
-    key = piece_key(piece, settings, font)
     path, _ = options.cache.get_or_make("pieces", key, ".h264", render)
     progress.update(slot, piece.frames)
     return path

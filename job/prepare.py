@@ -127,20 +127,24 @@ def run_clip(
         )
         for index, body in enumerate(run.bodies):
             made = sorted(scratch.glob(f"b{index}-*.h264"))
-            if len(made) != len(body.chunks):
-                raise FfmpegFailed(
-                    f"preparing clip {name}: body {index} should be {len(body.chunks)} chunk "
-                    f"files, FFmpeg wrote {len(made)}",
-                    step="assemble",
-                )
-            for key, file in zip(body.keys, made, strict=True):
-                cache.store("pieces", key, ".h264", file)
+            store_chunks(cache, made, body.keys, f"preparing clip {name}, body {index}")
         cache.store("clips", run.prepared.name.removesuffix(".mp4"), ".mp4", prepared)
     log.info(
         "clip prepared",
         extra={"step": "prepare", "clip": name, "bodies": len(run.bodies),
                "duration_ms": round((time.monotonic() - started) * 1000)},
     )  # fmt: skip
+
+
+def store_chunks(
+    cache: SegmentCache, made: Sequence[Path], keys: Sequence[str], what: str
+) -> list[Path]:
+    """Move the chunk files FFmpeg wrote into the cache under ``keys``, one each, in order."""
+    if len(made) != len(keys):
+        raise FfmpegFailed(
+            f"{what}: expected {len(keys)} chunk files, FFmpeg wrote {len(made)}", step="assemble"
+        )
+    return [cache.store("pieces", key, ".h264", file) for key, file in zip(keys, made, strict=True)]
 
 
 def frame_rate(info: Mapping[str, Any]) -> float:
