@@ -34,7 +34,7 @@ from job.ffmpeg_plan import (
     prepared_key,
     text_files,
 )
-from job.ffmpeg_run import has_audio, has_video, probe, run_ffmpeg
+from job.ffmpeg_run import has_audio, has_video, media_duration, probe, run_ffmpeg
 from job.fonts import find_font
 from job.prepare import ClipRun, plan_clip_runs, run_clip, store_chunks
 from job.segment_cache import SegmentCache
@@ -225,14 +225,6 @@ def check_media(
     return probes
 
 
-def media_duration(info: dict[str, Any]) -> float:
-    """The file's duration in seconds from ffprobe's format section (0 when unknown)."""
-    try:
-        return float(info.get("format", {}).get("duration") or 0)
-    except (TypeError, ValueError):
-        return 0.0
-
-
 def verify_output(path: Path, duration_s: float, settings: EncodeSettings) -> None:
     """One H.264 yuv420p video stream of the right size, one audio stream, length ± 1 frame."""
     info = probe(path)
@@ -246,7 +238,7 @@ def verify_output(path: Path, duration_s: float, settings: EncodeSettings) -> No
         problems.append(f"size {video[0].get('width')}x{video[0].get('height')}")
     elif video[0].get("codec_name") != "h264" or video[0].get("pix_fmt") != "yuv420p":
         problems.append(f"video is {video[0].get('codec_name')} {video[0].get('pix_fmt')}")
-    measured = float(info.get("format", {}).get("duration") or 0)
+    measured = media_duration(info)
     if abs(measured - duration_s) > 1 / settings.fps + 1e-3:
         problems.append(f"duration {measured:.3f} s instead of {duration_s:.3f} s")
     # The audio alone can make the file long enough: the picture must last as long too.

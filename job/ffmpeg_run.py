@@ -7,7 +7,7 @@ import logging
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +123,11 @@ def has_video(info: dict[str, Any]) -> bool:
 def has_audio(info: dict[str, Any]) -> bool:
     """Whether ffprobe found an audio stream."""
     return any(stream.get("codec_type") == "audio" for stream in info.get("streams", []))
+
+
+def media_duration(info: Mapping[str, Any]) -> float:
+    """The file's duration in seconds from ffprobe's format section (0 when unknown)."""
+    try:
+        return float(info.get("format", {}).get("duration") or 0)
+    except (TypeError, ValueError):
+        return 0.0

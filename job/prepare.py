@@ -20,7 +20,7 @@ from typing import Any
 
 from job.errors import FfmpegFailed
 from job.ffmpeg_plan import BodyOutput, EncodeSettings, clip_run_args, prepare_args
-from job.ffmpeg_run import run_ffmpeg
+from job.ffmpeg_run import media_duration, run_ffmpeg
 from job.segment_cache import SegmentCache
 from job.timeline import ClipFile, Piece
 
@@ -162,7 +162,7 @@ def frame_count(info: Mapping[str, Any]) -> int:
     stream = _video_stream(info)
     try:
         counted = int(stream.get("nb_frames") or 0)
-        duration = float(stream.get("duration") or info.get("format", {}).get("duration") or 0)
+        duration = float(stream.get("duration") or 0) or media_duration(info)
     except (TypeError, ValueError):
         return 0
     return counted or round(duration * min(frame_rate(info), 60.0))
