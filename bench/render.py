@@ -1,11 +1,14 @@
 """Render benchmark: the job's cached FFmpeg path against MoviePy on one 3-minute 720p30 blueprint.
 
-    .venv/bin/python bench/render.py [--moves 45] [--skip-moviepy]
+    .venv/bin/python bench/render.py [--footage library|patterns] [--moves 45] [--clips N]
+                                     [--skip-moviepy]
 
 Scenarios, each in its own subprocess so peak memory is measured per scenario:
 (1) first render (empty segment cache), (2) a new blueprint from the same clips (other order,
 some other speeds: part of the pieces cached), (3) re-render of blueprint 1 (all cached),
-(4) blueprint 1 with MoviePy. Prints a table and writes JSON to ``bench/results/``.
+(4) blueprint 1 with MoviePy. Prints a table and writes JSON to ``bench/results/``. One clip
+per move unless ``--clips`` says fewer; footage is the demo library's stick figures (what choreo
+renders) or lavfi test patterns of mixed size and rate (the encoder's worst case).
 """
 
 from __future__ import annotations
@@ -28,45 +31,76 @@ sys.path.insert(0, str(ROOT))
 from tests.fixtures.blueprints import MovePlan, build_blueprint  # noqa: E402
 
 FPS, WIDTH, HEIGHT = 30, 1280, 720
-SOURCES = [  # (lavfi source, size, rate): mixed sizes and rates like a real move library
+SONG_BPM = 112.0  # mid-tempo of the demo library (100-128 BPM): speeds stay within 0.85-1.15
+SPAN_S = 8 * 60.0 / SONG_BPM  # every move is 8 counts of the song
+PATTERNS = [  # (lavfi source, size, rate): mixed sizes and rates, the encoder's worst case
     ("testsrc2", "1280x720", "30"), ("testsrc2", "1920x1080", "30"),
     ("testsrc", "960x540", "25"), ("testsrc2", "640x480", "24"),
     ("smptehdbars", "1280x720", "60"), ("testsrc2", "720x1280", "30"),
     ("rgbtestsrc", "1280x720", "30"), ("testsrc2", "854x480", "30000/1001"),
 ]  # fmt: skip
 SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
+RETIMES = (0.9, 0.95, 1.05, 1.1)
 
 
-def make_media(root: Path) -> None:
-    """Eight 7-second clips of moving test patterns and a 200-second two-tone song."""
-    for index, (source, size, rate) in enumerate(SOURCES):
-        path = root / f"moves/clip{index}.mp4"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _ffmpeg("-f", "lavfi", "-i", f"{source}=s={size}:r={rate}:d=7", "-c:v", "libx264",
-                "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path))  # fmt: skip
+def make_media(root: Path, footage: str, clips: int) -> list[float]:
+    """``clips`` distinct move clips and a 200-second two-tone song; each clip's length in s.
+
+    ``library``: the demo library's stick-figure moves (480x480@30, 8 counts at 100-128 BPM),
+    what choreo actually renders. ``patterns``: 7-second lavfi test patterns of mixed size and
+    rate, each hue-shifted so no two are alike (every pixel moves: x264's worst case).
+    """
+    moves = root / "moves"
+    moves.mkdir(parents=True, exist_ok=True)
+    lengths = []
+    if footage == "library":
+        from consumers.moves.demo_library import build_demo_library  # noqa: PLC0415
+
+        library = root.parent / "library"
+        build_demo_library(library)
+        sources = sorted((library / "clips").glob("*.mp4"))
+        if clips > len(sources):
+            sys.exit(f"the demo library has {len(sources)} clips, {clips} asked for")
+        for index, source in enumerate(sources[:clips]):
+            (moves / f"clip{index}.mp4").write_bytes(source.read_bytes())
+            lengths.append(_duration(moves / f"clip{index}.mp4"))
+    else:
+        for index in range(clips):
+            source, size, rate = PATTERNS[index % len(PATTERNS)]
+            _ffmpeg("-f", "lavfi", "-i", f"{source}=s={size}:r={rate}:d=7",
+                    "-vf", f"hue=h={index * 7}", "-c:v", "libx264", "-preset", "veryfast",
+                    "-pix_fmt", "yuv420p", str(moves / f"clip{index}.mp4"))  # fmt: skip
+            lengths.append(7.0)
     (root / "songs").mkdir(exist_ok=True)
     _ffmpeg("-f", "lavfi", "-i", "sine=f=220:d=200", "-f", "lavfi", "-i", "sine=f=330:d=200",
             "-filter_complex", "amerge", "-c:a", "aac", "-b:a", "128k",
             str(root / "songs/song.m4a"))  # fmt: skip
+    return lengths
 
 
-def blueprint(moves: int, seed: int, task_id: str) -> dict[str, Any]:
-    """About ``moves`` moves of 8 counts at 120 BPM (3 minutes for 45), some crossfades."""
+def blueprint(moves: int, footage: str, lengths: list[float], seed: int) -> dict[str, Any]:
+    """``moves`` moves of 8 counts at 112 BPM (3.2 minutes for 45), a clip each, some crossfades.
+
+    A library move is played whole (speed: its clip's length over the 8 counts, as the planner
+    does); a pattern clip from 0.5 s at a speed from ``SPEEDS``.
+    """
     chooser = random.Random(seed)
     plans = []
     for index in range(moves):
         fade = index and chooser.random() < 0.2
+        clip = index % len(lengths)
+        if footage == "library":
+            speed, clip_in = round(lengths[clip] / SPAN_S, 4), 0.0
+        else:
+            speed, clip_in = chooser.choice(SPEEDS), 0.5
         plans.append(
             MovePlan(
-                f"moves/clip{chooser.randrange(len(SOURCES))}.mp4", counts=8,
-                speed=chooser.choice(SPEEDS), mirror=chooser.random() < 0.3,
+                f"moves/clip{clip}.mp4", counts=8, speed=speed, mirror=chooser.random() < 0.3,
                 transition="crossfade" if fade else "cut", transition_s=0.5 if fade else 0.0,
-                clip_in_s=0.5,
+                clip_in_s=clip_in,
             )
         )  # fmt: skip
-    return build_blueprint(plans, task_id=task_id, audio_uri="songs/song.m4a",
-                           song_duration_s=200.0, first_beat=4, width=WIDTH, height=HEIGHT, fps=FPS,
-                           fade_in_s=1.0, fade_out_s=2.0)  # fmt: skip
+    return _build(plans, "bench-1")
 
 
 def variant(document: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -78,12 +112,21 @@ def variant(document: dict[str, Any], seed: int) -> dict[str, Any]:
     plans = []
     for position, index in enumerate(order):
         move = moves[index]
-        speed = move["speed_factor"] if chooser.random() < 0.66 else chooser.choice(SPEEDS)
+        speed = move["speed_factor"]
+        if chooser.random() >= 0.66:
+            speed = chooser.choice(
+                [round(speed * r, 4) for r in RETIMES if 0.85 <= speed * r <= 1.15]
+            )
         fade = position and move["transition_in"]["type"] != "cut"
         plans.append(MovePlan(move["clip_uri"], counts=8, speed=speed, mirror=move["mirror"],
                               transition="crossfade" if fade else "cut",
-                              transition_s=0.5 if fade else 0.0, clip_in_s=0.5))  # fmt: skip
-    return build_blueprint(plans, task_id="bench-2", audio_uri="songs/song.m4a",
+                              transition_s=0.5 if fade else 0.0,
+                              clip_in_s=move["clip_in_s"]))  # fmt: skip
+    return _build(plans, "bench-2")
+
+
+def _build(plans: list[MovePlan], task_id: str) -> dict[str, Any]:
+    return build_blueprint(plans, task_id=task_id, audio_uri="songs/song.m4a", bpm=SONG_BPM,
                            song_duration_s=200.0, first_beat=4, width=WIDTH, height=HEIGHT, fps=FPS,
                            fade_in_s=1.0, fade_out_s=2.0)  # fmt: skip
 
@@ -173,6 +216,8 @@ def main() -> None:
     """Prepare media and blueprints, run every scenario in a subprocess, report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=45)
+    parser.add_argument("--clips", type=int, default=0, help="distinct clips (default: --moves)")
+    parser.add_argument("--footage", choices=("library", "patterns"), default="library")
     parser.add_argument("--skip-moviepy", action="store_true")
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
     for hidden in ("blueprint", "root", "cache", "out"):
@@ -183,8 +228,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="choreo-bench-") as scratch:
         work = Path(scratch)
-        make_media(work / "storage")
-        first = blueprint(args.moves, seed=7, task_id="bench-1")
+        lengths = make_media(work / "storage", args.footage, args.clips or args.moves)
+        first = blueprint(args.moves, args.footage, lengths, seed=7)
         files = {"1": work / "bp1.json", "2": work / "bp2.json"}
         files["1"].write_text(json.dumps(first))
         files["2"].write_text(json.dumps(variant(first, seed=11)))
@@ -204,13 +249,16 @@ def main() -> None:
             figures = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append({"scenario": f"({index}) {name}", **figures})
             print(f"({index}) {name}: {figures['wall_s']:.2f} s", file=sys.stderr)
-    report(rows, args.moves)
+    report(rows, args.moves, args.footage, args.clips or args.moves)
 
 
-def report(rows: list[dict[str, Any]], moves: int) -> None:
+def report(rows: list[dict[str, Any]], moves: int, footage: str, clips: int) -> None:
     """Print the table and write the JSON result."""
     baseline = next((row["wall_s"] for row in rows if "MoviePy" in row["scenario"]), None)
-    print(f"\n{moves} moves, {rows[0]['video_s']:.1f} s of {WIDTH}x{HEIGHT}@{FPS}\n")
+    print(
+        f"\n{moves} moves from {clips} {footage} clips, {rows[0]['video_s']:.1f} s of "
+        f"{WIDTH}x{HEIGHT}@{FPS}\n"
+    )
     print(f"{'scenario':34} {'wall s':>8} {'x realtime':>10} {'vs MoviePy':>10} "
           f"{'cached':>8} {'py MB':>7} {'ffmpeg MB':>9}")  # fmt: skip
     for row in rows:
@@ -225,8 +273,17 @@ def report(rows: list[dict[str, Any]], moves: int) -> None:
     results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = results / f"render-{stamp}.json"
-    path.write_text(json.dumps({"moves": moves, "rows": rows}, indent=2))
+    path.write_text(
+        json.dumps({"moves": moves, "clips": clips, "footage": footage, "rows": rows}, indent=2)
+    )
     print(f"\nwritten {path.relative_to(ROOT)}")
+
+
+def _duration(path: Path) -> float:
+    command = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+               str(path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip())
 
 
 def _ffmpeg(*args: str) -> None:
