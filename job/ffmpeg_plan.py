@@ -25,7 +25,7 @@ from pathlib import Path
 
 from job.timeline import Piece, SourceSpan, TextOverlay
 
-PLAN_VERSION = 3
+PLAN_VERSION = 4
 """Bumped whenever the arguments change what a cached segment looks like."""
 
 PREPARED_GOP = 8
@@ -255,11 +255,8 @@ def piece_graph(piece: Piece, settings: EncodeSettings, font: Path | None, text_
     if piece.xfade is None:
         last = "[s0]"
     else:
-        duration = (piece.fade_frames or piece.frames) / settings.fps
-        offset = f"{piece.fade_offset / settings.fps:.6f}" if piece.fade_offset else "0"
-        chains.append(
-            f"[s0][s1]xfade=transition={piece.xfade}:duration={duration:.6f}:offset={offset}[x]"
-        )
+        duration = piece.frames / settings.fps  # the window is the fade, centred on the cut
+        chains.append(f"[s0][s1]xfade=transition={piece.xfade}:duration={duration:.6f}:offset=0[x]")
         last = "[x]"
     texts = [drawtext(overlay, font, text_dir) for overlay in piece.overlays] if font else []
     chains.append(last + ",".join([*texts, "null"]) + "[v]")
@@ -296,8 +293,8 @@ def chunks_args(
 ) -> list[str]:
     """Render consecutive body chunks of one move in one run, one file per chunk.
 
-    ``out_pattern`` holds a ``%04d``; the segment muxer splits at each chunk's first frame, which
-    the encoder's fixed keyframe grid makes a keyframe (chunks start on the move's grid).
+    ``out_pattern`` holds a ``%04d``; the segment muxer splits at each chunk's first frame, where
+    a keyframe is forced (the first chunk may be partial; the rest follow the keyframe grid).
     """
     if len(chunks) < 2:
         raise ValueError("chunks_args takes two or more consecutive segment pieces")
@@ -322,19 +319,20 @@ def merge_chunks(chunks: Sequence[Piece], settings: EncodeSettings) -> tuple[Pie
             for text in chunk.overlays
         ]
         offset += chunk.frames
-    if any(frames % settings.gop_frames for frames in boundaries):
-        raise ValueError("chunk boundaries must fall on the keyframe grid")
     whole = Piece("segment", first.move_index, first.start_frame, offset, first.sources,
                   overlays=tuple(overlays))  # fmt: skip
     return whole, boundaries
 
 
 def _format_args(boundaries: Sequence[int]) -> list[str]:
-    """Raw H.264 output: one file, or split into chunk files at ``boundaries`` (frames)."""
+    """Raw H.264 output: one file, or split into chunk files at ``boundaries`` (frames), each a
+    forced keyframe so every chunk file opens with one."""
     if not boundaries:
         return ["-f", "h264"]
     frames = ",".join(str(frame) for frame in boundaries)
-    return ["-f", "segment", "-segment_format", "h264", "-segment_frames", frames]
+    keyframes = "expr:" + "+".join(f"eq(n,{frame})" for frame in boundaries)
+    return ["-force_key_frames", keyframes,
+            "-f", "segment", "-segment_format", "h264", "-segment_frames", frames]  # fmt: skip
 
 
 def piece_key(piece: Piece, settings: EncodeSettings, font: Path | None) -> str:
@@ -344,7 +342,6 @@ def piece_key(piece: Piece, settings: EncodeSettings, font: Path | None) -> str:
         "format": [settings.width, settings.height, settings.fps, settings.preset, settings.crf],
         "frames": piece.frames,
         "xfade": piece.xfade,
-        "fade": [piece.fade_offset, piece.fade_frames],
         "sources": [
             [span.clip.sha256, round(span.start_s, 6), round(span.speed, 6), span.mirror]
             for span in piece.sources

@@ -7,17 +7,20 @@ move is played ``h`` frames past its end and the incoming one starts ``h`` frame
 timeline keeps its length. Footage a clip lacks there is replaced by its edge frame (the FFmpeg
 chain clones it). Only transition windows need two inputs; segment bodies are cacheable alone.
 
-A move's body is cut into chunks on a grid of ``chunk_frames`` counted from the move's own first
-frame, so a chunk shows the same footage whatever the move's neighbours are and is reused from
-the cache by any blueprint playing that move at that speed. A transition piece takes the
-off-grid frames on either side of its window (the outgoing body's tail since its last grid line,
-the incoming body's head up to its first), so the chunks stay neighbour-independent.
+A move's body (its frames outside the transition windows) is cut into chunks on a grid of
+``chunk_frames`` counted from the move's own first frame, so a whole chunk shows the same
+footage whatever the move's neighbours are and is reused from the cache by any blueprint playing
+that move at that speed; only the partial chunks at the body's two ends depend on the
+neighbouring windows. A transition piece is exactly its window. Every move is sampled at its
+blueprint ``speed_factor`` from ``clip_in_s`` (not at a speed fitted to its rounded frame count,
+which would differ by position), so its last frame lands within one frame of ``clip_out_s``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -77,10 +80,6 @@ class Piece:
     sources: tuple[SourceSpan, ...]
     xfade: str | None = None
     overlays: tuple[TextOverlay, ...] = ()
-    fade_offset: int = 0
-    """Transition: frames of the outgoing move shown before the fade starts."""
-    fade_frames: int = 0
-    """Transition: frames the fade lasts (centred on the cut); the incoming move follows."""
 
 
 @dataclass(frozen=True)
@@ -129,70 +128,45 @@ def plan_timeline(
 ) -> Timeline:
     """Cut the blueprint into pieces; ``clips`` maps each ``clip_uri`` to its local file.
 
-    ``chunk_frames`` (default: one second) is the body chunk grid; the encoder must put a
-    keyframe every ``chunk_frames`` so chunks of one move can be encoded in a single run.
+    ``chunk_frames`` (default: one second) is the body chunk grid: whole chunks (and the
+    encoder's keyframe interval) are that long, partial ones sit at a body's ends.
     """
     fps = blueprint.video_output.fps
     grid = chunk_frames or fps
     moves = blueprint.moves_used
     cuts = cut_frames(blueprint)
     halves = half_windows(blueprint, cuts)
-    speeds = [
-        (move.clip_out_s - move.clip_in_s) / max(cuts[i + 1] - cuts[i], 1) * fps
-        for i, move in enumerate(moves)
-    ]
-    bodies = [
-        body_range(cuts[i + 1] - cuts[i], halves[i], halves[i + 1], grid) for i in range(len(moves))
-    ]
+    bodies = [(halves[i], cuts[i + 1] - cuts[i] - halves[i + 1]) for i in range(len(moves))]
 
     def source(index: int, frame: int) -> SourceSpan:
         move = moves[index]
-        start = move.clip_in_s + (frame - cuts[index]) / fps * speeds[index]
-        return SourceSpan(clips[move.clip_uri], start, speeds[index], move.mirror)
+        start = move.clip_in_s + (frame - cuts[index]) / fps * move.speed_factor
+        return SourceSpan(clips[move.clip_uri], start, move.speed_factor, move.mirror)
 
     texts = timeline_texts(blueprint, cuts) if overlays else []
     pieces: list[Piece] = []
     for index, move in enumerate(moves):
         half = halves[index]
-        body_start, body_end = (cuts[index] + frame for frame in bodies[index])
         if half:
-            fade_start = cuts[index] - half
-            window_start = cuts[index - 1] + bodies[index - 1][1]
-            window = (window_start, body_start - window_start)
-            pair = (source(index - 1, window_start), source(index, fade_start))
+            window = (cuts[index] - half, 2 * half)
+            pair = (source(index - 1, window[0]), source(index, window[0]))
             xfade = XFADE_BY_TRANSITION[move.transition_in.type]
             overlay = _within(texts, *window, fps)
-            pieces.append(
-                Piece("transition", index, *window, pair, xfade, overlay,
-                      fade_offset=fade_start - window_start, fade_frames=2 * half)
-            )  # fmt: skip
-        # On the grid: one chunk per cell (the last may be short); off it: one piece.
-        step = grid if bodies[index][0] % grid == 0 else body_end - body_start
-        chunk_start = body_start
-        while chunk_start < body_end:
-            chunk_end = min(chunk_start + step, body_end)
-            window = (chunk_start, chunk_end - chunk_start)
+            pieces.append(Piece("transition", index, *window, pair, xfade, overlay))
+        for low, high in body_chunks(*bodies[index], grid):
+            window = (cuts[index] + low, high - low)
             overlay = _within(texts, *window, fps)
             pieces.append(
-                Piece("segment", index, *window, (source(index, chunk_start),), None, overlay)
+                Piece("segment", index, *window, (source(index, window[0]),), None, overlay)
             )
-            chunk_start = chunk_end
     return Timeline(tuple(pieces), cuts[-1], fps)
 
 
-def body_range(frames: int, half_in: int, half_out: int, grid: int) -> tuple[int, int]:
-    """The move-relative frames ``[start, end)`` its body chunks cover.
-
-    Grid-aligned inside the part no transition window uses; the move's true end counts as a grid
-    line. A move too short for one grid cell keeps its whole body as one (neighbour-dependent)
-    piece.
-    """
-    low, high = half_in, frames - half_out
-    start = -(-low // grid) * grid
-    end = high if half_out == 0 else high // grid * grid
-    if start >= end:
-        return low, max(low, high)
-    return start, end
+def body_chunks(low: int, high: int, grid: int) -> list[tuple[int, int]]:
+    """Move-relative frame ranges of the body ``[low, high)`` cut at the move's grid lines."""
+    lines = range(-(-(low + 1) // grid) * grid, high, grid)
+    edges = [low, *lines, high]
+    return [(a, b) for a, b in pairwise(edges) if b > a]
 
 
 def timeline_texts(blueprint: Blueprint, cuts: list[int]) -> list[TextOverlay]:

@@ -94,13 +94,14 @@ def test_transition_windows_are_centred_on_cuts_and_pieces_chain_without_gaps() 
         position += piece.frames
     assert position == timeline.frames == round(blueprint.song.window.length_s * 24)  # type: ignore[attr-defined]
     fades = [piece for piece in pieces if piece.kind == "transition"]
-    assert [(p.xfade, p.fade_frames) for p in fades] == [("fade", 12), ("wipeleft", 6)]
+    assert [(p.xfade, p.frames) for p in fades] == [("fade", 12), ("wipeleft", 6)]
     cut_b, cut_c = 48, 96  # 4 counts at 120 BPM = 2 s = 48 frames
-    assert [p.start_frame + p.fade_offset + p.fade_frames // 2 for p in fades] == [cut_b, cut_c]
+    assert [p.start_frame + p.frames // 2 for p in fades] == [cut_b, cut_c]
 
 
 def test_body_chunks_sit_on_the_moves_own_grid_whatever_its_neighbours() -> None:
-    """A move's chunks start on its one-second grid, so a new neighbour transition keeps them."""
+    """A move's whole chunks sit on its one-second grid, so a new neighbour transition keeps them;
+    the window is exactly the fade, and only the partial chunks beside it are new."""
     hard = [MovePlan("moves/a.mp4", counts=8), MovePlan("moves/b.mp4", counts=8)]
     soft = [hard[0], MovePlan("moves/b.mp4", counts=8, transition="crossfade", transition_s=0.5)]
     _, plain = _timeline(hard)
@@ -111,13 +112,13 @@ def test_body_chunks_sit_on_the_moves_own_grid_whatever_its_neighbours() -> None
         return [(p.start_frame, p.frames) for p in pieces if p.kind == "segment"
                 and p.move_index == move]  # fmt: skip
 
-    # 8 counts = 96 frames at 24 fps; the 12-frame crossfade takes [90, 102) plus the
-    # off-grid frames around it: [72, 90) of move a and [102, 120) of move b.
+    # 8 counts = 96 frames at 24 fps; the 12-frame crossfade takes [90, 102), leaving the
+    # partial chunks [72, 90) of move a and [102, 120) of move b.
     assert chunks(plain, 0) == [(0, 24), (24, 24), (48, 24), (72, 24)]
-    assert chunks(faded, 0) == [(0, 24), (24, 24), (48, 24)]
-    assert chunks(faded, 1) == [(120, 24), (144, 24), (168, 24)]
+    assert chunks(faded, 0) == [(0, 24), (24, 24), (48, 24), (72, 18)]
+    assert chunks(faded, 1) == [(102, 18), (120, 24), (144, 24), (168, 24)]
     fade = next(p for p in faded.pieces if p.kind == "transition")  # type: ignore[attr-defined]
-    assert (fade.start_frame, fade.frames, fade.fade_offset, fade.fade_frames) == (72, 48, 18, 12)
+    assert (fade.start_frame, fade.frames) == (90, 12)
     keys = {piece_key(p, SETTINGS, None) for p in plain.pieces}  # type: ignore[attr-defined]
     reused = [p for p in faded.pieces if piece_key(p, SETTINGS, None) in keys]  # type: ignore[attr-defined]
     assert len(reused) == 6
@@ -135,9 +136,10 @@ def test_a_moves_chunks_render_in_one_run_split_at_keyframes() -> None:
     assert args[args.index("-segment_format") + 1] == "h264"
     assert args.count("-f") == 1
     assert args[-1] == "/s/chunk-%04d.mp4"
-    with pytest.raises(ValueError, match="grid"):
-        chunks_args([chunks[2], chunks[0]], SETTINGS, Path("/s/c-%04d.mp4"), font=None,
-                    text_dir=Path("/t"))  # fmt: skip
+    assert args[args.index("-force_key_frames") + 1] == "expr:eq(n,24)+eq(n,48)"
+    partial = chunks_args([chunks[2], chunks[0]], SETTINGS, Path("/s/c-%04d.mp4"), font=None,
+                          text_dir=Path("/t"))  # fmt: skip
+    assert partial[partial.index("-force_key_frames") + 1] == "expr:eq(n,10)"
 
 
 def test_xfade_runs_over_the_whole_window_from_offset_zero() -> None:
