@@ -147,6 +147,7 @@ def run_job_scenario(blueprint_file: Path, root: Path, cache: Path, out: Path) -
         options = RenderOptions(
             cache=SegmentCache(cache), work_dir=Path(work), preset=settings.x264_preset,
             crf=settings.x264_crf, workers=settings.render_workers,
+            prepare_clips=settings.prepare_clips,
         )  # fmt: skip
         context = JobContext(LocalStorage(root), NoTaskStatus(), None, options)
         result = render_blueprint(parsed, context, out, lambda percent: None)

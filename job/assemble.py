@@ -1,8 +1,9 @@
 """Assemble the video: probe inputs, prepare clips, render (or reuse) pieces and audio, join, mux.
 
 Prepared clips, pieces and the encoded audio come from the content-addressed
-:class:`SegmentCache`; only the missing ones run through FFmpeg (a few at a time). A clip is
-prepared (scaled to the output frame, dense keyframes) only when a missing piece needs it; the
+:class:`SegmentCache`; only the missing ones run through FFmpeg (a few at a time). A clip larger
+than the output frame is prepared (scaled to the output frame, dense keyframes) when a missing
+piece needs it, a smaller one read directly; the
 missing chunks of one move's body share one run (one seek, one decode) split into per-chunk
 entries. Pieces are raw H.264 streams, so
 the join is a byte-wise concatenation plus one stream-copy mux: a blueprint whose pieces are all
@@ -36,7 +37,7 @@ from job.ffmpeg_plan import (
 )
 from job.ffmpeg_run import has_audio, has_video, media_duration, probe, run_ffmpeg
 from job.fonts import find_font
-from job.prepare import ClipRun, plan_clip_runs, run_clip, store_chunks
+from job.prepare import ClipRun, plan_clip_runs, run_clip, store_chunks, worth_preparing
 from job.segment_cache import SegmentCache
 from job.timeline import ClipFile, Piece, plan_timeline
 from schemas.blueprint import Blueprint
@@ -54,6 +55,9 @@ class RenderOptions:
     work_dir: Path
     preset: str = "veryfast"
     crf: int = 21
+    prepare_clips: str = "auto"
+    """``auto``: prepare clips larger than the output frame (``worth_preparing``); ``always``;
+    ``never`` (pieces read every source clip directly)."""
     workers: int = 2
     timeout_s: float = 900.0
     font_file: str = ""
@@ -106,6 +110,8 @@ def assemble_video(
     prepared = {
         uri: ClipFile(options.cache.path("clips", prepared_key(clip.sha256, settings), ".mp4"),
                       clip.sha256)
+        if _prepare(options.prepare_clips, probes.get(uri, {}), settings)
+        else ClipFile(clip.path, clip.sha256, normalised=False)
         for uri, clip in clips.items()
     }  # fmt: skip
     grid = settings.gop_frames
@@ -173,6 +179,10 @@ def assemble_video(
     return Assembled(
         out, timeline.duration_s, timeline.frames, len(rendered), sum(cached), audio_cached
     )
+
+
+def _prepare(policy: str, info: Mapping[str, Any], settings: EncodeSettings) -> bool:
+    return policy == "always" or (policy == "auto" and worth_preparing(info, settings))
 
 
 def x264_threads(workers: int) -> int:

@@ -105,19 +105,21 @@ def filter_path(path: Path) -> str:
 
 
 def normalise_filters(settings: EncodeSettings, source_fps: float) -> list[str]:
-    """Filters bringing a source clip to the output frame: letterboxed, yuv420p, square pixels.
+    """Filters bringing a source clip to the output frame: letterboxed, square pixels, yuv420p.
 
     The clip keeps its own frame rate (up to ``PREPARED_MAX_FPS``), so a speed factor applied
     later still samples the original motion.
     """
-    width, height = settings.width, settings.height
     filters = [] if source_fps <= PREPARED_MAX_FPS else [f"fps={PREPARED_MAX_FPS}"]
+    return [*filters, *letterbox_filters(settings), "setsar=1", "format=yuv420p"]
+
+
+def letterbox_filters(settings: EncodeSettings) -> list[str]:
+    """Scale (keeping the aspect ratio) and pad with black to the output frame."""
+    width, height = settings.width, settings.height
     return [
-        *filters,
         f"scale={width}:{height}:force_original_aspect_ratio=decrease",
         f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black",
-        "setsar=1",
-        "format=yuv420p",
     ]
 
 
@@ -209,12 +211,15 @@ def source_chain(index: int, span: SourceSpan, settings: EncodeSettings) -> str:
 
 
 def _timing_filters(span: SourceSpan, settings: EncodeSettings) -> list[str]:
-    """Speed, output rate, mirror, lead-in and tail holds for frames starting at the span."""
-    filters = [
-        f"setpts=(PTS-STARTPTS)/{span.speed:.6f}",
-        f"fps={settings.fps}",
-        "setsar=1",
-    ]
+    """Speed, output rate, mirror, lead-in and tail holds for frames starting at the span.
+
+    A source clip read directly is letterboxed after ``fps``, so only the frames shown are
+    scaled.
+    """
+    filters = [f"setpts=(PTS-STARTPTS)/{span.speed:.6f}", f"fps={settings.fps}"]
+    if not span.clip.normalised:
+        filters += [*letterbox_filters(settings), "format=yuv420p"]
+    filters.append("setsar=1")
     if span.mirror:
         filters.append("hflip")
     held = lead_in_frames(span, settings.fps)
@@ -343,7 +348,13 @@ def piece_key(piece: Piece, settings: EncodeSettings, font: Path | None) -> str:
         "frames": piece.frames,
         "xfade": piece.xfade,
         "sources": [
-            [span.clip.sha256, round(span.start_s, 6), round(span.speed, 6), span.mirror]
+            [
+                span.clip.sha256,
+                span.clip.normalised,
+                round(span.start_s, 6),
+                round(span.speed, 6),
+                span.mirror,
+            ]
             for span in piece.sources
         ],
         "overlays": [

@@ -78,6 +78,7 @@ def render_options(settings: JobSettings, work_dir: Path) -> RenderOptions:
         work_dir=work_dir,
         preset=settings.x264_preset,
         crf=settings.x264_crf,
+        prepare_clips=settings.prepare_clips,
         workers=settings.render_workers,
         timeout_s=settings.ffmpeg_timeout_s,
         font_file=settings.font_file,

@@ -1,8 +1,10 @@
-"""Prepared clips: each source clip decoded and scaled once per output size, cached.
+"""Prepared clips: a large source clip decoded and scaled once per output size, cached.
 
-A piece reads the *prepared* copy of its clip (letterboxed to the output frame, yuv420p, a
+A piece reads the *prepared* copy of such a clip (letterboxed to the output frame, yuv420p, a
 keyframe every few frames), so a transition window seeks in a few frames instead of decoding the
-source from its start, and no piece scales 1080p footage again.
+source from its start, and no piece scales 1080p footage again. A clip no larger than the output
+frame (at most 60 fps) is not prepared: pieces read it directly and letterbox the frames they
+show, which costs less than preparing it (a full extra encode) when every clip is new.
 
 When a clip is not prepared yet, the move bodies that read it and are not cached either come out
 of the same FFmpeg run (a *clip run*): the source is decoded and scaled once, ``split`` between
@@ -19,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from job.errors import FfmpegFailed
-from job.ffmpeg_plan import BodyOutput, EncodeSettings, clip_run_args, prepare_args
+from job.ffmpeg_plan import (
+    PREPARED_MAX_FPS,
+    BodyOutput,
+    EncodeSettings,
+    clip_run_args,
+    prepare_args,
+)
 from job.ffmpeg_run import media_duration, run_ffmpeg
 from job.segment_cache import SegmentCache
 from job.timeline import ClipFile, Piece
@@ -30,6 +38,20 @@ MAX_BODIES_PER_RUN = 2
 """Bodies one clip run encodes (each an x264 instance in the same FFmpeg process): at
 ``veryfast`` three took ffmpeg to 303 MB and two to 247 MB (goal 300 MB); the rest of a clip's
 missing bodies read its prepared copy."""
+
+
+def worth_preparing(info: Mapping[str, Any], settings: EncodeSettings) -> bool:
+    """Whether a clip (ffprobe's view of it) is prepared before pieces read it.
+
+    Yes when its frames are larger than the output frame (decoding and scaling them again for
+    every piece costs more than decoding a prepared copy) or faster than ``PREPARED_MAX_FPS``.
+    """
+    stream = _video_stream(info)
+    try:
+        pixels = int(stream.get("width") or 0) * int(stream.get("height") or 0)
+    except (TypeError, ValueError):
+        return True
+    return pixels > settings.width * settings.height or frame_rate(info) > PREPARED_MAX_FPS
 
 
 @dataclass(frozen=True)

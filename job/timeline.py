@@ -46,6 +46,9 @@ class ClipFile:
 
     path: Path
     sha256: str
+    normalised: bool = True
+    """Frames already letterboxed to the output size (a prepared clip); False for a source clip
+    that pieces read directly, scaling and padding each frame they use."""
 
 
 @dataclass(frozen=True)

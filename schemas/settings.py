@@ -147,6 +147,9 @@ class JobSettings(_Group):
         validation_alias="JOB_X264_PRESET",
     )
     x264_crf: int = Field(21, ge=0, le=51, validation_alias="JOB_X264_CRF")
+    prepare_clips: str = Field(
+        "auto", pattern="^(auto|always|never)$", validation_alias="JOB_PREPARE_CLIPS"
+    )
     font_file: str = Field("", validation_alias="JOB_FONT_FILE")
     ffmpeg_timeout_s: float = Field(900.0, gt=0, validation_alias="JOB_FFMPEG_TIMEOUT")
     progress_interval_s: float = Field(1.0, ge=0, validation_alias="JOB_PROGRESS_INTERVAL")

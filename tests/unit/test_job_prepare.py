@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from job.prepare import MAX_BODIES_PER_RUN, frame_count, frame_rate, plan_clip_runs
+from job.ffmpeg_plan import EncodeSettings
+from job.prepare import (
+    MAX_BODIES_PER_RUN,
+    frame_count,
+    frame_rate,
+    plan_clip_runs,
+    worth_preparing,
+)
 from job.timeline import ClipFile, Piece, SourceSpan
 
 INFO = {"streams": [{"codec_type": "video", "r_frame_rate": "30000/1001", "nb_frames": "210"}]}
@@ -89,3 +96,21 @@ def test_rate_and_frame_count_come_from_ffprobe(stream: dict, rate: float, frame
     info = {"streams": [{"codec_type": "audio"}, {"codec_type": "video", **stream}]}
     assert frame_rate(info) == pytest.approx(rate)
     assert frame_count(info) == frames
+
+
+def test_only_clips_larger_or_faster_than_the_output_are_prepared() -> None:
+    """Decoding and scaling a large clip again per piece costs more than a prepared copy; a clip
+    no larger than the output frame is read directly (preparing it is a full extra encode)."""
+    settings = EncodeSettings(1280, 720, 30)
+
+    def clip(width: object, height: object, rate: str = "30/1") -> dict[str, object]:
+        stream = {"codec_type": "video", "width": width, "height": height, "r_frame_rate": rate}
+        return {"streams": [{"codec_type": "audio"}, stream]}
+
+    assert worth_preparing(clip(1920, 1080), settings)
+    assert worth_preparing(clip(1280, 721), settings)
+    assert not worth_preparing(clip(1280, 720), settings)
+    assert not worth_preparing(clip(720, 1280), settings)  # as many pixels, shown smaller
+    assert not worth_preparing(clip(480, 480, "60/1"), settings)
+    assert worth_preparing(clip(480, 480, "120/1"), settings)
+    assert worth_preparing(clip("?", 480), settings)  # unknown size: prepare, to be safe
