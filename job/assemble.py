@@ -102,7 +102,7 @@ def assemble_video(
     on_progress: ProgressCallback | None = None,
 ) -> Assembled:
     """Render ``blueprint`` from local ``song`` and ``clips`` (by ``clip_uri``) into ``out``."""
-    probes = check_media(blueprint, song, clips, options.cache)
+    probes = check_media(blueprint, song, clips, options.cache, workers=options.workers)
     output = blueprint.video_output
     settings = EncodeSettings(output.width, output.height, output.fps, options.preset, options.crf,
                               x264_threads(options.workers))  # fmt: skip
@@ -205,22 +205,35 @@ def join_pieces(pieces: Iterable[Path], out: Path) -> None:
 
 
 def check_media(
-    blueprint: Blueprint, song: ClipFile, clips: Mapping[str, ClipFile], cache: SegmentCache
+    blueprint: Blueprint,
+    song: ClipFile,
+    clips: Mapping[str, ClipFile],
+    cache: SegmentCache,
+    *,
+    workers: int = 4,
 ) -> dict[str, dict[str, Any]]:
     """ffprobe's view of each clip (by URI); ``AssetUnavailable`` for a clip without video or a
-    song without audio."""
-    probes: dict[str, dict[str, Any]] = {}
+    song without audio.
+
+    The song and the distinct clips are probed in parallel (an ffprobe start costs ~50 ms of CPU,
+    45 of them in a row held a first render up for 3 s); problems are reported in move order.
+    """
+    used = {move.clip_uri: clips[move.clip_uri] for move in blueprint.moves_used
+            if move.clip_uri in clips}  # fmt: skip
+    media = [(song, f"song {blueprint.song.audio_uri}")]
+    media += [(clip, f"clip {uri}") for uri, clip in used.items()]
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ffprobe") as pool:
+        futures = [pool.submit(_probe_cached, item, cache, what) for item, what in media]
+    probes = dict(zip(used, (future.result() for future in futures[1:]), strict=True))
     for index, move in enumerate(blueprint.moves_used):
-        clip = clips.get(move.clip_uri)
-        if clip is None:
+        info = probes.get(move.clip_uri)
+        if info is None:
             continue
-        info = probes.get(move.clip_uri) or _probe_cached(clip, cache, f"clip {move.clip_uri}")
         if not has_video(info):
             raise AssetUnavailable(
                 f"moves_used[{index}].clip_uri: {move.clip_uri} has no video stream",
                 step="probe",
             )
-        probes[move.clip_uri] = info
         length = media_duration(info)
         if length and move.clip_in_s >= length:
             raise BlueprintRejected(
@@ -228,7 +241,7 @@ def check_media(
                 f"{move.clip_uri} ({length:g} s long)",
                 step="probe",
             )
-    if not has_audio(_probe_cached(song, cache, f"song {blueprint.song.audio_uri}")):
+    if not has_audio(futures[0].result()):
         raise AssetUnavailable(
             f"song.audio_uri: {blueprint.song.audio_uri} has no audio stream", step="probe"
         )
