@@ -28,11 +28,11 @@ from job.ffmpeg_plan import (
     EncodeSettings,
     audio_args,
     audio_key,
-    chunks_args,
     mux_args,
-    piece_args,
     piece_key,
     prepared_key,
+    source_moves,
+    stretch_args,
     text_files,
 )
 from job.ffmpeg_run import has_audio, has_video, media_duration, probe, run_ffmpeg
@@ -126,14 +126,19 @@ def assemble_video(
     pieces = timeline.pieces
     keys = [piece_key(piece, settings, font) for piece in pieces]
     cached = [options.cache.path("pieces", key, ".h264").is_file() for key in keys]
-    batches = render_batches(pieces)
     sources = {prepared[uri].path: (clip, probes[uri]) for uri, clip in clips.items()
                if uri in probes}  # fmt: skip
-    runs = plan_clip_runs(batches, pieces, keys, cached, sources)
+    runs = plan_clip_runs(render_batches(pieces), pieces, keys, cached, sources)
+    coming = {key for run in runs for body in run.bodies for key in body.keys}
+    stretches = plan_stretches(pieces, keys, [hit or key in coming for hit, key in
+                                              zip(cached, keys, strict=True)])  # fmt: skip
+    for slot, hit in enumerate(cached):
+        if hit:
+            progress.update(slot, pieces[slot].frames)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="ffmpeg") as pool:
         audio = pool.submit(_audio, blueprint, song, timeline.duration_s, options)
-        # Submitted before any piece: a piece waiting for its clip waits for a running run.
+        # Submitted before any stretch: a stretch waiting for its clip waits for a running run.
         ready = {
             run.prepared: pool.submit(
                 run_clip, run, settings, options.cache, font=font, text_dir=text_dir,
@@ -143,7 +148,7 @@ def assemble_video(
         }  # fmt: skip
         futures = [
             pool.submit(
-                _batch,
+                _stretch,
                 slots,
                 pieces,
                 settings=settings,
@@ -154,10 +159,12 @@ def assemble_video(
                 ready=ready,
                 keys=keys,
             )
-            for slots in batches
+            for slots in stretches
         ]
-        rendered = [path for future in futures for path in future.result()]
+        for future in [*ready.values(), *futures]:
+            future.result()
         audio_path, audio_cached = audio.result()
+    rendered = [_made(options.cache, key, piece) for key, piece in zip(keys, pieces, strict=True)]
     log.info(
         "pieces ready",
         extra={"step": "render", "pieces": len(rendered), "pieces_cached": sum(cached),
@@ -300,7 +307,44 @@ def render_batches(pieces: Sequence[Piece]) -> list[list[int]]:
     return batches
 
 
-def _batch(
+MAX_STRETCH_FRAMES = 600
+"""Frames one FFmpeg run renders at most (20 s at 30 fps): long enough that FFmpeg and x264
+starts are few, short enough that the render workers finish close together."""
+MAX_STRETCH_MOVES = 6
+"""Moves (FFmpeg inputs, each with its decoder) one run reads at most."""
+
+
+def plan_stretches(
+    pieces: Sequence[Piece], keys: Sequence[str], done: Sequence[bool]
+) -> list[list[int]]:
+    """Runs of consecutive pieces to render: those not ``done`` (cached, or coming from a clip
+    run), each content key once however often the blueprint shows it, cut at
+    ``MAX_STRETCH_FRAMES`` frames or ``MAX_STRETCH_MOVES`` moves."""
+    stretches: list[list[int]] = []
+    claimed: set[str] = set()
+    current: list[int] = []
+    frames, moves = 0, set[int]()
+    for slot, piece in enumerate(pieces):
+        if done[slot] or keys[slot] in claimed:
+            current = []
+            continue
+        touched = moves | set(source_moves(piece))
+        if current and (
+            frames + piece.frames > MAX_STRETCH_FRAMES or len(touched) > MAX_STRETCH_MOVES
+        ):
+            current = []
+        if not current:
+            stretches.append(current)
+            frames, moves = 0, set()
+            touched = set(source_moves(piece))
+        current.append(slot)
+        claimed.add(keys[slot])
+        frames += piece.frames
+        moves = touched
+    return stretches
+
+
+def _stretch(
     slots: list[int],
     pieces: Sequence[Piece],
     *,
@@ -311,67 +355,37 @@ def _batch(
     progress: _Progress,
     ready: Mapping[Path, Future[None]],
     keys: Sequence[str],
-) -> list[Path]:
-    """The batch's piece files, rendering the missing ones once their clips are prepared.
-
-    Waiting comes first: the clip run preparing a clip may be rendering this very body.
-    """
-    for slot in slots:
-        _wait_for_clips(pieces[slot], ready)
-    if len(slots) == 1:
-        slot = slots[0]
-        return [_piece(slot, pieces[slot], keys[slot], settings=settings, font=font,
-                       text_dir=text_dir, options=options, progress=progress)]  # fmt: skip
-    cache = options.cache
-    found = [cache.lookup("pieces", keys[slot], ".h264") for slot in slots]
-    missing = [position for position, path in enumerate(found) if path is None]
-    paths = list(found)
-    if missing:
-        low, high = missing[0], missing[-1] + 1
-        chunks = [pieces[slot] for slot in slots[low:high]]
-        what = f"body of moves_used[{chunks[0].move_index}]"
-        total = sum(chunk.frames for chunk in chunks)
-        with cache.scratch() as scratch:
-            if len(chunks) == 1:
-                made = [Path(scratch) / "chunk-0000.h264"]
-                args = piece_args(chunks[0], settings, made[0], font=font, text_dir=text_dir)
-            else:
-                pattern = Path(scratch) / "chunk-%04d.h264"
-                args = chunks_args(chunks, settings, pattern, font=font, text_dir=text_dir)
-            run_ffmpeg(
-                args,
-                what=what,
-                timeout_s=options.timeout_s,
-                on_frames=lambda frames: progress.update(slots[low], min(frames, total)),
-            )
-            made = sorted(Path(scratch).glob("chunk-*.h264"))
-            paths[low:high] = store_chunks(cache, made, [keys[s] for s in slots[low:high]], what)
+) -> None:
+    """Render the stretch's pieces in one FFmpeg run into the cache, once their clips are
+    prepared (the clip run preparing a clip may still be running)."""
+    chosen = [pieces[slot] for slot in slots]
+    for piece in chosen:
+        _wait_for_clips(piece, ready)
+    total = sum(piece.frames for piece in chosen)
+    moves = sorted({move for piece in chosen for move in source_moves(piece)})
+    what = (f"moves_used[{moves[0]}]" if len(moves) == 1
+            else f"moves_used[{moves[0]}..{moves[-1]}]")  # fmt: skip
+    with options.cache.scratch() as scratch:
+        name = "piece-%04d.h264" if len(chosen) > 1 else "piece-0000.h264"
+        run_ffmpeg(
+            stretch_args(chosen, settings, Path(scratch) / name, font=font, text_dir=text_dir),
+            what=what,
+            timeout_s=options.timeout_s,
+            on_frames=lambda frames: progress.update(slots[0], min(frames, total)),
+        )
+        made = sorted(Path(scratch).glob("piece-*.h264"))
+        store_chunks(options.cache, made, [keys[slot] for slot in slots], what)
     for slot in slots:
         progress.update(slot, pieces[slot].frames)
-    return [path for path in paths if path]
 
 
-def _piece(
-    slot: int,
-    piece: Piece,
-    key: str,
-    *,
-    settings: EncodeSettings,
-    font: Path | None,
-    text_dir: Path,
-    options: RenderOptions,
-    progress: _Progress,
-) -> Path:
-    def render(temporary: Path) -> None:
-        run_ffmpeg(
-            piece_args(piece, settings, temporary, font=font, text_dir=text_dir),
-            what=f"{piece.kind} of moves_used[{piece.move_index}]",
-            timeout_s=options.timeout_s,
-            on_frames=lambda frames: progress.update(slot, min(frames, piece.frames)),
+def _made(cache: SegmentCache, key: str, piece: Piece) -> Path:
+    """The cached file of a piece every run has finished; ``FfmpegFailed`` if none wrote it."""
+    path = cache.path("pieces", key, ".h264")
+    if not path.is_file():
+        raise FfmpegFailed(
+            f"{piece.kind} of moves_used[{piece.move_index}] was not rendered", step="assemble"
         )
-
-    path, _ = options.cache.get_or_make("pieces", key, ".h264", render)
-    progress.update(slot, piece.frames)
     return path
 
 

@@ -224,19 +224,43 @@ def test_moving_footage_is_timed_alike_by_clip_runs_prepared_copies_and_sources(
     second, _ = _render(blueprint, job_media, cache, tmp_path / "prepared")
     assert second.pieces_cached == 0
     matched = _psnr(first.path, second.path)
-    assert matched >= 40  # measured 44 dB
+    assert matched >= 40  # measured 43 dB
     direct, _ = _render(
         blueprint, job_media, SegmentCache(tmp_path / "no-prepare"), tmp_path / "direct",
         prepare_clips="never",
     )  # fmt: skip
     assert not (tmp_path / "no-prepare/clips").exists()
     unprepared = _psnr(first.path, direct.path)
-    assert unprepared >= 40  # measured 49 dB
+    assert unprepared >= 40  # measured 45 dB
     # The check can fail: the same render against one shifted by a frame is far apart.
     shifted = tmp_path / "shifted.mp4"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(second.path), "-vf", "trim=start_frame=1",
+        ["ffmpeg", "-v", "error", "-y", "-i", str(second.path),
+         "-vf", "trim=start_frame=1,setpts=PTS-STARTPTS",
          "-c:v", "libx264", "-preset", "veryfast", str(shifted)],
         check=True,
     )  # fmt: skip
-    assert _psnr(first.path, shifted) < min(matched, unprepared) - 8  # measured 31 dB
+    assert _psnr(first.path, shifted) < min(matched, unprepared) - 20  # measured 10.5 dB
+
+
+def test_a_move_held_past_its_clip_crossfades_out_in_the_same_run(
+    job_media: Path, tmp_path: Path
+) -> None:
+    """A move starting at 0 s behind a crossfade (its first frame held) whose 5 s clip runs out
+    before it ends (its last frame held), fading into the next move, all in one FFmpeg run: the
+    held frames keep their timing, so the window and the video keep every frame."""
+    red, green, blue = (spec.key for spec in TEST_CLIPS[:3])
+    moves = [
+        MovePlan(red, counts=4),
+        MovePlan(green, counts=12, speed=1.15, clip_in_s=0.0, transition="crossfade",
+                 transition_s=0.5),
+        MovePlan(blue, counts=4, transition="crossfade", transition_s=0.5),
+    ]  # fmt: skip
+    blueprint = parse_blueprint(build_blueprint(moves, fps=FPS), storage_root=job_media)
+    assembled, _ = _render(blueprint, job_media, SegmentCache(tmp_path / "cache"), tmp_path / "w")
+    assert assembled.frames == round(blueprint.song.window.length_s * FPS)
+    video = next(s for s in _probe(assembled.path)["streams"] if s["codec_type"] == "video")
+    assert abs(float(video["duration"]) - assembled.duration_s) <= 1 / FPS
+    # 12 counts = 6 s at 120 BPM; the clip lasts 5 / 1.15 = 4.35 s: green is held to the fade.
+    held = blueprint.moves_used[2].timeline_start_s - 0.5
+    assert _centre_rgb(assembled.path, held)[1] > 200 > max(_centre_rgb(assembled.path, held)[::2])

@@ -11,7 +11,6 @@ from job.ffmpeg_plan import (
     EncodeSettings,
     UnsafePath,
     audio_args,
-    chunks_args,
     clip_run_args,
     file_input,
     mux_args,
@@ -19,6 +18,7 @@ from job.ffmpeg_plan import (
     piece_key,
     prepare_args,
     prepared_key,
+    stretch_args,
 )
 from job.ffmpeg_run import parse_progress_line
 from job.timeline import ClipFile, Piece, SourceSpan, plan_timeline
@@ -46,8 +46,9 @@ def test_segment_arguments_match_the_golden_list() -> None:
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-ss", "1.500000", "-protocol_whitelist", "file,pipe", "-i", "file:/work/in/a.mp4",
         "-filter_complex",
-        "[0:v]setpts=(PTS-STARTPTS)/1.000000,fps=24,setsar=1,"
-        "tpad=stop=-1:stop_mode=clone[s0];[s0]null[v]",
+        "[0:v]setpts=(PTS)/1.000000,fps=24:start_time=0,setsar=1,"
+        "tpad=stop=-1:stop_mode=clone,setpts=N/24/TB[m0u0];"
+        "[m0u0]trim=start_frame=0:end_frame=48,setpts=PTS-STARTPTS[m0t0];[m0t0]null[v]",
         "-map", "[v]", "-frames:v", "48", "-an", "-sn", "-dn", "-map_metadata", "-1",
         "-c:v", "libx264", "-threads", "0", "-preset", "veryfast", "-crf", "21", "-bf", "0",
         "-g", "24",
@@ -63,9 +64,9 @@ def test_speed_becomes_setpts_and_mirror_becomes_hflip() -> None:
                                    text_dir=Path("/t")))  # fmt: skip
     plain = " ".join(piece_args(_segment(0.9), SETTINGS, Path("/o.mp4"), font=None,
                                 text_dir=Path("/t")))  # fmt: skip
-    assert "setpts=(PTS-STARTPTS)/1.100000" in mirrored
+    assert "setpts=(PTS)/1.100000" in mirrored
     assert "hflip" in mirrored
-    assert "setpts=(PTS-STARTPTS)/0.900000" in plain
+    assert "setpts=(PTS)/0.900000" in plain
     assert "hflip" not in plain
 
 
@@ -125,21 +126,54 @@ def test_body_chunks_sit_on_the_moves_own_grid_whatever_its_neighbours() -> None
 
 
 def test_a_moves_chunks_render_in_one_run_split_at_keyframes() -> None:
-    """Consecutive chunks become one FFmpeg run whose segment muxer cuts on the keyframe grid."""
-    span = _segment().sources[0]
-    chunks = [Piece("segment", 0, 0, 24, (span,)), Piece("segment", 0, 24, 24, (span,)),
-              Piece("segment", 0, 48, 10, (span,))]  # fmt: skip
-    args = chunks_args(chunks, SETTINGS, Path("/s/chunk-%04d.mp4"), font=None, text_dir=Path("/t"))
+    """Consecutive chunks become one FFmpeg run whose segment muxer cuts where keyframes are
+    forced, at each chunk's first frame (a partial first chunk included)."""
+
+    def chunk(start: int, frames: int) -> Piece:
+        return Piece("segment", 0, start, frames, (SourceSpan(CLIP, 1.5 + start / 24, 1.0, False),))
+
+    chunks = [chunk(0, 24), chunk(24, 24), chunk(48, 10)]
+    args = stretch_args(chunks, SETTINGS, Path("/s/chunk-%04d.mp4"), font=None,
+                        text_dir=Path("/t"))  # fmt: skip
     assert args[args.index("-frames:v") + 1] == "58"
     assert args[args.index("-segment_frames") + 1] == "24,48"
     assert args[args.index("-f") + 1] == "segment"
     assert args[args.index("-segment_format") + 1] == "h264"
-    assert args.count("-f") == 1
+    assert args.count("-f") == 1 and args.count("-i") == 1
     assert args[-1] == "/s/chunk-%04d.mp4"
     assert args[args.index("-force_key_frames") + 1] == "expr:eq(n,24)+eq(n,48)"
-    partial = chunks_args([chunks[2], chunks[0]], SETTINGS, Path("/s/c-%04d.mp4"), font=None,
-                          text_dir=Path("/t"))  # fmt: skip
+    graph = args[args.index("-filter_complex") + 1]
+    assert "split=3[m0u0][m0u1][m0u2]" in graph
+    assert "[m0u2]trim=start_frame=48:end_frame=58" in graph
+    assert graph.endswith("[p0][p1][p2]concat=n=3:v=1:a=0[v]")
+    partial = stretch_args([chunk(48, 10), chunk(58, 24)], SETTINGS, Path("/s/c-%04d.mp4"),
+                           font=None, text_dir=Path("/t"))  # fmt: skip
     assert partial[partial.index("-force_key_frames") + 1] == "expr:eq(n,10)"
+
+
+def test_a_stretch_decodes_each_move_once_across_its_windows() -> None:
+    """Bodies of three moves and the crossfade between two of them: one input per move, the
+    window fed by both moves' streams, one file per piece."""
+    fade = MovePlan("moves/b.mp4", counts=4, transition="crossfade", transition_s=0.5)
+    moves = [MovePlan("moves/a.mp4", counts=4), fade, MovePlan("moves/c.mp4", counts=4)]
+    _, timeline = _timeline(moves)
+    pieces = timeline.pieces  # type: ignore[attr-defined]
+    assert [p.kind for p in pieces].count("transition") == 1
+    args = stretch_args(pieces, SETTINGS, Path("/s/p-%04d.h264"), font=None, text_dir=Path("/t"))
+    assert args.count("-i") == 3
+    graph = args[args.index("-filter_complex") + 1]
+    window = next(i for i, p in enumerate(pieces) if p.kind == "transition")
+    assert f"xfade=transition=fade:duration=0.500000:offset=0[x{window}]" in graph
+    assert f"concat=n={len(pieces)}:v=1:a=0[v]" in graph
+    starts = [str(p.start_frame - pieces[0].start_frame) for p in pieces[1:]]
+    assert args[args.index("-segment_frames") + 1] == ",".join(starts)
+    with pytest.raises(ValueError, match="consecutive"):
+        stretch_args([pieces[0], pieces[2]], SETTINGS, Path("/s/p-%04d.h264"), font=None,
+                     text_dir=Path("/t"))  # fmt: skip
+    jumped = Piece("segment", 0, 48, 24, (SourceSpan(CLIP, 9.0, 1.0, False),))
+    with pytest.raises(ValueError, match="does not continue"):
+        stretch_args([_segment(), jumped], SETTINGS, Path("/s/p-%04d.h264"), font=None,
+                     text_dir=Path("/t"))  # fmt: skip
 
 
 def test_xfade_runs_over_the_whole_window_from_offset_zero() -> None:
@@ -149,8 +183,8 @@ def test_xfade_runs_over_the_whole_window_from_offset_zero() -> None:
     _, timeline = _timeline(moves)
     window = next(p for p in timeline.pieces if p.kind == "transition")  # type: ignore[attr-defined]
     graph = piece_args(window, SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t"))
-    assert "[s0][s1]xfade=transition=fade:duration=0.500000:offset=0[x]" in graph[graph.index(
-        "-filter_complex") + 1]  # fmt: skip
+    assert "[m0t0][m1t0]xfade=transition=fade:duration=0.500000:offset=0[x0]" in graph[
+        graph.index("-filter_complex") + 1]  # fmt: skip
 
 
 def test_incoming_clip_without_footage_before_its_in_point_holds_its_first_frame() -> None:
@@ -262,10 +296,10 @@ def test_a_clip_run_decodes_once_and_feeds_the_prepared_copy_and_each_body() -> 
     chains = args[args.index("-filter_complex") + 1].split(";")
     assert chains[0].endswith("format=yuv420p,split=3[m][b0][b1]")
     assert chains[1] == (
-        "[b0]trim=start=1.250000,setpts=(PTS-STARTPTS)/1.100000,fps=24,setsar=1,hflip,"
-        "tpad=stop=-1:stop_mode=clone,trim=end_frame=34[v0]"
+        "[b0]trim=start=1.250000,setpts=(PTS-1.250000/TB)/1.100000,fps=24:start_time=0,"
+        "setsar=1,hflip,tpad=stop=-1:stop_mode=clone,setpts=N/24/TB,trim=end_frame=34[v0]"
     )
-    assert chains[2].startswith("[b1]trim=start=0.000000,setpts=(PTS-STARTPTS)/0.900000")
+    assert chains[2].startswith("[b1]trim=start=0.000000,setpts=(PTS)/0.900000")
     assert args[args.index("[v0]") + 2] == "34"
     assert args[args.index("-segment_frames") + 1] == "24"
     assert args[-1] == "/s/b1.h264"
