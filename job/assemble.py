@@ -130,8 +130,8 @@ def assemble_video(
                if uri in probes}  # fmt: skip
     runs = plan_clip_runs(render_batches(pieces), pieces, keys, cached, sources)
     coming = {key for run in runs for body in run.bodies for key in body.keys}
-    stretches = plan_stretches(pieces, keys, [hit or key in coming for hit, key in
-                                              zip(cached, keys, strict=True)])  # fmt: skip
+    done = [hit or key in coming for hit, key in zip(cached, keys, strict=True)]
+    stretches = plan_stretches(pieces, keys, done, options.workers)
     for slot, hit in enumerate(cached):
         if hit:
             progress.update(slot, pieces[slot].frames)
@@ -309,38 +309,47 @@ def render_batches(pieces: Sequence[Piece]) -> list[list[int]]:
 
 MAX_STRETCH_FRAMES = 600
 """Frames one FFmpeg run renders at most (20 s at 30 fps): long enough that FFmpeg and x264
-starts are few, short enough that the render workers finish close together."""
+starts are few (each FFmpeg start alone costs ~80 ms of CPU)."""
+MIN_STRETCH_FRAMES = 150
+"""Towards the end of a render stretches shrink down to this, so the render workers finish
+close together instead of one waiting for the other's last long run."""
 MAX_STRETCH_MOVES = 6
 """Moves (FFmpeg inputs, each with its decoder) one run reads at most."""
 
 
 def plan_stretches(
-    pieces: Sequence[Piece], keys: Sequence[str], done: Sequence[bool]
+    pieces: Sequence[Piece], keys: Sequence[str], done: Sequence[bool], workers: int = 2
 ) -> list[list[int]]:
     """Runs of consecutive pieces to render: those not ``done`` (cached, or coming from a clip
     run), each content key once however often the blueprint shows it, cut at
-    ``MAX_STRETCH_FRAMES`` frames or ``MAX_STRETCH_MOVES`` moves."""
+    ``MAX_STRETCH_MOVES`` moves and at a length that shrinks from ``MAX_STRETCH_FRAMES`` to
+    ``MIN_STRETCH_FRAMES`` as the frames left to plan run out (half of them per worker)."""
+    todo: list[int] = []
+    seen: set[str] = set()
+    for slot in range(len(pieces)):
+        if not done[slot] and keys[slot] not in seen:
+            todo.append(slot)
+            seen.add(keys[slot])
+    left = sum(pieces[slot].frames for slot in todo)
     stretches: list[list[int]] = []
-    claimed: set[str] = set()
-    current: list[int] = []
-    frames, moves = 0, set[int]()
-    for slot, piece in enumerate(pieces):
-        if done[slot] or keys[slot] in claimed:
-            current = []
-            continue
+    frames, moves, limit = 0, set[int](), 0
+    for slot in todo:
+        piece = pieces[slot]
         touched = moves | set(source_moves(piece))
-        if current and (
-            frames + piece.frames > MAX_STRETCH_FRAMES or len(touched) > MAX_STRETCH_MOVES
-        ):
-            current = []
-        if not current:
-            stretches.append(current)
-            frames, moves = 0, set()
-            touched = set(source_moves(piece))
-        current.append(slot)
-        claimed.add(keys[slot])
+        joins = (
+            stretches
+            and stretches[-1][-1] == slot - 1
+            and frames + piece.frames <= limit
+            and len(touched) <= MAX_STRETCH_MOVES
+        )
+        if not joins:
+            limit = max(MIN_STRETCH_FRAMES, min(MAX_STRETCH_FRAMES, left // (2 * max(1, workers))))
+            stretches.append([])
+            frames, touched = 0, set(source_moves(piece))
+        stretches[-1].append(slot)
         frames += piece.frames
         moves = touched
+        left -= piece.frames
     return stretches
 
 
