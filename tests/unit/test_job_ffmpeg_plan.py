@@ -320,3 +320,20 @@ def test_a_clip_run_refuses_bodies_it_cannot_trim() -> None:
     with pytest.raises(ValueError, match="one clip"):
         clip_run_args(Path("/in/a.mp4"), SETTINGS, Path("/s/p.mp4"), mixed, source_fps=30,
                       font=None, text_dir=Path("/t"))  # fmt: skip
+
+
+def test_runs_sharing_the_cores_decode_and_filter_on_one_thread_each() -> None:
+    """With x264 on one thread (parallel runs), each input decodes and the graph filters on one
+    thread too; with x264 left to choose (serial runs), FFmpeg's defaults stay."""
+    shared = EncodeSettings(640, 360, 24, "veryfast", 21, threads=1)
+    window = Piece("transition", 1, 0, 12, (SourceSpan(CLIP, 2.0, 1.0, False),
+                                            SourceSpan(CLIP, 0.0, 1.0, False)), "fade")  # fmt: skip
+    args = piece_args(window, shared, Path("/o.h264"), font=None, text_dir=Path("/t"))
+    inputs = [i for i, arg in enumerate(args) if arg == "-i"]
+    assert len(inputs) == 2
+    assert all(args[args.index("-threads", at - 5) + 1] == "1" for at in inputs)
+    assert args[args.index("-filter_complex_threads") + 1] == "1"
+    assert args[args.index("-c:v") + 2 : args.index("-c:v") + 4] == ["-threads", "1"]
+    serial = piece_args(window, SETTINGS, Path("/o.h264"), font=None, text_dir=Path("/t"))
+    assert "-filter_complex_threads" not in serial
+    assert serial.count("-threads") == 1  # x264's own, 0: x264 decides
