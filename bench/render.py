@@ -173,7 +173,8 @@ def run_moviepy_scenario(blueprint_file: Path, root: Path, out: Path) -> dict[st
     for move in document["moves_used"]:
         uri = move["clip_uri"]
         source = sources.setdefault(uri, VideoFileClip(str(root / uri)))
-        clip = source.subclipped(move["clip_in_s"], move["clip_out_s"])
+        # clip_out_s may pass the clip's end by a rounding error; MoviePy refuses that.
+        clip = source.subclipped(move["clip_in_s"], min(move["clip_out_s"], source.duration))
         effects = [vfx.MultiplySpeed(move["speed_factor"])]
         if move["mirror"]:
             effects.append(vfx.MirrorX())

@@ -320,8 +320,9 @@ MAX_STRETCH_MOVES = 6
 def plan_stretches(
     pieces: Sequence[Piece], keys: Sequence[str], done: Sequence[bool], workers: int = 2
 ) -> list[list[int]]:
-    """Runs of consecutive pieces to render: those not ``done`` (cached, or coming from a clip
-    run), each content key once however often the blueprint shows it, cut at
+    """FFmpeg runs to render the pieces not ``done`` (cached, or coming from a clip run), in
+    timeline order (adjacent or not: one run for a blueprint's scattered new pieces spares an
+    FFmpeg start per piece), each content key once however often the blueprint shows it, cut at
     ``MAX_STRETCH_MOVES`` moves and at a length that shrinks from ``MAX_STRETCH_FRAMES`` to
     ``MIN_STRETCH_FRAMES`` as the frames left to plan run out (half of them per worker)."""
     todo: list[int] = []
@@ -336,12 +337,7 @@ def plan_stretches(
     for slot in todo:
         piece = pieces[slot]
         touched = moves | set(source_moves(piece))
-        joins = (
-            stretches
-            and stretches[-1][-1] == slot - 1
-            and frames + piece.frames <= limit
-            and len(touched) <= MAX_STRETCH_MOVES
-        )
+        joins = stretches and frames + piece.frames <= limit and len(touched) <= MAX_STRETCH_MOVES
         if not joins:
             limit = max(MIN_STRETCH_FRAMES, min(MAX_STRETCH_FRAMES, left // (2 * max(1, workers))))
             stretches.append([])

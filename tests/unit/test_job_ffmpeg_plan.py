@@ -167,9 +167,12 @@ def test_a_stretch_decodes_each_move_once_across_its_windows() -> None:
     assert f"concat=n={len(pieces)}:v=1:a=0[v]" in graph
     starts = [str(p.start_frame - pieces[0].start_frame) for p in pieces[1:]]
     assert args[args.index("-segment_frames") + 1] == ",".join(starts)
-    with pytest.raises(ValueError, match="consecutive"):
-        stretch_args([pieces[0], pieces[2]], SETTINGS, Path("/s/p-%04d.h264"), font=None,
+    with pytest.raises(ValueError, match="timeline order"):
+        stretch_args([pieces[2], pieces[0]], SETTINGS, Path("/s/p-%04d.h264"), font=None,
                      text_dir=Path("/t"))  # fmt: skip
+    gap = stretch_args([pieces[0], pieces[2]], SETTINGS, Path("/s/p-%04d.h264"), font=None,
+                       text_dir=Path("/t"))  # fmt: skip
+    assert f"trim=start_frame={pieces[2].start_frame}:" in gap[gap.index("-filter_complex") + 1]
     jumped = Piece("segment", 0, 48, 24, (SourceSpan(CLIP, 9.0, 1.0, False),))
     with pytest.raises(ValueError, match="does not continue"):
         stretch_args([_segment(), jumped], SETTINGS, Path("/s/p-%04d.h264"), font=None,
