@@ -347,7 +347,10 @@ def stretch_args(
             last = f"[x{number}]"
         texts = [drawtext(overlay, font, text_dir) for overlay in piece.overlays] if font else []
         final = "[v]" if len(pieces) == 1 else f"[p{number}]"
-        chains.append(last + ",".join([*texts, "null"]) + final)
+        # Frames numbered afresh: xfade re-times the frames it passes once its first input ends,
+        # and a repeated timestamp would make the constant-rate output drop a frame.
+        renumber = f"setpts=N/{settings.fps}/TB"
+        chains.append(last + ",".join([renumber, *texts]) + final)
     if len(pieces) > 1:
         chains.append("".join(f"[p{n}]" for n in range(len(pieces)))
                       + f"concat=n={len(pieces)}:v=1:a=0[v]")  # fmt: skip
