@@ -54,10 +54,13 @@ def make_media(root: Path, footage: str, clips: int) -> list[float]:
     moves.mkdir(parents=True, exist_ok=True)
     lengths = []
     if footage == "library":
-        from consumers.moves.demo_library import build_demo_library  # noqa: PLC0415
-
         library = root.parent / "library"
-        build_demo_library(library)
+        # `choreo moves demo-library` in its own process: building it in this one (numpy, the
+        # renderer) would leave this process big, and a scenario's peak RSS includes its
+        # parent's at the fork (Linux keeps ru_maxrss across exec).
+        command = [str(Path(sys.executable).with_name("choreo")), "moves", "demo-library",
+                   str(library)]  # fmt: skip
+        subprocess.run(command, check=True, capture_output=True)
         sources = sorted((library / "clips").glob("*.mp4"))
         if clips > len(sources):
             sys.exit(f"the demo library has {len(sources)} clips, {clips} asked for")
