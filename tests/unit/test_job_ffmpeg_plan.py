@@ -52,7 +52,8 @@ def test_segment_arguments_match_the_golden_list() -> None:
         "-map", "[v]", "-frames:v", "48", "-an", "-sn", "-dn", "-map_metadata", "-1",
         "-c:v", "libx264", "-threads", "0", "-preset", "veryfast", "-crf", "21", "-bf", "0",
         "-g", "24",
-        "-keyint_min", "24", "-sc_threshold", "0", "-x264-params", "repeat-headers=1",
+        "-keyint_min", "24", "-sc_threshold", "0",
+        "-x264-params", "repeat-headers=1:me=dia:rc-lookahead=5",
         "-pix_fmt", "yuv420p", "-r", "24", "-f", "h264",
         "-progress", "pipe:1", "-nostats", "/cache/p.mp4",
     ]  # fmt: skip
