@@ -27,10 +27,14 @@ locals {
     local.common_env,
     { DB_POOL_MAX_SIZE = tostring(var.job_db_pool_max_size), DB_POOL_MIN_SIZE = "0" },
     # Prepared clips, rendered pieces and encoded audio outlive the execution (see storage.tf).
-    { JOB_CACHE_DIR = local.render_cache_mount },
+    # One FFmpeg run per vCPU: on the default 1 vCPU a second run gains nothing and would hold a
+    # second ~180 MB ffmpeg inside the 512 MiB limit (which the in-memory disk shares).
+    { JOB_CACHE_DIR = local.render_cache_mount, JOB_RENDER_WORKERS = tostring(local.job_vcpus) },
     var.job_extra_env,
   )
   render_cache_mount = "/render-cache"
+  # job_cpu as whole vCPUs ("1", "2" or millicores such as "2000m"), at least one.
+  job_vcpus = max(1, floor(endswith(var.job_cpu, "m") ? tonumber(trimsuffix(var.job_cpu, "m")) / 1000 : tonumber(var.job_cpu)))
 }
 
 resource "google_cloud_run_v2_service" "services" {
