@@ -1,13 +1,12 @@
 """Assemble the video: probe inputs, prepare clips, render (or reuse) pieces and audio, join, mux.
 
 Prepared clips, pieces and the encoded audio come from the content-addressed
-:class:`SegmentCache`; only the missing ones run through FFmpeg (a few at a time). A clip larger
-than the output frame is prepared (scaled to the output frame, dense keyframes) when a missing
-piece needs it, a smaller one read directly; the
-missing chunks of one move's body share one run (one seek, one decode) split into per-chunk
-entries. Pieces are raw H.264 streams, so
-the join is a byte-wise concatenation plus one stream-copy mux: a blueprint whose pieces are all
-cached costs one fast remux.
+:class:`SegmentCache`; only the missing ones run through FFmpeg (a few runs at a time). A clip
+larger than the output frame is prepared (scaled to the output frame, dense keyframes) when a
+missing piece needs it, a smaller one read directly. The missing pieces are rendered in
+stretches: one FFmpeg run for many pieces, each move decoded once, split into per-piece entries.
+Pieces are raw H.264 streams, so the join is a byte-wise concatenation plus one stream-copy mux:
+a blueprint whose pieces are all cached costs one fast remux.
 """
 
 from __future__ import annotations

@@ -276,13 +276,6 @@ def drawtext(overlay: TextOverlay, font: Path, text_dir: Path) -> str:
     )
 
 
-def piece_args(
-    piece: Piece, settings: EncodeSettings, out: Path, *, font: Path | None, text_dir: Path
-) -> list[str]:
-    """Render one piece to ``out``: exactly ``piece.frames`` frames, video only."""
-    return stretch_args([piece], settings, out, font=font, text_dir=text_dir)
-
-
 def stretch_args(
     pieces: Sequence[Piece],
     settings: EncodeSettings,

@@ -10,20 +10,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
 class SegmentCache:
-    """Files under ``root/<kind>/<key[:2]>/<key><suffix>``; counts hits and misses."""
+    """Files under ``root/<kind>/<key[:2]>/<key><suffix>``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        self.hits = 0
-        self.misses = 0
-        self._lock = threading.Lock()
 
     def path(self, kind: str, key: str, suffix: str) -> Path:
         """Where the entry for ``key`` lives (whether or not it exists)."""
@@ -35,9 +31,7 @@ class SegmentCache:
         """The entry's path and whether it was cached; ``make(tmp)`` writes a missing one."""
         final = self.path(kind, key, suffix)
         if final.is_file() and final.stat().st_size > 0:
-            self._count(hit=True)
             return final, True
-        self._count(hit=False)
         final.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=final.parent)
         os.close(handle)
@@ -48,13 +42,6 @@ class SegmentCache:
         finally:
             temporary.unlink(missing_ok=True)
         return final, False
-
-    def lookup(self, kind: str, key: str, suffix: str) -> Path | None:
-        """The entry's path if it exists (counted as a hit), else None (counted as a miss)."""
-        final = self.path(kind, key, suffix)
-        found = final.is_file() and final.stat().st_size > 0
-        self._count(hit=found)
-        return final if found else None
 
     def scratch(self) -> tempfile.TemporaryDirectory[str]:
         """A temporary directory on the cache's file system, for files later ``store``d."""
@@ -84,10 +71,3 @@ class SegmentCache:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             json.dump(document, file)
         Path(name).replace(final)
-
-    def _count(self, *, hit: bool) -> None:
-        with self._lock:
-            if hit:
-                self.hits += 1
-            else:
-                self.misses += 1

@@ -14,7 +14,6 @@ from job.ffmpeg_plan import (
     clip_run_args,
     file_input,
     mux_args,
-    piece_args,
     piece_key,
     prepare_args,
     prepared_key,
@@ -41,7 +40,7 @@ def _segment(speed: float = 1.0, mirror: bool = False, start: float = 1.5) -> Pi
 
 def test_segment_arguments_match_the_golden_list() -> None:
     """A plain segment renders with exactly these arguments: file-only input, exact frames."""
-    args = piece_args(_segment(), SETTINGS, Path("/cache/p.mp4"), font=None, text_dir=Path("/t"))
+    args = stretch_args([_segment()], SETTINGS, Path("/p.h264"), font=None, text_dir=Path("/t"))
     assert args == [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-ss", "1.500000", "-protocol_whitelist", "file,pipe", "-i", "file:/work/in/a.mp4",
@@ -55,15 +54,15 @@ def test_segment_arguments_match_the_golden_list() -> None:
         "-keyint_min", "24", "-sc_threshold", "0",
         "-x264-params", "repeat-headers=1:me=dia:rc-lookahead=5",
         "-pix_fmt", "yuv420p", "-r", "24", "-f", "h264",
-        "-progress", "pipe:1", "-nostats", "/cache/p.mp4",
+        "-progress", "pipe:1", "-nostats", "/p.h264",
     ]  # fmt: skip
 
 
 def test_speed_becomes_setpts_and_mirror_becomes_hflip() -> None:
     """Speed 1.1 divides timestamps by 1.1; hflip appears only for a mirrored move."""
-    mirrored = " ".join(piece_args(_segment(1.1, True), SETTINGS, Path("/o.mp4"), font=None,
+    mirrored = " ".join(stretch_args([_segment(1.1, True)], SETTINGS, Path("/o.mp4"), font=None,
                                    text_dir=Path("/t")))  # fmt: skip
-    plain = " ".join(piece_args(_segment(0.9), SETTINGS, Path("/o.mp4"), font=None,
+    plain = " ".join(stretch_args([_segment(0.9)], SETTINGS, Path("/o.mp4"), font=None,
                                 text_dir=Path("/t")))  # fmt: skip
     assert "setpts=(PTS)/1.100000" in mirrored
     assert "hflip" in mirrored
@@ -192,7 +191,7 @@ def test_xfade_runs_over_the_whole_window_from_offset_zero() -> None:
                                                 transition_s=0.5)]  # fmt: skip
     _, timeline = _timeline(moves)
     window = next(p for p in timeline.pieces if p.kind == "transition")  # type: ignore[attr-defined]
-    graph = piece_args(window, SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t"))
+    graph = stretch_args([window], SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t"))
     assert "[m0t0][m1t0]xfade=transition=fade:duration=0.500000:offset=0[x0]" in graph[
         graph.index("-filter_complex") + 1]  # fmt: skip
 
@@ -203,7 +202,9 @@ def test_incoming_clip_without_footage_before_its_in_point_holds_its_first_frame
                                                 transition_s=0.5, clip_in_s=0.0)]  # fmt: skip
     _, timeline = _timeline(moves)
     window = next(p for p in timeline.pieces if p.kind == "transition")  # type: ignore[attr-defined]
-    graph = " ".join(piece_args(window, SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t")))
+    graph = " ".join(
+        stretch_args([window], SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t"))
+    )
     assert "tpad=start=6:start_mode=clone" in graph
 
 
@@ -228,7 +229,7 @@ def test_inputs_other_than_absolute_local_files_are_refused(path: str) -> None:
 def test_every_input_is_a_whitelisted_local_file() -> None:
     """Each -i is file:/... preceded by a whitelist without network protocols."""
     commands = [
-        piece_args(_segment(), SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t")),
+        stretch_args([_segment()], SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t")),
         audio_args(
             Path("/s.m4a"), Path("/a.m4a"), start_s=1, length_s=9, fade_in_s=1, fade_out_s=2
         ),
@@ -338,12 +339,12 @@ def test_runs_sharing_the_cores_decode_and_filter_on_one_thread_each() -> None:
     shared = EncodeSettings(640, 360, 24, "veryfast", 21, threads=1)
     window = Piece("transition", 1, 0, 12, (SourceSpan(CLIP, 2.0, 1.0, False),
                                             SourceSpan(CLIP, 0.0, 1.0, False)), "fade")  # fmt: skip
-    args = piece_args(window, shared, Path("/o.h264"), font=None, text_dir=Path("/t"))
+    args = stretch_args([window], shared, Path("/o.h264"), font=None, text_dir=Path("/t"))
     inputs = [i for i, arg in enumerate(args) if arg == "-i"]
     assert len(inputs) == 2
     assert all(args[args.index("-threads", at - 5) + 1] == "1" for at in inputs)
     assert args[args.index("-filter_complex_threads") + 1] == "1"
     assert args[args.index("-c:v") + 2 : args.index("-c:v") + 4] == ["-threads", "1"]
-    serial = piece_args(window, SETTINGS, Path("/o.h264"), font=None, text_dir=Path("/t"))
+    serial = stretch_args([window], SETTINGS, Path("/o.h264"), font=None, text_dir=Path("/t"))
     assert "-filter_complex_threads" not in serial
     assert serial.count("-threads") == 1  # x264's own, 0: x264 decides
