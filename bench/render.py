@@ -1,14 +1,15 @@
 """Render benchmark: the job's cached FFmpeg path against MoviePy on one 3-minute 720p30 blueprint.
 
     .venv/bin/python bench/render.py [--footage library|patterns] [--moves 45] [--clips N]
-                                     [--skip-moviepy]
+                                     [--retime 0.34] [--skip-moviepy]
 
 Scenarios, each in its own subprocess so peak memory is measured per scenario:
 (1) first render (empty segment cache), (2) a new blueprint from the same clips (other order,
-some other speeds: part of the pieces cached), (3) re-render of blueprint 1 (all cached),
-(4) blueprint 1 with MoviePy. Prints a table and writes JSON to ``bench/results/``. One clip
-per move unless ``--clips`` says fewer; footage is the demo library's stick figures (what choreo
-renders) or lavfi test patterns of mixed size and rate (the encoder's worst case).
+a share ``--retime`` of the moves at another speed: part of the pieces cached), (3) re-render
+of blueprint 1 (all cached), (4) blueprint 1 with MoviePy. Prints a table and writes JSON to
+``bench/results/``. One clip per move unless ``--clips`` says fewer; footage is the demo
+library's stick figures (what choreo renders) or lavfi test patterns of mixed size and rate (the
+encoder's worst case).
 """
 
 from __future__ import annotations
@@ -106,8 +107,9 @@ def blueprint(moves: int, footage: str, lengths: list[float], seed: int) -> dict
     return _build(plans, "bench-1")
 
 
-def variant(document: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Blueprint 2: the same moves in another order, a third of them at another speed."""
+def variant(document: dict[str, Any], seed: int, retime: float = 0.34) -> dict[str, Any]:
+    """Blueprint 2: the same moves in another order, a share ``retime`` of them (about a third by
+    default) at another speed."""
     chooser = random.Random(seed)
     moves = document["moves_used"]
     order = list(range(len(moves)))
@@ -116,7 +118,7 @@ def variant(document: dict[str, Any], seed: int) -> dict[str, Any]:
     for position, index in enumerate(order):
         move = moves[index]
         speed = move["speed_factor"]
-        if chooser.random() >= 0.66:
+        if chooser.random() >= 1 - retime:
             speed = chooser.choice(
                 [round(speed * r, 4) for r in RETIMES if 0.85 <= speed * r <= 1.15]
             )
@@ -223,6 +225,8 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=45)
     parser.add_argument("--clips", type=int, default=0, help="distinct clips (default: --moves)")
     parser.add_argument("--footage", choices=("library", "patterns"), default="library")
+    parser.add_argument("--retime", type=float, default=0.34,
+                        help="share of blueprint 2's moves played at another speed")  # fmt: skip
     parser.add_argument("--skip-moviepy", action="store_true")
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
     for hidden in ("blueprint", "root", "cache", "out"):
@@ -237,7 +241,7 @@ def main() -> None:
         first = blueprint(args.moves, args.footage, lengths, seed=7)
         files = {"1": work / "bp1.json", "2": work / "bp2.json"}
         files["1"].write_text(json.dumps(first))
-        files["2"].write_text(json.dumps(variant(first, seed=11)))
+        files["2"].write_text(json.dumps(variant(first, seed=11, retime=args.retime)))
         scenarios = [("first render", "job", "1"), ("new blueprint, same clips", "job", "2"),
                      ("re-render", "job", "1")]  # fmt: skip
         if not args.skip_moviepy:
