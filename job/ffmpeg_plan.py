@@ -106,6 +106,12 @@ def file_input(path: Path) -> str:
     return f"file:{path}"
 
 
+def decoded_input(path: Path, settings: EncodeSettings) -> list[str]:
+    """``-i`` for a clip FFmpeg decodes: its decoder threads, the protocol whitelist, the file."""
+    return [*settings.input_threads(), "-protocol_whitelist", INPUT_PROTOCOLS,
+            "-i", file_input(path)]  # fmt: skip
+
+
 def filter_path(path: Path) -> str:
     """A path usable as a filter option value without escaping, or ``UnsafePath``."""
     text = str(path)
@@ -152,8 +158,7 @@ def prepare_args(
     """Prepare a clip for the output size: letterboxed, yuv420p, dense keyframes, no audio."""
     graph = "[0:v]" + ",".join(normalise_filters(settings, source_fps)) + "[m]"
     return [
-        "ffmpeg", *_COMMON, *_PROGRESS, *settings.input_threads(),
-        "-protocol_whitelist", INPUT_PROTOCOLS, "-i", file_input(clip),
+        "ffmpeg", *_COMMON, *_PROGRESS, *decoded_input(clip, settings),
         *settings.filter_threads(), "-filter_complex", graph, *_prepared_output("[m]", out),
     ]  # fmt: skip
 
@@ -210,8 +215,7 @@ def clip_run_args(
             *_format_args(boundaries), str(body.out),
         ]  # fmt: skip
     return [
-        "ffmpeg", *_COMMON, *_PROGRESS, *settings.input_threads(),
-        "-protocol_whitelist", INPUT_PROTOCOLS, "-i", file_input(clip),
+        "ffmpeg", *_COMMON, *_PROGRESS, *decoded_input(clip, settings),
         *settings.filter_threads(), "-filter_complex", ";".join(chains), *outputs,
     ]  # fmt: skip
 
@@ -324,8 +328,7 @@ def stretch_args(
         if span.start_s > 0:
             # Input seeking decodes from the previous keyframe and drops frames up to start_s.
             inputs += ["-ss", f"{span.start_s:.6f}"]
-        inputs += [*settings.input_threads(), "-protocol_whitelist", INPUT_PROTOCOLS,
-                   "-i", file_input(span.clip.path)]  # fmt: skip
+        inputs += decoded_input(span.clip.path, settings)
         taps = [f"[m{index}u{use}]" for use in range(len(uses[move]))]
         split = f",split={len(taps)}" if len(taps) > 1 else ""
         chains.append(f"[{index}:v]" + ",".join(_timing_filters(span, settings)) + split
