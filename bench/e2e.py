@@ -93,7 +93,6 @@ def run(url: str, scratch: Path, requests: int) -> dict[str, Any]:
         LOCAL_JOB_CONCURRENCY="2",
         # The whole burst fits the local runner's queue: above the limit a launch is refused and
         # left to redelivery, which measures the emulator's redelivery, not the pipeline.
-        LOCAL_JOB_QUEUE_LIMIT="128",
         LOG_LEVEL="INFO",
     )  # fmt: skip
     subprocess.run([CHOREO, "moves", "import", str(LIBRARY)], env=env, check=True,

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     FFMPEG_FAILED = 5
     STATUS_FAILED = 6
     INTERRUPTED = 7
+    NOT_OWNER = 8
 
 
 class JobFailure(ChoreoError):
@@ -76,3 +77,10 @@ class JobInterrupted(JobFailure):
 
     exit_code = ExitCode.INTERRUPTED
     error_code = "interrupted"
+
+
+class NotOwner(JobFailure):
+    """Another execution owns the task: this run leaves it alone and records nothing."""
+
+    exit_code = ExitCode.NOT_OWNER
+    error_code = "not-owner"

@@ -199,7 +199,10 @@ def _task_status(
     if settings.publish == "direct" and (pubsub.emulator_host or pubsub.project_id):
         publisher = PubSubPublisher(pubsub.project_id, pubsub.emulator_host)
         stack.callback(publisher.close)
-    return PostgresTaskStatus(pool, progress_interval_s=settings.progress_interval_s), publisher
+    status = PostgresTaskStatus(
+        pool, execution=settings.execution, progress_interval_s=settings.progress_interval_s
+    )
+    return status, publisher
 
 
 def _gcs_reader(settings: StorageSettings, pubsub: PubSubSettings) -> GcsReader:

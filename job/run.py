@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from job.assemble import Assembled, RenderOptions, assemble_video
-from job.errors import JobFailure, StatusFailed, StorageFailed
+from job.errors import JobFailure, NotOwner, StatusFailed, StorageFailed
 from job.notify import Publisher
 from job.storage import (
     PermanentStorageError,
@@ -25,14 +25,13 @@ from job.storage import (
     with_retries,
 )
 from job.task_status import OutboxMessage, Start, TaskStatus
+from lifecycle.task_failure import failure_event, failure_reason
 from schemas.blueprint import Blueprint
 from schemas.event_codec import new_event
-from schemas.events import SOURCE_JOB, TaskFailed, VideoCompleted
+from schemas.events import SOURCE_JOB, VideoCompleted
 from schemas.task_state import State
 
 log = logging.getLogger(__name__)
-
-MAX_REASON_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -139,21 +138,21 @@ def upload_video(context: JobContext, video: Path, uri: str) -> bool:
 def record_failure(
     status: TaskStatus, publisher: Publisher | None, task_id: str, error: BaseException
 ) -> bool:
-    """CAS the task to ``failed`` with a ``task.failed`` event; False if it could not."""
+    """CAS the task to ``failed`` with a ``task.failed`` event; False if it could not.
+
+    A run that does not own the task (:class:`NotOwner`) records nothing: the task is another
+    execution's to finish.
+    """
+    if isinstance(error, NotOwner):
+        log.warning(str(error), extra={"step": error.step})
+        return False
     failure = error if isinstance(error, JobFailure) else None
     reason = str(error) if failure else f"unexpected error: {type(error).__name__}: {error}"
     step = (failure.step if failure else "") or "render"
     code = failure.error_code if failure else "unexpected"
-    reason = (reason.strip() or type(error).__name__)[:MAX_REASON_CHARS]
-    event = new_event(
-        TaskFailed(
-            task_id=task_id,
-            stage="render",
-            reason=reason,
-            error_code=code,
-            failed_at=datetime.now(UTC),
-        ),
-        source=SOURCE_JOB,
+    reason = failure_reason(reason, type(error).__name__)
+    event = failure_event(
+        task_id, reason=reason, stage="render", error_code=code, source=SOURCE_JOB
     )
     try:
         message = status.finish(task_id, State.FAILED, event, error=reason, error_stage=step)

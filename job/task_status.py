@@ -17,13 +17,14 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from job.errors import BlueprintRejected, StatusFailed
+from job.errors import BlueprintRejected, NotOwner, StatusFailed
+from lifecycle.outbox import add_to_outbox
+from lifecycle.task_store import transition
 from schemas.event_codec import to_pubsub
 from schemas.event_envelope import ChoreoEvent
-from schemas.task_state import State, check_transition
+from schemas.task_state import StaleState, State, check_transition
 
 log = logging.getLogger(__name__)
 
@@ -94,24 +95,45 @@ class NoTaskStatus:
 
 
 class PostgresTaskStatus:
-    """The ``tasks``, ``task_history`` and ``outbox`` tables through a connection pool."""
+    """The task row through :mod:`lifecycle`, on a connection pool.
 
-    def __init__(self, pool: ConnectionPool, *, progress_interval_s: float = 1.0) -> None:
+    ``execution`` is this run's execution name (``JOB_EXECUTION``, set by whichever launcher
+    started it). With one, the job claims and finishes only a task recorded with that name: a
+    second execution of one task (which the dispatcher never starts, but an operator might) exits
+    without rendering. Without one (a hand-run job), any execution's task is taken.
+    """
+
+    def __init__(
+        self, pool: ConnectionPool, *, execution: str = "", progress_interval_s: float = 1.0
+    ) -> None:
         self.pool = pool
+        self.execution = execution
         self.progress_interval_s = progress_interval_s
         self._last_progress = float("-inf")
         self._lock = threading.Lock()
 
     def start(self, task_id: str) -> Start:
-        """``dispatched -> rendering``; a ``rendering`` task is resumed, a finished one reported."""
-        check_transition({State.DISPATCHED}, State.RENDERING)
+        """Claim dispatched -> rendering; resume our own rendering run; report a finished one."""
         try:
             with self.pool.connection() as conn, conn.transaction():
-                state = _locked_state(conn, task_id)
+                state, owner = _locked_row(conn, task_id)
                 if state is None:
                     raise BlueprintRejected(f"task {task_id!r} does not exist", step="claim")
+                if state in (State.DISPATCHED, State.RENDERING) and not self._owns(owner):
+                    raise NotOwner(
+                        f"task {task_id!r} belongs to execution {owner!r}, not "
+                        f"{self.execution!r}: leaving it alone",
+                        step="claim",
+                    )
                 if state == State.DISPATCHED:
-                    _move(conn, task_id, state, State.RENDERING, {"progress": 0})
+                    transition(
+                        conn,
+                        task_id,
+                        State.DISPATCHED,
+                        State.RENDERING,
+                        progress=0,
+                        detail=self._detail(),
+                    )
                     return Start.RENDER
         except psycopg.Error as exc:
             raise StatusFailed(f"cannot claim task {task_id!r}: {exc}", step="claim") from exc
@@ -127,7 +149,11 @@ class PostgresTaskStatus:
         )
 
     def progress(self, task_id: str, percent: float) -> None:
-        """Write the percentage at most once per interval; errors are logged, not raised."""
+        """Write the percentage at most once per interval; errors are logged, not raised.
+
+        Each write also moves ``updated_at``: it is the rendering stage's heartbeat, which the
+        recoverer reads as "still making progress".
+        """
         now = time.monotonic()
         with self._lock:
             if now - self._last_progress < self.progress_interval_s and percent < 100:
@@ -150,24 +176,26 @@ class PostgresTaskStatus:
             {State.RENDERING} if to == State.COMPLETED else {State.DISPATCHED, State.RENDERING}
         )
         sources = check_transition(claimed, to)
-        data, attributes = to_pubsub(event)
         try:
             with self.pool.connection() as conn, conn.transaction():
-                state = _locked_state(conn, task_id)
-                if state not in sources:
+                state, owner = _locked_row(conn, task_id)
+                if state not in sources or not self._owns(owner):
                     return None
-                _move(conn, task_id, state, to, fields)
-                row = conn.execute(
-                    "INSERT INTO outbox (event_id, topic, ordering_key, attributes, data) "
-                    "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                    (event.id, event.topic, event.ordering_key, Jsonb(attributes), data),
-                ).fetchone()
-        except psycopg.Error as exc:
+                transition(conn, task_id, sources, to, detail=self._detail(fields), **fields)
+                row_id = add_to_outbox(conn, event)
+        except (psycopg.Error, StaleState) as exc:
             raise StatusFailed(
                 f"cannot record task {task_id!r} as {to}: {exc}", step="status"
             ) from exc
-        assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
-        return OutboxMessage(int(row[0]), event.topic, event.ordering_key, attributes, data)
+        data, attributes = to_pubsub(event)
+        return OutboxMessage(row_id, event.topic, event.ordering_key, attributes, data)
+
+    def _owns(self, owner: str | None) -> bool:
+        return not self.execution or owner is None or owner == self.execution
+
+    def _detail(self, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        kept = {k: v for k, v in (fields or {}).items() if k in ("error_stage", "video_uri")}
+        return {"by": "job", "execution": self.execution or None, **kept}
 
     def publish_once(
         self, message: OutboxMessage, publish: Callable[[OutboxMessage], str]
@@ -217,23 +245,8 @@ class PublishFailed(Exception):
     """The publisher refused the row; it is counted on the row and left for the relay."""
 
 
-def _locked_state(conn: psycopg.Connection[Any], task_id: str) -> State | None:
+def _locked_row(conn: psycopg.Connection[Any], task_id: str) -> tuple[State | None, str | None]:
     row = conn.execute(
-        "SELECT state FROM tasks WHERE task_id = %s FOR UPDATE", (task_id,)
+        "SELECT state, execution_name FROM tasks WHERE task_id = %s FOR UPDATE", (task_id,)
     ).fetchone()
-    return None if row is None else State(row[0])
-
-
-def _move(
-    conn: psycopg.Connection[Any], task_id: str, source: State, to: State, fields: dict[str, Any]
-) -> None:
-    assignments = "".join(f", {name} = %({name})s" for name in fields)
-    conn.execute(
-        f"UPDATE tasks SET state = %(to)s{assignments} WHERE task_id = %(task_id)s",  # noqa: S608 - names are ours
-        {**fields, "to": to.value, "task_id": task_id},
-    )
-    detail = {"by": "job", **{k: v for k, v in fields.items() if k in ("error_stage", "video_uri")}}
-    conn.execute(
-        "INSERT INTO task_history (task_id, from_state, to_state, detail) VALUES (%s, %s, %s, %s)",
-        (task_id, source.value, to.value, Jsonb(detail)),
-    )
+    return (None, None) if row is None else (State(row[0]), row[1])

@@ -22,10 +22,10 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import ValidationError
 
-from producers.outbox import add_to_outbox
+from lifecycle.outbox import add_to_outbox
 from producers.outbox_relay import relay_once
 from producers.publishing import Publisher
-from producers.task_store import create_task
+from lifecycle.task_store import create_task
 from schemas.errors import ChoreoError, InvalidInput
 from schemas.event_envelope import new_event
 from schemas.events import SOURCE_PRODUCER, ChoreographyRequested, ClientInfo, Constraints

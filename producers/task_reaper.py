@@ -9,7 +9,7 @@ older than its state's deadline; a rendering task's deadline therefore means "no
 
 Each pass locks a batch of stale rows with ``FOR UPDATE SKIP LOCKED`` and fails each one by
 compare-and-set from the state it was read in, with a history row and one ``task.failed`` in
-the outbox (:func:`producers.task_failure.fail_task`), all in one transaction: two reapers never
+the outbox (:func:`lifecycle.task_failure.fail_task`), all in one transaction: two reapers never
 fail a task twice, and a task that moved on meanwhile is skipped. Deadlines are compared with
 the database's clock, so the reapers' clocks do not matter.
 """
@@ -25,7 +25,7 @@ from datetime import datetime
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from producers.task_failure import FailureStage, fail_task
+from lifecycle.task_failure import FailureStage, fail_task
 from schemas.settings import ReaperSettings
 from schemas.task_state import TERMINAL, State
 

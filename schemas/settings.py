@@ -135,6 +135,9 @@ class JobSettings(_Group):
     blueprint_json: str = Field("", validation_alias="BLUEPRINT_JSON")
     blueprint_uri: str = Field("", validation_alias="BLUEPRINT_URI")
     task_id: str = Field("", validation_alias="JOB_TASK_ID")
+    # The execution this run is (set by the launcher); the job touches only a task recorded
+    # with this name. Empty (a hand-run job): any execution's task.
+    execution: str = Field("", validation_alias="JOB_EXECUTION")
     cache_dir: Path = Field(Path(".choreo/cache/job"), validation_alias="JOB_CACHE_DIR")
     work_dir: str = Field("", validation_alias="JOB_WORK_DIR")
     publish: str = Field("direct", pattern="^(direct|outbox)$", validation_alias="JOB_PUBLISH")
@@ -243,7 +246,14 @@ class DispatcherSettings(_Group):
     cloud_run_call_timeout_s: float = Field(30.0, gt=0, validation_alias="CLOUD_RUN_CALL_TIMEOUT")
     local_job_concurrency: int = Field(1, ge=1, le=16, validation_alias="LOCAL_JOB_CONCURRENCY")
     local_job_timeout_s: float = Field(1800.0, gt=0, validation_alias="LOCAL_JOB_TIMEOUT")
-    local_job_queue_limit: int = Field(32, ge=1, validation_alias="LOCAL_JOB_QUEUE_LIMIT")
+    # A runner renews its lease on the jobs it watches every third of this; a runner silent for
+    # longer is taken for dead and its jobs are adopted (or started again) by another.
+    local_job_lease_s: float = Field(15.0, ge=1, validation_alias="LOCAL_JOB_LEASE")
+    local_job_log_dir: Path = Field(Path(".choreo/logs/jobs"), validation_alias="LOCAL_JOB_LOG_DIR")
+    # The dispatcher process runs a local runner itself; false leaves it to `choreo runner`.
+    local_runner_embedded: bool = Field(True, validation_alias="LOCAL_RUNNER_EMBEDDED")
+    # Starts (local) or launch calls (Cloud Run) of one execution before its task is failed.
+    job_max_attempts: int = Field(3, ge=1, le=20, validation_alias="JOB_MAX_ATTEMPTS")
 
 
 class DemoSettings(_Group):

@@ -44,8 +44,8 @@ from consumers.vector_search.cache import MoveIndexCache
 from consumers.vector_search.move_search import search_by_text
 from consumers.vector_search.search import MoveFilter, SearchHit
 from consumers.vector_search.text_embedding import TextEmbedder
-from producers.outbox import add_to_outbox
-from producers.task_store import transition
+from lifecycle.outbox import add_to_outbox
+from lifecycle.task_store import transition
 from schemas.blueprint import Blueprint, parse_blueprint
 from schemas.errors import InvalidInput, NotFound
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event

@@ -47,6 +47,7 @@ app.command("status")(status)
 app.command("worker")(services.worker)
 app.command("serve")(services.serve)
 app.command("relay")(services.relay)
+app.command("runner")(services.runner)
 app.command("demo")(demo.demo)
 app.command("warmup")(warmup.warmup)
 

@@ -1,11 +1,11 @@
-"""`choreo worker NAME`, `choreo serve NAME` and `choreo relay`: the long-running services.
+"""`choreo worker NAME`, `serve NAME`, `runner` and `relay`: the long-running services.
 
 One table, :data:`SERVICES`, names each consumer's handler (a composition root the runtime
 calls once at start-up) and the subscription its pull worker reads. ``worker`` streams that
 subscription; ``serve`` answers Pub/Sub push and Eventarc deliveries on ``HTTP_HOST:PORT`` with
-``GET /healthz``; ``serve producer`` is the request API; ``relay`` publishes the outbox (and
-runs the task reaper every ``REAPER_INTERVAL``) until SIGTERM. All settings come from the
-environment (``.env.example``).
+``GET /healthz``; ``serve producer`` is the request API; ``runner`` runs recorded local video
+jobs; ``relay`` publishes the outbox (and runs the task recoverer every ``REAPER_INTERVAL``)
+until SIGTERM. All settings come from the environment (``.env.example``).
 """
 
 from __future__ import annotations
@@ -116,6 +116,38 @@ def relay(
             reaper_thread.join(10)
     finally:
         publisher.close()
+        pool.close()
+
+
+def runner() -> None:
+    """Run recorded local video jobs (the job_executions table) until SIGTERM.
+
+    Survives its own death: jobs run in their own sessions with their own log files
+    (LOCAL_JOB_LOG_DIR), and the next runner adopts the ones still running.
+    """
+    from consumers.dispatcher.app import local_runner  # noqa: PLC0415
+    from producers.database import open_pool  # noqa: PLC0415
+    from schemas.logs import configure_logging  # noqa: PLC0415
+    from schemas.settings import CoreSettings, DatabaseSettings, DispatcherSettings  # noqa: PLC0415
+
+    core = CoreSettings()
+    configure_logging(core.log_level, json_lines=core.log_json)
+    try:
+        pool = open_pool(DatabaseSettings(), name="choreo-runner")
+    except ChoreoError as error:
+        _fail(str(error))
+    job_runner = local_runner(DispatcherSettings(), pool)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    try:
+        job_runner.run_forever(stop)
+    finally:
+        job_runner.close()
         pool.close()
 
 

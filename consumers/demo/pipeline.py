@@ -141,13 +141,22 @@ class EmbeddedPipeline:
         )
         dispatcher_settings = DispatcherSettings()
         runner = local_runner(dispatcher_settings, side_pool)
-        # Runs before the pools close (callbacks run in reverse): a job's exit is still recorded.
-        # A job still running at exit (Ctrl-C) is stopped: the demo owns its process tree.
-        self._stack.callback(runner.close, stop_running=True)
-        stash = StorageBlueprintStash(storage, bucket=storage_settings.blueprints_bucket)
-        dispatcher = Dispatcher(
-            runner, stash, max_env_bytes=dispatcher_settings.blueprint_env_max_bytes
+        runner_stop = threading.Event()
+        runner_thread = threading.Thread(
+            target=runner.run_forever, args=(runner_stop,), name="job-runner", daemon=True
         )
+        runner_thread.start()
+
+        def stop_runner() -> None:
+            # Before the pools close (callbacks run in reverse): a job's exit is still recorded.
+            # A job still running at exit (Ctrl-C) is stopped: the demo owns its process tree.
+            runner_stop.set()
+            runner_thread.join(10)
+            runner.close(stop_running=True)
+
+        self._stack.callback(stop_runner)
+        stash = StorageBlueprintStash(storage, bucket=storage_settings.blueprints_bucket)
+        dispatcher = Dispatcher(stash, max_env_bytes=dispatcher_settings.blueprint_env_max_bytes)
         return {
             "blueprint": blueprint_handler(consumer),
             "dispatcher": dispatcher_handler(dispatcher),

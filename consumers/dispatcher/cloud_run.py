@@ -1,5 +1,12 @@
 """Start the video job as a Cloud Run Job execution (google-cloud-run, REST transport).
 
+Exactly one execution per task: the dispatcher records the execution (launch id
+``choreo-<hash of task id>``) before anything is launched, and :class:`CloudRunLaunches` starts
+it from that row. The launch id travels in the execution's environment (``JOB_EXECUTION``), so
+before every ``run_job`` the launcher first lists the job's recent executions and looks for one
+carrying it: a launcher that died after Cloud Run accepted the call, or a call that timed out
+after reaching Cloud Run, finds the execution instead of starting a second one.
+
 ``run_job`` on the configured job with one container override: the blueprint's environment
 variables (merged by Cloud Run with the job's own env), one task, and the task timeout. The call
 returns a long-running operation whose ``metadata`` is the new Execution; its name is what the
@@ -15,6 +22,9 @@ connections are transient (the message is redelivered, then dead-lettered).
 from __future__ import annotations
 
 import logging
+import secrets
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -25,9 +35,24 @@ from google.cloud import run_v2
 from google.protobuf import duration_pb2
 
 from consumers.dispatcher.launcher import LaunchRejected, LaunchRequest, LaunchUnavailable
-from schemas.errors import ConfigurationError
+from lifecycle.executions import (
+    ExecutionRow,
+    claim_launch,
+    mark_exited,
+    mark_launched,
+    requeue,
+)
+from lifecycle.task_failure import fail_task
+from schemas.errors import ChoreoError, ConfigurationError
+from schemas.events import SOURCE_DISPATCHER
+from schemas.task_state import StaleState, State
 
 log = logging.getLogger(__name__)
+
+LAUNCH_ENV = "JOB_EXECUTION"
+# How far before the recorded launch an execution carrying its id may have been created
+# (clock skew between PostgreSQL and Cloud Run).
+LOOKUP_MARGIN = timedelta(minutes=10)
 
 # Statuses worth retrying although they are 4xx: expired credentials, request timeout, a
 # concurrent modification, quota.
@@ -108,6 +133,50 @@ class CloudRunLauncher:
         return execution_name(operation, self.job_name)
 
 
+def executions_client(endpoint: str = "") -> run_v2.ExecutionsClient:
+    """A REST ``ExecutionsClient``; an ``http://`` endpoint is called anonymously."""
+    if not endpoint:
+        return run_v2.ExecutionsClient(transport="rest")
+    credentials = None
+    if endpoint.startswith("http://"):
+        from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
+
+        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+    return run_v2.ExecutionsClient(
+        transport="rest",
+        credentials=credentials,
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+
+
+def find_execution(
+    client: run_v2.ExecutionsClient,
+    job_name: str,
+    launch_id: str,
+    *,
+    not_before: datetime | None = None,
+    timeout_s: float = 30.0,
+) -> str | None:
+    """The execution of ``job_name`` whose environment carries ``JOB_EXECUTION=launch_id``.
+
+    Executions come newest first; the scan stops at ``not_before`` (when the launch was
+    recorded, less a margin). The list has no server-side filter, so pages are kept small.
+    """
+    request = run_v2.ListExecutionsRequest(parent=job_name, page_size=50, show_deleted=True)
+    try:
+        pages = client.list_executions(request=request, retry=None, timeout=timeout_s)
+        for execution in pages:
+            created = execution.create_time
+            if not_before is not None and created and created < not_before:
+                return None
+            for container in execution.template.containers:
+                if any(e.name == LAUNCH_ENV and e.value == launch_id for e in container.env):
+                    return str(execution.name)
+    except Exception as error:
+        raise launch_error(job_name, error) from error
+    return None
+
+
 def execution_name(operation: Any, job_name: str) -> str:
     """The Execution named by the operation's metadata (the operation's name if it has none)."""
     metadata = operation.metadata
@@ -134,3 +203,103 @@ def launch_error(job_name: str, error: Exception) -> Exception:
     if isinstance(error, GoogleAuthError):
         return LaunchUnavailable(f"run_job on {job_name}: credentials: {error}")
     return error
+
+
+class CloudRunLaunches:
+    """Starts recorded Cloud Run executions: look up first, ``run_job`` only if none exists.
+
+    Each pass claims one ``queued`` execution with a lease (so two dispatchers never launch one
+    row side by side) and holds no database connection during the API calls. A transient
+    failure puts the row back after a backoff; a refusal, or ``JOB_MAX_ATTEMPTS`` failed launch
+    calls, fails the task (stage ``dispatch``).
+    """
+
+    def __init__(
+        self,
+        pool: Any,
+        launcher: CloudRunLauncher,
+        executions: run_v2.ExecutionsClient,
+        *,
+        max_attempts: int = 3,
+        lease_s: float = 120.0,
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        self.pool = pool
+        self.launcher = launcher
+        self.executions = executions
+        self.max_attempts = max_attempts
+        self.lease_s = lease_s
+        self.poll_interval_s = poll_interval_s
+        self.runner_id = f"cloud-run-launcher:{secrets.token_hex(4)}"
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Launch until ``stop``; errors are logged, never fatal to the loop."""
+        while not stop.is_set():
+            try:
+                busy = self.launch_one()
+            except Exception:
+                log.exception("cloud run launch pass failed")
+                busy = False
+            if not busy:
+                stop.wait(self.poll_interval_s)
+
+    def launch_one(self) -> bool:
+        """Settle one recorded execution; False when there was none to launch."""
+        with self.pool.connection() as conn:
+            row = claim_launch(conn, self.runner_id, self.lease_s)
+        if row is None:
+            return False
+        context = {"task_id": row.task_id, "execution": row.execution_name}
+        not_before = row.created_at - LOOKUP_MARGIN if row.created_at else None
+        try:
+            found = find_execution(
+                self.executions,
+                self.launcher.job_name,
+                row.execution_name,
+                not_before=not_before,
+                timeout_s=self.launcher.call_timeout_s,
+            )
+            if found is not None:
+                log.warning("execution already exists: not launching again", extra=context)
+                name = found
+            else:
+                name = self.launcher.launch(LaunchRequest(row.task_id, row.env))
+        except LaunchRejected as error:
+            self._fail(row, str(error), "launch-rejected")
+            return True
+        except (LaunchUnavailable, ChoreoError) as error:
+            if row.attempts >= self.max_attempts:
+                self._fail(
+                    row,
+                    f"{error}; gave up after {row.attempts} launch calls (JOB_MAX_ATTEMPTS)",
+                    "launch-unavailable",
+                )
+            else:
+                delay = min(60.0, 2.0**row.attempts)
+                with self.pool.connection() as conn:
+                    requeue(conn, row.execution_name, str(error), delay_s=delay)
+                log.warning("launch failed, retrying in %.0f s: %s", delay, error, extra=context)
+            return True
+        with self.pool.connection() as conn, conn.transaction():
+            mark_launched(conn, row.execution_name, name)
+        log.info("video job launched", extra={**context, "remote": name})
+        return True
+
+    def _fail(self, row: ExecutionRow, reason: str, code: str) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            mark_exited(conn, row.execution_name, None, reason)
+            try:
+                fail_task(
+                    conn,
+                    row.task_id,
+                    State.DISPATCHED,
+                    reason=f"video job {row.execution_name} was not launched: {reason}",
+                    stage="dispatch",
+                    error_code=code,
+                    source=SOURCE_DISPATCHER,
+                    detail={"by": "cloud-run-launcher", "execution": row.execution_name},
+                )
+            except StaleState:
+                log.info(
+                    "task moved on; launch failure not recorded", extra={"task_id": row.task_id}
+                )

@@ -1,18 +1,21 @@
-"""The dispatcher's use case: on ``blueprint.ready``, start exactly one video job for the task.
+"""The dispatcher's use case: on ``blueprint.ready``, record exactly one video job for the task.
 
 Runs inside the runtime's transaction (with the ``processed_events`` record), in this order:
 
 1. lock the task row (``SELECT ... FOR UPDATE``): a concurrent delivery, even with another
    CloudEvent id, waits here and then sees the first one's outcome;
 2. a task already ``dispatched`` or later, or one carrying an ``execution_name``, is a redelivery:
-   nothing is launched (the one execution it has is the only one it will get);
+   nothing is recorded (the one execution it has is the only one it will get);
 3. load and check the stored blueprint (``blueprints.document``): missing or invalid is permanent;
-4. launch, passing ``BLUEPRINT_JSON`` or, above ``BLUEPRINT_ENV_MAX_BYTES``, ``BLUEPRINT_URI``;
-5. CAS ``planned -> dispatched`` recording ``execution_name``, committed with the dedupe record.
+4. compute the execution's environment (``BLUEPRINT_JSON`` or, above ``BLUEPRINT_ENV_MAX_BYTES``,
+   a stored ``BLUEPRINT_URI``) and its deterministic name;
+5. CAS ``planned -> dispatched`` recording ``execution_name``, and insert the ``job_executions``
+   row, committed with the dedupe record.
 
-A launch error rolls everything back: transient ones are redelivered, permanent ones fail the
-task (``task.failed``, stage ``dispatch``). The job's own claim (``dispatched -> rendering``)
-waits on the row lock, so it never sees the task before the dispatch commits.
+Nothing is launched here, and no connection is held across a remote call: the message is acked
+only once the execution is durable, and the runner (local) or the launcher (Cloud Run) starts it
+from the row (:mod:`consumers.dispatcher.job_runner`, :mod:`consumers.dispatcher.cloud_run`).
+The job's own claim (``dispatched -> rendering``) needs the execution name recorded here.
 """
 
 from __future__ import annotations
@@ -23,13 +26,9 @@ from typing import Any
 
 import psycopg
 
-from consumers.dispatcher.launcher import (
-    BlueprintStash,
-    JobLauncher,
-    LaunchRequest,
-    job_environment,
-)
-from producers.task_store import transition
+from consumers.dispatcher.launcher import BlueprintStash, job_environment
+from lifecycle.executions import Launcher, execution_name_for, record_execution
+from lifecycle.task_store import transition
 from schemas.blueprint import parse_blueprint
 from schemas.errors import InvalidInput, NotFound, TransientError
 from schemas.event_envelope import ChoreoEvent, Delivery
@@ -45,10 +44,12 @@ class TaskNotPlanned(TransientError):
 
 
 class Dispatcher:
-    """Starts the video job for a planned task, once."""
+    """Records the one video job execution of a planned task."""
 
-    def __init__(self, launcher: JobLauncher, stash: BlueprintStash, *, max_env_bytes: int) -> None:
-        self.launcher = launcher
+    def __init__(
+        self, stash: BlueprintStash, *, max_env_bytes: int, launcher: Launcher = "local"
+    ) -> None:
+        self.launcher: Launcher = launcher
         self.stash = stash
         self.max_env_bytes = max_env_bytes
 
@@ -65,7 +66,7 @@ class Dispatcher:
             return
         text = blueprint_json(conn, task_id)
         job_env = job_environment(task_id, text, max_env_bytes=self.max_env_bytes, stash=self.stash)
-        execution = self.launcher.launch(LaunchRequest(task_id, job_env.env))
+        execution = execution_name_for(task_id, self.launcher)
         transition(
             conn,
             task_id,
@@ -75,12 +76,16 @@ class Dispatcher:
             detail={
                 "event_id": event.id,
                 "execution": execution,
+                "launcher": self.launcher,
                 "blueprint_via": job_env.via,
                 "blueprint_bytes": job_env.size_bytes,
             },
         )
+        record_execution(
+            conn, task_id, execution, self.launcher, {**job_env.env, "JOB_EXECUTION": execution}
+        )
         log.info(
-            "video job launched",
+            "video job recorded",
             extra={**context, "execution": execution, "blueprint_via": job_env.via},
         )
 

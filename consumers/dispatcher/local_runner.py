@@ -1,195 +1,312 @@
-"""Run the video job as a local subprocess: the embedded default and the local stack's launcher.
+"""The local job runner: runs the recorded video job executions as ``python -m job`` processes.
 
-``launch`` queues ``python -m job`` with the same environment contract as on Cloud Run (the
-dispatcher process's own environment, which carries ``DATABASE_URL``, ``PUBSUB_EMULATOR_HOST``
-and ``STORAGE_*``, plus ``BLUEPRINT_JSON`` or ``BLUEPRINT_URI`` and ``JOB_TASK_ID``) and returns
-the execution name at once: the dispatcher records it and acks without waiting for the render.
-At most ``concurrency`` jobs run at a time on a thread pool that supervises them; each gets
-``timeout_s`` before its whole process group is stopped. When a job ends, ``on_exit`` hears how
-(the dispatcher uses it to fail a task the job could not finish itself).
+Its queue is the ``job_executions`` table, not memory. Each pass it:
 
-Queued and running jobs live in this process only: a dispatcher that stops takes its queue with
-it (running jobs, in their own session, carry on and record their own outcome).
+1. checks the jobs it watches: one that ended is settled (:mod:`.job_exits`): finished, started
+   again (a killed or crashed run, up to ``JOB_MAX_ATTEMPTS`` starts), or its task failed;
+2. renews its lease on the jobs it watches (the heartbeat), every third of ``LOCAL_JOB_LEASE``;
+3. claims more work while it has free slots (``LOCAL_JOB_CONCURRENCY``), ``FOR UPDATE SKIP
+   LOCKED``: a queued execution is started; a running one whose runner's lease lapsed (that
+   runner died) is adopted when its process is still alive on this host, else started again.
+
+A job runs in its own session with its output in a log file of its own
+(``LOCAL_JOB_LOG_DIR/<execution>.log``), so a runner that dies takes nothing with it: the job
+carries on, keeps its log, and the next runner adopts it. ``choreo runner`` runs one on its own;
+the dispatcher process runs one too unless ``LOCAL_RUNNER_EMBEDDED=false``.
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from consumers.dispatcher.launcher import LaunchRequest, LaunchUnavailable
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from consumers.dispatcher.job_exits import JobExit, settle_exit
+from lifecycle.executions import (
+    ExecutionRow,
+    claim_local,
+    mark_started,
+    release_leases,
+    renew_leases,
+)
 
 log = logging.getLogger(__name__)
 
 JOB_COMMAND: tuple[str, ...] = (sys.executable, "-m", "job")
-# Variables that belong to one execution, never inherited from the dispatcher's environment.
-PER_EXECUTION = frozenset({"BLUEPRINT_JSON", "BLUEPRINT_URI", "JOB_TASK_ID"})
+# Variables that belong to one execution, never inherited from the runner's environment.
+PER_EXECUTION = frozenset({"BLUEPRINT_JSON", "BLUEPRINT_URI", "JOB_TASK_ID", "JOB_EXECUTION"})
 TAIL_LINES = 40
 STOP_GRACE_S = 5.0
-DROPPED = "the local runner closed before the job started"
 
 
-@dataclass(frozen=True)
-class JobExit:
-    """How one local execution ended: exit code (None if it never started or was killed late)."""
+@dataclass
+class Watched:
+    """A job this runner watches: its own child, or an adopted orphan (``process`` None)."""
 
-    task_id: str
-    execution_name: str
-    returncode: int | None
-    timed_out: bool = False
-    start_error: str = ""
-    last_error: str = ""
+    row: ExecutionRow
+    pid: int
+    pid_started: int | None
+    log_path: Path
+    started: float
+    process: subprocess.Popen[bytes] | None = None
+    sink: IO[bytes] | None = field(default=None, repr=False)
 
-
-ExitHandler = Callable[[JobExit], None]
+    @property
+    def name(self) -> str:
+        """The execution name."""
+        return self.row.execution_name
 
 
 class LocalJobRunner:
-    """A ``JobLauncher`` running ``python -m job`` subprocesses with a concurrency limit."""
+    """Claims recorded executions and runs them as subprocesses, surviving its own death."""
 
     def __init__(
         self,
+        pool: ConnectionPool,
         *,
         base_env: Mapping[str, str],
-        on_exit: ExitHandler,
+        log_dir: Path,
         concurrency: int = 1,
         timeout_s: float = 1800.0,
-        queue_limit: int = 32,
+        lease_s: float = 15.0,
+        max_attempts: int = 3,
+        poll_interval_s: float = 0.5,
         command: Sequence[str] = JOB_COMMAND,
         cwd: Path | None = None,
+        runner_id: str | None = None,
     ) -> None:
+        self.pool = pool
         self.base_env = {k: v for k, v in base_env.items() if k not in PER_EXECUTION}
-        self.on_exit = on_exit
+        self.log_dir = log_dir
+        self.concurrency = concurrency
         self.timeout_s = timeout_s
-        self.queue_limit = queue_limit
+        self.lease_s = lease_s
+        self.max_attempts = max_attempts
+        self.poll_interval_s = poll_interval_s
         self.command = tuple(command)
         self.cwd = cwd
-        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
-        self._concurrency = concurrency
-        self._pending = 0
-        self._running: dict[str, subprocess.Popen[str]] = {}
-        self._futures: dict[str, Future[None]] = {}
-        self._idle = threading.Condition()
-        self._closed = False
-        self._stopping = False
-        self._requests: dict[str, LaunchRequest] = {}
+        self.host = socket.gethostname()
+        self.runner_id = runner_id or f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.watched: dict[str, Watched] = {}
+        self._last_heartbeat = float("-inf")
+        self._lock = threading.Lock()
 
-    def launch(self, request: LaunchRequest) -> str:
-        """Queue the job; its execution name ``local-<task_id>-<random>``."""
-        with self._idle:
-            if self._closed:
-                raise LaunchUnavailable("the local job runner is shutting down")
-            if self._pending >= self._concurrency + self.queue_limit:
-                raise LaunchUnavailable(
-                    f"{self._pending} local jobs running or waiting "
-                    f"(LOCAL_JOB_CONCURRENCY={self._concurrency}, "
-                    f"LOCAL_JOB_QUEUE_LIMIT={self.queue_limit}); try again later"
-                )
-            self._pending += 1
-            name = f"local-{request.task_id}-{secrets.token_hex(4)}"
-            self._requests[name] = request
-            self._futures[name] = self._executor.submit(self._supervise, request, name)
-        return name
+    # The loop ---------------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Run passes until ``stop``; database outages are waited out, never fatal."""
+        log.info("job runner started", extra={"runner": self.runner_id})
+        while not stop.is_set():
+            try:
+                busy = self.step()
+            except (psycopg.OperationalError, PoolTimeout) as error:
+                log.warning("job runner cannot reach PostgreSQL: %s", error)
+                busy = False
+            except Exception:
+                # A bug must not end the loop silently: log it and go on after a pause.
+                log.exception("job runner pass failed")
+                busy = False
+            if not busy:
+                stop.wait(self.poll_interval_s)
+
+    def step(self) -> bool:
+        """One pass: settle ended jobs, heartbeat, claim work; True if it started or adopted one."""
+        with self._lock:
+            self._check_watched()
+            self._heartbeat()
+            return self._claim_more()
 
     def wait_idle(self, timeout_s: float) -> bool:
-        """Block until no job is queued or running (and its exit handled); False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout_s)
+        """Run passes until nothing is queued or watched (tests, the demo); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.step()
+            if not self.watched and not self._open_executions():
+                return True
+            time.sleep(self.poll_interval_s)
+        return False
 
     def close(self, *, stop_running: bool = False) -> None:
-        """Refuse launches, drop queued jobs, optionally stop running ones; wait for the rest.
+        """Stop watching; by default running jobs carry on and the next runner adopts them.
 
-        Every launched job gets exactly one ``on_exit``: a dropped one as never started.
+        ``stop_running`` (the demo, which owns its process tree) stops them first; their
+        executions are then settled like any killed run (started again by the next runner).
         """
-        with self._idle:
-            self._closed = True
-            self._stopping = stop_running
-            queued = list(self._futures.items())
-            running = list(self._running.values())
-        for name, future in queued:
-            if future.cancel():
-                request = self._requests[name]
-                self._report(JobExit(request.task_id, name, None, start_error=DROPPED))
-                self._done_with(name)
-        if stop_running:
-            for process in running:
-                _stop(process)
-        self._executor.shutdown(wait=True)
-
-    def _supervise(self, request: LaunchRequest, name: str) -> None:
-        try:
-            self._report(self._run(request, name))
-        finally:
-            self._done_with(name)
-
-    def _report(self, ended: JobExit) -> None:
-        try:
-            self.on_exit(ended)
-        except Exception:
-            extra = {"task_id": ended.task_id, "execution": ended.execution_name}
-            log.exception("handling the job's exit failed", extra=extra)
-
-    def _done_with(self, name: str) -> None:
-        with self._idle:
-            self._futures.pop(name, None)
-            self._requests.pop(name, None)
-            self._pending -= 1
-            self._idle.notify_all()
-
-    def _run(self, request: LaunchRequest, name: str) -> JobExit:
-        env = {**self.base_env, **request.env}
-        # Started under the lock, so close() either sees the process or stops it from starting.
-        with self._idle:
-            if self._stopping:
-                return JobExit(request.task_id, name, None, start_error=DROPPED)
+        with self._lock:
+            if stop_running:
+                for watched in list(self.watched.values()):
+                    _stop(watched)
+                self._check_watched()
             try:
-                # A session of its own, so a timeout stops the job's FFmpeg children too.
-                process = subprocess.Popen(
-                    self.command,
-                    env=env,
-                    cwd=self.cwd,
-                    stdin=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    errors="replace",
-                    start_new_session=True,
-                )
-            except OSError as error:
-                log.error("video job did not start: %s", error, extra=_ids(request, name))
-                return JobExit(request.task_id, name, None, start_error=str(error))
-            self._running[name] = process
-        log.info("video job started", extra={**_ids(request, name), "pid": process.pid})
-        assert process.stderr is not None  # noqa: S101 - stderr=PIPE
-        tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        reader = threading.Thread(target=_forward, args=(process.stderr, tail), daemon=True)
-        reader.start()
-        timed_out = False
-        try:
-            process.wait(timeout=self.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _stop(process)
-        reader.join(STOP_GRACE_S)
-        with self._idle:
-            self._running.pop(name, None)
-        ended = JobExit(
-            request.task_id, name, process.returncode, timed_out, last_error=last_error(tail)
+                with self.pool.connection() as conn:
+                    release_leases(conn, self.runner_id)
+            except (psycopg.Error, PoolTimeout) as error:
+                log.warning("could not release the job leases: %s", error)
+            for watched in self.watched.values():
+                if watched.sink is not None:
+                    watched.sink.close()
+            self.watched.clear()
+
+    # Watching ---------------------------------------------------------------------------------
+
+    def _check_watched(self) -> None:
+        for watched in list(self.watched.values()):
+            ended = self._ended(watched)
+            if ended is None:
+                continue
+            settled = settle_exit(self.pool, ended, max_attempts=self.max_attempts)
+            extra = {"task_id": watched.row.task_id, "execution": watched.name}
+            log.log(
+                logging.INFO if ended.returncode == 0 else logging.WARNING,
+                "video job ended: %s",
+                settled,
+                extra={**extra, "exit": ended.returncode},
+            )
+            if watched.sink is not None:
+                watched.sink.close()
+            del self.watched[watched.name]
+
+    def _ended(self, watched: Watched) -> JobExit | None:
+        timed_out = time.monotonic() - watched.started > self.timeout_s
+        if timed_out:
+            _stop(watched)
+        if watched.process is not None:
+            code = watched.process.poll()
+            if code is None:
+                return None
+        elif _alive(watched.pid, watched.pid_started):
+            return None
+        else:
+            code = None  # an adopted job: not our child, its exit status is not ours to read
+        return JobExit(
+            watched.row.task_id,
+            watched.name,
+            code,
+            timed_out=timed_out,
+            last_error=last_error(_tail(watched.log_path)),
         )
-        level = logging.INFO if process.returncode == 0 else logging.WARNING
-        log.log(level, "video job ended", extra={**_ids(request, name), "exit": ended.returncode})
-        return ended
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat < self.lease_s / 3:
+            return
+        with self.pool.connection() as conn:
+            held = renew_leases(conn, self.runner_id, list(self.watched), self.lease_s)
+        self._last_heartbeat = now
+        if held < len(self.watched):
+            log.warning(
+                "lost the lease on %d job(s); another runner took them over",
+                len(self.watched) - held,
+                extra={"runner": self.runner_id},
+            )
+
+    # Claiming ---------------------------------------------------------------------------------
+
+    def _claim_more(self) -> bool:
+        claimed = False
+        while len(self.watched) < self.concurrency:
+            with self.pool.connection() as conn:
+                row = claim_local(conn, self.runner_id, self.lease_s)
+            if row is None:
+                break
+            claimed = True
+            if row.was == "running" and self._adopt(row):
+                continue
+            self._start(row)
+        return claimed
+
+    def _adopt(self, row: ExecutionRow) -> bool:
+        """Watch a job whose runner died, if its process is still alive here."""
+        if row.host != self.host or row.pid is None or not _alive(row.pid, row.pid_started):
+            return False
+        log_path = Path(row.log_path) if row.log_path else self._log_path(row.execution_name)
+        self.watched[row.execution_name] = Watched(
+            row, row.pid, row.pid_started, log_path, time.monotonic()
+        )
+        log.warning(
+            "adopted a running video job whose runner was lost",
+            extra={"task_id": row.task_id, "execution": row.execution_name, "pid": row.pid},
+        )
+        return True
+
+    def _start(self, row: ExecutionRow) -> None:
+        if row.was == "running":
+            # Its runner died and took the process with it (or the host changed): a lost run.
+            ended = JobExit(row.task_id, row.execution_name, None, lost=True)
+            settled = settle_exit(self.pool, ended, max_attempts=self.max_attempts)
+            log.warning("video job was lost with its runner: %s", settled, extra=_ids(row))
+            if settled != "started again":
+                return
+        if row.attempts >= self.max_attempts:
+            ended = JobExit(row.task_id, row.execution_name, None, exhausted=True)
+            settle_exit(self.pool, ended, max_attempts=self.max_attempts)
+            return
+        log_path = self._log_path(row.execution_name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        sink = log_path.open("ab")
+        env = {**self.base_env, **row.env, "JOB_EXECUTION": row.execution_name}
+        try:
+            # A session of its own: the job outlives this runner, and a timeout stops its FFmpeg.
+            process = subprocess.Popen(
+                self.command,
+                env=env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as error:
+            sink.close()
+            log.error("video job did not start: %s", error, extra=_ids(row))
+            ended = JobExit(row.task_id, row.execution_name, None, start_error=str(error))
+            settle_exit(self.pool, ended, max_attempts=self.max_attempts)
+            return
+        started = _start_time(process.pid)
+        with self.pool.connection() as conn:
+            mark_started(
+                conn,
+                row.execution_name,
+                runner=self.runner_id,
+                host=self.host,
+                pid=process.pid,
+                pid_started=started,
+                log_path=str(log_path),
+                lease_s=self.lease_s,
+            )
+        self.watched[row.execution_name] = Watched(
+            row, process.pid, started, log_path, time.monotonic(), process, sink
+        )
+        log.info(
+            "video job started",
+            extra={**_ids(row), "pid": process.pid, "attempt": row.attempts + 1,
+                   "log": str(log_path)},
+        )  # fmt: skip
+
+    def _log_path(self, execution: str) -> Path:
+        return self.log_dir / f"{execution}.log"
+
+    def _open_executions(self) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM job_executions "
+                "WHERE launcher = 'local' AND state IN ('queued', 'running')"
+            ).fetchone()
+        return int(row[0]) if row else 0
 
 
 def last_error(lines: Sequence[str]) -> str:
@@ -212,26 +329,54 @@ def last_error(lines: Sequence[str]) -> str:
     return fallback[:500]
 
 
-def _forward(stream: IO[str], tail: collections.deque[str]) -> None:
-    # The job's log lines go on to this process's stderr (one log stream, as on Cloud Run).
-    for line in stream:
-        tail.append(line)
-        sys.stderr.write(line)
-    stream.close()
+def _tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
+    try:
+        with path.open("rb") as stream:
+            stream.seek(0, os.SEEK_END)
+            stream.seek(max(0, stream.tell() - 64 * 1024))
+            return stream.read().decode(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+def _alive(pid: int, started: int | None) -> bool:
+    """Whether ``pid`` is still the process that was started (not a zombie, not a reused pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":
+        return False
+    return started is None or int(fields[19]) == started
+
+
+def _stop(watched: Watched) -> None:
+    """SIGTERM the job's process group, then SIGKILL after a grace period."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
+            os.killpg(watched.pid, sig)
+        except (ProcessLookupError, PermissionError):
             return
-        try:
-            process.wait(timeout=STOP_GRACE_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        deadline = time.monotonic() + STOP_GRACE_S
+        while time.monotonic() < deadline:
+            if watched.process is not None and watched.process.poll() is not None:
+                return
+            if watched.process is None and not _alive(watched.pid, watched.pid_started):
+                return
+            time.sleep(0.05)
 
 
-def _ids(request: LaunchRequest, name: str) -> dict[str, str]:
-    return {"task_id": request.task_id, "execution": name}
+def _ids(row: ExecutionRow) -> dict[str, str]:
+    return {"task_id": row.task_id, "execution": row.execution_name}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from psycopg_pool import ConnectionPool
@@ -58,8 +58,10 @@ def load_handler(spec: str) -> EventHandler:
 
 
 @contextmanager
-def consumer_process() -> Iterator[ConnectionPool]:
-    """Logging, the pool, the outbox relay and reaper threads for the lifetime of one process."""
+def consumer_process(
+    services: Sequence[Callable[[threading.Event], None]] = (),
+) -> Iterator[ConnectionPool]:
+    """Logging, the pool, the relay, reaper and ``services`` threads for one process's life."""
     core = CoreSettings()
     configure_logging(core.log_level, json_lines=core.log_json)
     pool = open_pool(DatabaseSettings(), name="choreo-consumer")
@@ -78,6 +80,10 @@ def consumer_process() -> Iterator[ConnectionPool]:
     reaper_thread = start_reaper(pool, reaper, stop)
     if reaper_thread is not None:
         threads.append(reaper_thread)
+    for index, service in enumerate(services):
+        thread = threading.Thread(target=service, args=(stop,), name=f"service-{index}")
+        thread.start()
+        threads.append(thread)
     try:
         yield pool
     finally:
@@ -106,7 +112,7 @@ def run_worker(handler_spec: str, subscription: str) -> int:
     from google.cloud import pubsub_v1  # noqa: PLC0415 - only workers need the subscriber
 
     handler = load_handler(handler_spec)
-    with consumer_process() as pool:
+    with consumer_process(handler.services) as pool:
         subscriber = pubsub_v1.SubscriberClient()
         try:
             path = subscription_path(PubSubSettings().project_id, subscription)
@@ -125,7 +131,7 @@ def run_http(handler_spec: str) -> int:
     handler = load_handler(handler_spec)
     auth = PushAuthSettings()
     http = HttpSettings()
-    with consumer_process() as pool:
+    with consumer_process(handler.services) as pool:
         verifier = GoogleTokenVerifier(auth) if auth.enabled else None
         processor = EventProcessor(pool, handler)
         serve(create_app(processor, verifier, max_body_bytes=http.max_body_bytes), http)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal, TypeVar, cast, get_args
+from typing import TypeVar, cast
 
-Stage = Literal["request", "analysis", "planning", "dispatch", "render"]
-STAGES: frozenset[str] = frozenset(get_args(Stage))
+from lifecycle.task_failure import FAILURE_STAGES as STAGES
+from lifecycle.task_failure import FailureStage
+
+Stage = FailureStage
+
 _ATTRIBUTE = "failure_stage"
 E = TypeVar("E", bound=BaseException)
 

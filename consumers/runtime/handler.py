@@ -11,9 +11,9 @@ applies :mod:`consumers.runtime.error_mapping`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -29,18 +29,16 @@ from consumers.runtime.error_mapping import (
 )
 from consumers.runtime.failure_stage import Stage, stage_of
 from consumers.runtime.idempotency import claim_event, run_once
-from producers.outbox import add_to_outbox
+from lifecycle.outbox import add_to_outbox
+from lifecycle.task_failure import fail_task, failure_event
 from producers.publishing import current_traceparent
-from producers.task_store import transition
 from schemas.errors import NotFound
-from schemas.event_envelope import ChoreoEvent, Delivery, EventDecodeError, new_event
+from schemas.event_envelope import ChoreoEvent, Delivery, EventDecodeError
 from schemas.events import TaskFailed
-from schemas.task_state import HAPPY_PATH, TERMINAL, StaleState, State
+from schemas.task_state import StaleState
 
 log = logging.getLogger(__name__)
 HandleFn = Callable[[psycopg.Connection, ChoreoEvent, Delivery[ChoreoEvent]], None]
-_FAILABLE = frozenset(HAPPY_PATH) - TERMINAL
-MAX_REASON_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,9 @@ class EventHandler:
     stage: Stage
     handle: HandleFn
     source: str = "//choreo/consumer"
+    # Loops the consumer's process runs beside the handler until it stops (each is given the
+    # stop event): the dispatcher's job runner or Cloud Run launcher.
+    services: tuple[Callable[[threading.Event], None], ...] = ()
 
 
 class EventProcessor:
@@ -145,35 +146,35 @@ def record_task_failure(
     if not claim_event(conn, handler.consumer, event.id):
         return False
     task_id = event.data.task_id
-    reason = reason[:MAX_REASON_CHARS]
+    announce = not isinstance(event.data, TaskFailed)
     try:
-        transition(
+        fail_task(
             conn,
             task_id,
-            _FAILABLE,
-            State.FAILED,
-            error=reason,
-            error_stage=stage,
-            detail={"event_id": event.id, "consumer": handler.consumer, "error_code": code},
+            reason=reason,
+            stage=stage,
+            error_code=code,
+            source=handler.source,
+            traceparent=event.traceparent,
+            detail={"event_id": event.id, "consumer": handler.consumer},
+            announce=announce,
         )
     except NotFound:
         log.warning("no task row to mark failed", extra={"task_id": task_id, "event_id": event.id})
+        if announce:
+            add_to_outbox(
+                conn,
+                failure_event(
+                    task_id,
+                    reason=reason,
+                    stage=stage,
+                    error_code=code,
+                    source=handler.source,
+                    traceparent=event.traceparent,
+                ),
+            )
     except StaleState as stale:
         log.info("task already %s; not failing it again", stale.actual, extra={"task_id": task_id})
-        return True
-    if isinstance(event.data, TaskFailed):
-        return True
-    failure = TaskFailed(
-        task_id=task_id,
-        stage=stage,
-        reason=reason,
-        error_code=code[:64],
-        failed_at=datetime.now(UTC),
-    )
-    add_to_outbox(
-        conn,
-        new_event(failure, source=handler.source, traceparent=event.traceparent),
-    )
     return True
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from producers.task_store import transition
+from lifecycle.task_store import transition
 from schemas.errors import InvalidInput
 from schemas.event_envelope import ChoreoEvent, Delivery
 from schemas.events import TaskFailed, VideoCompleted

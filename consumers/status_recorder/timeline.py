@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from producers.task_store import HistoryRow, TaskRow, get_task, task_history
+from lifecycle.task_store import HistoryRow, TaskRow, get_task, task_history
 
 
 @dataclass(frozen=True)

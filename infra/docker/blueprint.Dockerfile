@@ -31,6 +31,7 @@ WORKDIR /app
 # files, so compileall puts them back.
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
+COPY lifecycle ./lifecycle
 COPY producers ./producers
 COPY consumers ./consumers
 COPY job ./job

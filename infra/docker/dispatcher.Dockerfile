@@ -24,6 +24,7 @@ WORKDIR /app
 # third-party libraries come along.
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
+COPY lifecycle ./lifecycle
 COPY producers ./producers
 COPY consumers ./consumers
 COPY job ./job

@@ -21,13 +21,14 @@ WORKDIR /app
 # Dependencies of the base install and the `job` extra only (no numpy, librosa, faiss, genai,
 # run). A stub package lets pip resolve them from pyproject.toml before the source is copied.
 COPY pyproject.toml README.md ./
-RUN mkdir -p schemas producers consumers job \
-    && touch schemas/__init__.py producers/__init__.py consumers/__init__.py job/__init__.py \
+RUN mkdir -p schemas lifecycle producers consumers job \
+    && touch schemas/__init__.py lifecycle/__init__.py producers/__init__.py consumers/__init__.py job/__init__.py \
     && pip install ".[job]" \
     && pip uninstall -y choreo
 
 # The code the job imports: the contracts and the job itself.
 COPY schemas ./schemas
+COPY lifecycle ./lifecycle
 COPY job ./job
 
 RUN useradd --create-home --uid 10001 choreo \

@@ -28,8 +28,8 @@ from consumers.vector_search.embedding_store import save_many_embeddings
 from consumers.vector_search.embeddings import embed_moves
 from consumers.vector_search.text_embedding import LocalTextEmbedder
 from job.storage import LocalStorage, file_sha256
-from producers.outbox import outbox_rows
-from producers.task_store import create_task, get_task
+from lifecycle.outbox import outbox_rows
+from lifecycle.task_store import create_task, get_task
 from schemas.blueprint import Blueprint, parse_blueprint
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import SOURCE_PRODUCER, ChoreographyRequested

@@ -28,8 +28,8 @@ from consumers.dispatcher.launcher import StorageBlueprintStash
 from consumers.runtime.error_mapping import Outcome
 from consumers.runtime.handler import EventProcessor
 from job.storage import LocalStorage
-from producers.outbox import outbox_rows
-from producers.task_store import create_task, get_task, transition
+from lifecycle.outbox import outbox_rows
+from lifecycle.task_store import create_task, get_task, transition
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import SOURCE_BLUEPRINT_CONSUMER, BlueprintReady
 from schemas.task_state import State

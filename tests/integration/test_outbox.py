@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from psycopg_pool import ConnectionPool
 
-from producers.outbox import add_to_outbox, outbox_rows
+from lifecycle.outbox import add_to_outbox, outbox_rows
 from producers.outbox_relay import OutboxRelay
 from schemas.event_codec import from_pubsub
 from schemas.event_envelope import ChoreoEvent, new_event
@@ -33,7 +33,7 @@ def _failed(task_id: str, reason: str = "boom") -> ChoreoEvent:
 
 _CRASHING_WRITER = """
 import os, signal, sys, psycopg
-from producers.outbox import add_to_outbox
+from lifecycle.outbox import add_to_outbox
 from schemas.event_envelope import ChoreoEvent
 event = ChoreoEvent.model_validate_json(sys.argv[2])
 with psycopg.connect(sys.argv[1]) as conn:

@@ -26,7 +26,7 @@ from producers.requests import (
     submit_song_request,
 )
 from producers.song_registry import GcsObjectReader
-from producers.task_store import get_task
+from lifecycle.task_store import get_task
 from schemas.event_codec import from_pubsub
 from tests.fixtures.pubsub import PubSubProject
 

@@ -20,7 +20,7 @@ import requests
 from psycopg_pool import ConnectionPool
 
 from consumers.runtime.handler import EventHandler
-from producers.task_store import get_task
+from lifecycle.task_store import get_task
 from schemas.errors import InvalidInput, TransientError
 from schemas.event_codec import (
     to_eventarc_http,

@@ -13,9 +13,9 @@ from psycopg_pool import ConnectionPool
 from consumers.runtime.error_mapping import Outcome, Verdict
 from consumers.runtime.handler import EventHandler, EventProcessor
 from consumers.runtime.pull_worker import PullWorker
-from producers.outbox import outbox_rows
+from lifecycle.outbox import outbox_rows
 from producers.outbox_relay import OutboxRelay
-from producers.task_store import get_task
+from lifecycle.task_store import get_task
 from schemas.errors import NotFound, TransientError
 from schemas.event_codec import from_pubsub
 from schemas.events import TaskFailed

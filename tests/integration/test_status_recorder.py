@@ -11,8 +11,8 @@ from psycopg_pool import ConnectionPool
 from consumers.runtime.error_mapping import Outcome
 from consumers.runtime.handler import EventProcessor
 from consumers.status_recorder.app import status_recorder
-from producers.outbox import outbox_rows
-from producers.task_store import create_task, get_task, task_history, transition
+from lifecycle.outbox import outbox_rows
+from lifecycle.task_store import create_task, get_task, task_history, transition
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import SOURCE_JOB, TaskFailed, VideoCompleted
 from schemas.task_state import HAPPY_PATH, State

@@ -11,10 +11,10 @@ from psycopg_pool import ConnectionPool
 from typer.testing import CliRunner
 
 from consumers.cli.main import app
-from producers.outbox import outbox_rows
-from producers.task_failure import fail_task
+from lifecycle.outbox import outbox_rows
+from lifecycle.task_failure import fail_task
 from producers.task_reaper import SOURCE_REAPER, TaskReaper
-from producers.task_store import create_task, get_task, task_history, transition
+from lifecycle.task_store import create_task, get_task, task_history, transition
 from schemas.event_codec import from_pubsub
 from schemas.events import TaskFailed
 from schemas.task_state import HAPPY_PATH, State

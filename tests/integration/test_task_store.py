@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from producers.task_store import create_task, get_task, task_history, transition
+from lifecycle.task_store import create_task, get_task, task_history, transition
 from schemas.errors import InvalidInput, NotFound
 from schemas.task_state import IllegalTransition, StaleState, State
 

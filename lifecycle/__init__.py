@@ -1,0 +1,6 @@
+"""The task lifecycle, in one place: state transitions, failure recording and the outbox insert.
+
+Producers, consumers and the video job all move tasks through these functions, so a rule about
+a task's life (a compare-and-set, a history row, the event that announces it) is written once.
+It imports only ``schemas`` and psycopg, so the job's small install can use it.
+"""
