@@ -23,9 +23,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import ValidationError
 
 from lifecycle.outbox import add_to_outbox
+from lifecycle.task_store import create_task
 from producers.outbox_relay import relay_once
 from producers.publishing import Publisher
-from lifecycle.task_store import create_task
 from schemas.errors import ChoreoError, InvalidInput
 from schemas.event_envelope import new_event
 from schemas.events import SOURCE_PRODUCER, ChoreographyRequested, ClientInfo, Constraints

@@ -270,8 +270,8 @@ def test_runner_killed_mid_job_the_next_runner_adopts_the_job(
         "from psycopg_pool import ConnectionPool\n"
         "from consumers.dispatcher.local_runner import LocalJobRunner\n"
         f"pool = ConnectionPool({database_url!r}, min_size=1, max_size=2)\n"
-        "job = 'import time, runpy, sys; time.sleep(2); sys.argv = [\"job\"]; "
-        "runpy.run_module(\"job\", run_name=\"__main__\")'\n"
+        'job = \'import time, runpy, sys; time.sleep(2); sys.argv = ["job"]; '
+        'runpy.run_module("job", run_name="__main__")\'\n'
         f"LocalJobRunner(pool, base_env={job_env(database_url, storage_root, tmp_path)!r}, "
         f"log_dir=pathlib.Path({str(tmp_path / 'job-logs')!r}), lease_s=2.0, "
         "command=(sys.executable, '-c', job)).run_forever(threading.Event())\n"

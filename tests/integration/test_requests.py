@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 from typer.testing import CliRunner
 
 from consumers.cli.main import app
+from lifecycle.task_store import get_task
 from producers.pubsub_publisher import PubSubPublisher
 from producers.request_http import create_producer_app
 from producers.requests import (
@@ -26,7 +27,6 @@ from producers.requests import (
     submit_song_request,
 )
 from producers.song_registry import GcsObjectReader
-from lifecycle.task_store import get_task
 from schemas.event_codec import from_pubsub
 from tests.fixtures.pubsub import PubSubProject
 

@@ -14,8 +14,8 @@ from consumers.runtime.error_mapping import Outcome, Verdict
 from consumers.runtime.handler import EventHandler, EventProcessor
 from consumers.runtime.pull_worker import PullWorker
 from lifecycle.outbox import outbox_rows
-from producers.outbox_relay import OutboxRelay
 from lifecycle.task_store import get_task
+from producers.outbox_relay import OutboxRelay
 from schemas.errors import NotFound, TransientError
 from schemas.event_codec import from_pubsub
 from schemas.events import TaskFailed

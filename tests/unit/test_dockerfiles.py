@@ -106,7 +106,15 @@ def test_dockerignore_keeps_local_state_out_but_the_sources_in() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", ".choreo", ".env"} <= patterns
-    copied = {"pyproject.toml", "README.md", "schemas", "lifecycle", "producers", "consumers", "job"}
+    copied = {
+        "pyproject.toml",
+        "README.md",
+        "schemas",
+        "lifecycle",
+        "producers",
+        "consumers",
+        "job",
+    }
     assert not copied & patterns
 
 
