@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,16 @@ log = logging.getLogger(__name__)
 
 _SELECT_BATCH = """
     SELECT id, event_id, topic, ordering_key, attributes, data FROM outbox
-    WHERE published_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+    WHERE published_at IS NULL AND next_attempt_at <= now()
+      AND (%(topics)s::text[] IS NULL OR topic = ANY(%(topics)s::text[]))
+      -- Never overtake an earlier row of the same key that is waiting out its retry delay.
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox AS earlier
+          WHERE earlier.published_at IS NULL AND earlier.ordering_key <> ''
+            AND earlier.ordering_key = outbox.ordering_key AND earlier.topic = outbox.topic
+            AND earlier.id < outbox.id AND earlier.next_attempt_at > now()
+      )
+    ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 """
 # Keys are hashed into the advisory-lock space; a collision only makes two keys wait for each
 # other, never reorders one.
@@ -34,7 +45,12 @@ _MARK_PUBLISHED = (
     "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL "
     "WHERE id = %s"
 )
-_MARK_FAILED = "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s"
+# A row that failed waits 2^attempts seconds (at most MAX_RETRY_DELAY_S) before its next try.
+_MARK_FAILED = (
+    "UPDATE outbox SET attempts = attempts + 1, last_error = %s, "
+    "next_attempt_at = now() + least(%s, power(2, attempts)) * interval '1 second' WHERE id = %s"
+)
+MAX_RETRY_DELAY_S = 300
 MAX_ERROR_CHARS = 2000
 
 
@@ -57,11 +73,15 @@ class OutboxRelay:
         *,
         batch_size: int = 100,
         poll_interval_s: float = 0.5,
+        topics: Sequence[str] = (),
     ) -> None:
         self._pool = pool
         self._publisher = publisher
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        # Only the topics this process's identity may publish (empty: all of them).
+        self._topics = sorted(topics) or None
+        self.last_pass = time.monotonic()
 
     def run_once(self) -> RelayRun:
         """Publish one batch of unpublished rows and mark them; what happened."""
@@ -69,7 +89,7 @@ class OutboxRelay:
         with self._pool.connection() as conn, conn.transaction():
             rows = (
                 conn.cursor(row_factory=dict_row)
-                .execute(_SELECT_BATCH, (self._batch_size,))
+                .execute(_SELECT_BATCH, {"topics": self._topics, "limit": self._batch_size})
                 .fetchall()
             )
             blocked: set[str] = set()
@@ -87,7 +107,9 @@ class OutboxRelay:
                     conn.execute(_MARK_PUBLISHED, (row["id"],))
                     published += 1
                 else:
-                    conn.execute(_MARK_FAILED, (error[:MAX_ERROR_CHARS], row["id"]))
+                    conn.execute(
+                        _MARK_FAILED, (error[:MAX_ERROR_CHARS], MAX_RETRY_DELAY_S, row["id"])
+                    )
                     failed += 1
                     if key:
                         blocked.add(key)
@@ -106,8 +128,18 @@ class OutboxRelay:
             except (psycopg.OperationalError, PoolTimeout):
                 log.exception("outbox relay cannot reach PostgreSQL; retrying")
                 run = RelayRun()
+            except Exception:
+                # Whatever else went wrong (it rolled back), the relay must not end silently:
+                # rows would wait for a relay that is gone while /healthz still said 200.
+                log.exception("outbox relay pass failed; retrying")
+                run = RelayRun()
+            self.last_pass = time.monotonic()
             if run.published == 0:
                 stop.wait(self._poll_interval_s)
+
+    def alive(self, within_s: float = 60.0) -> bool:
+        """Whether a pass finished within ``within_s`` (the health check's view)."""
+        return time.monotonic() - self.last_pass < within_s
 
     def _publish(self, row: dict[str, Any]) -> str | None:
         """Publish one row; ``None`` on success, else the error text to record."""
@@ -131,6 +163,6 @@ def _lock_key(conn: psycopg.Connection, key: str) -> bool:
     return bool(row and row[0])
 
 
-def relay_once(pool: ConnectionPool, publisher: Publisher) -> RelayRun:
+def relay_once(pool: ConnectionPool, publisher: Publisher, topics: Sequence[str] = ()) -> RelayRun:
     """One relay pass (for a producer that publishes right after its commit); what happened."""
-    return OutboxRelay(pool, publisher).run_once()
+    return OutboxRelay(pool, publisher, topics=topics).run_once()

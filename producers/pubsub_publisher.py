@@ -4,6 +4,10 @@ Events go out in CloudEvents binary mode (``ce-*`` attributes, payload JSON as d
 task id as ordering key, so the publisher keeps one task's events in order. An ordering key that
 failed is paused by the client library until ``resume_publish``; this adapter resumes it right
 after reporting the failure, so the caller's retry (or the outbox relay's next run) can go out.
+The key is resumed only once the failed publish is over: a publish that merely timed out on
+our side may still be in flight (resuming it then raises ``RuntimeError``), so a timeout leaves
+the key alone, and the next publish with it, finding it paused
+(``PublishToPausedOrderingKeyException``), resumes it and reports a retryable failure.
 The client honours ``PUBSUB_EMULATOR_HOST`` by itself; it is built in a composition root by
 :func:`build_pubsub_publisher`, never at import time.
 """
@@ -25,6 +29,7 @@ from schemas.settings import PublisherSettings, PubSubSettings
 from schemas.topology import topic_path
 
 log = logging.getLogger(__name__)
+PausedKey = pubsub_v1.publisher.exceptions.PublishToPausedOrderingKeyException
 
 
 class PubSubPublisher:
@@ -47,15 +52,29 @@ class PubSubPublisher:
         path = topic_path(self._project_id, topic)
         try:
             future = self._client.publish(path, data, ordering_key=ordering_key, **attributes)
+        except PausedKey as error:
+            # An earlier publish with this key failed after we stopped waiting for it.
+            self._client.resume_publish(path, ordering_key)
+            raise PublishFailed(
+                f"publishing to {path} failed: ordering key {ordering_key!r} was paused by an "
+                "earlier failure; resumed, retry"
+            ) from error
+        except pubsub_v1.publisher.exceptions.MessageTooLargeError as error:
+            raise InvalidInput(f"message for {path} is too large: {error}") from error
+        try:
             return str(future.result(timeout=self._timeout_s))
-        except (gexc.GoogleAPICallError, gexc.RetryError, FutureTimeout) as error:
+        except FutureTimeout as error:
+            # Still in flight: resuming now would raise; if it later fails, the key pauses and
+            # the next publish with it resumes it (above).
+            raise PublishFailed(
+                f"publishing to {path} timed out after {self._timeout_s:.0f} s"
+            ) from error
+        except (gexc.GoogleAPICallError, gexc.RetryError) as error:
             if ordering_key:
                 # The library paused this key after the error; without resuming, every later
                 # publish with it fails at once, even after Pub/Sub recovers.
                 self._client.resume_publish(path, ordering_key)
             raise PublishFailed(f"publishing to {path} failed: {error}") from error
-        except pubsub_v1.publisher.exceptions.MessageTooLargeError as error:
-            raise InvalidInput(f"message for {path} is too large: {error}") from error
 
     def close(self) -> None:
         """Send what is still batched, then stop the client."""

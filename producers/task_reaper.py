@@ -21,10 +21,13 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from lifecycle.executions import get_execution, requeue
 from lifecycle.task_failure import FailureStage, fail_task
 from schemas.settings import ReaperSettings
 from schemas.task_state import TERMINAL, State
@@ -53,7 +56,7 @@ LOST: dict[State, str] = {
 
 # One row per stale task: the deadline of its state comes in as parallel arrays.
 _STALE = """
-    SELECT tasks.task_id, tasks.state, tasks.updated_at, tasks.execution_name,
+    SELECT tasks.task_id, tasks.state, tasks.updated_at, tasks.execution_name, tasks.recoveries,
            extract(epoch FROM now() - tasks.updated_at)::float8 AS idle_s, deadline.seconds
     FROM tasks
     JOIN unnest(%(states)s::text[], %(seconds)s::float8[]) AS deadline (state, seconds)
@@ -74,6 +77,7 @@ class StaleTask:
     idle_s: float
     deadline_s: float
     execution_name: str | None
+    recoveries: int = 0
 
     @property
     def stage(self) -> FailureStage:
@@ -111,6 +115,7 @@ class TaskReaper:
         *,
         interval_s: float = 60.0,
         batch_size: int = BATCH_SIZE,
+        max_recoveries: int = 3,
     ) -> None:
         if set(deadlines_s) & TERMINAL:
             raise ValueError("terminal tasks are never reaped")
@@ -118,11 +123,18 @@ class TaskReaper:
         self._deadlines = dict(deadlines_s)
         self._interval_s = interval_s
         self._batch_size = batch_size
+        self._max_recoveries = max_recoveries
+        self.recovered_total = 0
 
     @classmethod
     def from_settings(cls, pool: ConnectionPool, settings: ReaperSettings) -> TaskReaper:
         """A reaper with the deadlines and interval of ``settings``."""
-        return cls(pool, deadlines(settings), interval_s=settings.interval_s)
+        return cls(
+            pool,
+            deadlines(settings),
+            interval_s=settings.interval_s,
+            max_recoveries=settings.max_recoveries,
+        )
 
     def find_stale(self) -> list[StaleTask]:
         """The stale tasks, oldest first, without changing or locking anything (a dry run)."""
@@ -154,14 +166,23 @@ class TaskReaper:
 
     def _reap_batch(self) -> list[StaleTask]:
         reaped: list[StaleTask] = []
+        recovered: list[tuple[StaleTask, str]] = []
         with self._pool.connection() as conn, conn.transaction():
             for stale in self._select(conn, lock=True, limit=self._batch_size):
+                if stale.recoveries < self._max_recoveries:
+                    action = recover(conn, stale)
+                    if action is None:
+                        continue  # in a runner's hands: waiting is not being lost
+                    if action:
+                        recovered.append((stale, action))
+                        continue
                 # The row is locked and still in stale.state, so this compare-and-set holds.
                 fail_task(
                     conn,
                     stale.task_id,
                     stale.state,
-                    reason=stale.reason,
+                    reason=stale.reason
+                    + (f"; {stale.recoveries} recoveries did not help" if stale.recoveries else ""),
                     stage=stale.stage,
                     error_code=ERROR_CODE,
                     source=SOURCE_REAPER,
@@ -170,15 +191,24 @@ class TaskReaper:
                         "idle_s": round(stale.idle_s, 1),
                         "deadline_s": stale.deadline_s,
                         "execution": stale.execution_name,
+                        "recoveries": stale.recoveries,
                     },
                 )
                 reaped.append(stale)
+        for stale, action in recovered:
+            log.warning(
+                "recovered stuck task: %s",
+                action,
+                extra={"task_id": stale.task_id, "state": str(stale.state),
+                       "recovery": stale.recoveries + 1, "idle_s": round(stale.idle_s, 1)},
+            )  # fmt: skip
         for stale in reaped:
             log.warning(
                 "reaped task: %s",
                 stale.reason,
                 extra={"task_id": stale.task_id, "state": str(stale.state), "stage": stale.stage},
             )
+        self.recovered_total += len(recovered)
         return reaped
 
     def _select(
@@ -202,6 +232,75 @@ class TaskReaper:
                 idle_s=idle_s,
                 deadline_s=seconds,
                 execution_name=execution_name,
+                recoveries=recoveries,
             )
-            for task_id, state, updated_at, execution_name, idle_s, seconds in rows
+            for task_id, state, updated_at, execution_name, recoveries, idle_s, seconds in rows
         ]
+
+
+# The event that moves a task out of each state, found in the outbox by its topic.
+_REPUBLISH_TOPIC: dict[State, str] = {
+    State.QUEUED: "choreography-requests",
+    State.ANALYZING: "choreography-requests",
+    State.PLANNED: "blueprint-ready",
+}
+_REPUBLISH = """
+    UPDATE outbox SET published_at = NULL, next_attempt_at = now(), last_error = NULL
+    WHERE id = (
+        SELECT id FROM outbox WHERE ordering_key = %s AND topic = %s ORDER BY id DESC LIMIT 1
+    )
+    RETURNING event_id
+"""
+
+
+def recover(conn: psycopg.Connection[Any], stale: StaleTask) -> str | None:
+    """Drive a stuck task on, in the caller's transaction; what was done.
+
+    - ``queued``/``analyzing``: republish its ``choreography.requested`` (same CloudEvent id, so
+      a consumer that did handle it acks the copy as a duplicate);
+    - ``planned``: republish its ``blueprint.ready``;
+    - ``dispatched``/``rendering``: start its execution again when nobody holds it (it exited,
+      or was never recorded). An execution queued for, or held by, a runner is left alone and
+      ``None`` is returned: it is waiting, not lost (``LOCAL_JOB_TIMEOUT`` bounds a hung job).
+
+    Returns ``""`` when there is nothing that could drive the task on (it is then failed).
+    Every recovery bumps ``tasks.recoveries`` (bounded by ``RECOVERY_MAX_ATTEMPTS``), writes a
+    history row and restarts the stage's clock.
+    """
+    action = ""
+    if stale.state in _REPUBLISH_TOPIC:
+        topic = _REPUBLISH_TOPIC[stale.state]
+        row = conn.execute(_REPUBLISH, (stale.task_id, topic)).fetchone()
+        if row is not None:
+            action = f"republished its {topic} event {row[0]}"
+    else:
+        execution = get_execution(conn, stale.task_id)
+        if execution is None:
+            return ""
+        if execution.state in ("queued", "running") or execution.launcher != "local":
+            return None if execution.launcher == "local" else ""
+        requeue(conn, execution.execution_name, f"restarted by the recoverer: {stale.reason}")
+        action = f"started its video job {execution.execution_name} again"
+    if not action:
+        return ""
+    conn.execute(
+        "UPDATE tasks SET recoveries = recoveries + 1 WHERE task_id = %s", (stale.task_id,)
+    )
+    conn.execute(
+        "INSERT INTO task_history (task_id, from_state, to_state, detail) VALUES (%s, %s, %s, %s)",
+        (
+            stale.task_id,
+            stale.state.value,
+            stale.state.value,
+            Jsonb(
+                {
+                    "by": "recoverer",
+                    "recovery": stale.recoveries + 1,
+                    "action": action,
+                    "idle_s": round(stale.idle_s, 1),
+                    "deadline_s": stale.deadline_s,
+                }
+            ),
+        ),
+    )
+    return action

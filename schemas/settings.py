@@ -209,19 +209,34 @@ class OutboxSettings(_Group):
     relay_enabled: bool = Field(True, validation_alias="OUTBOX_RELAY_ENABLED")
     batch_size: int = Field(100, ge=1, le=10_000, validation_alias="OUTBOX_BATCH_SIZE")
     poll_interval_s: float = Field(0.5, gt=0, validation_alias="OUTBOX_POLL_INTERVAL")
+    # Comma-separated topics this process's relay publishes (empty: every topic). Set it to the
+    # topics the service's identity may publish, so no relay locks a row it cannot send.
+    topics: str = Field("", validation_alias="OUTBOX_TOPICS")
+
+    @property
+    def topic_list(self) -> list[str]:
+        """``OUTBOX_TOPICS`` as a list (empty: every topic)."""
+        return [topic.strip() for topic in self.topics.split(",") if topic.strip()]
 
 
 class ReaperSettings(_Group):
-    """The task reaper: how long a task may sit in each state without an update, and how often."""
+    """The task recoverer: how long a task may sit in each state without progress, and then what.
+
+    Past its state's deadline a task is driven on (its last event republished, or its job
+    started again) up to ``RECOVERY_MAX_ATTEMPTS`` times, and only then failed. Deadlines come
+    from measured stage durations (docs/DISPATCHER.md#recovery): a few times the slowest stage
+    seen under load, so a busy but healthy pipeline is never mistaken for a stuck one.
+    """
 
     # 0 disables the loop in long-running processes; `choreo tasks reap` still works.
-    interval_s: float = Field(60.0, ge=0, validation_alias="REAPER_INTERVAL")
-    # Per-state deadlines in seconds; 0 means tasks in that state are never reaped.
-    queued_timeout_s: float = Field(86400.0, ge=0, validation_alias="REAPER_QUEUED_TIMEOUT")
-    stage_timeout_s: float = Field(3600.0, ge=0, validation_alias="REAPER_STAGE_TIMEOUT")
-    # Above CLOUD_RUN_TASK_TIMEOUT and LOCAL_JOB_TIMEOUT: a live job is stopped (and fails its
-    # own task) before the reaper takes it for lost.
-    rendering_timeout_s: float = Field(3900.0, ge=0, validation_alias="REAPER_RENDERING_TIMEOUT")
+    interval_s: float = Field(30.0, ge=0, validation_alias="REAPER_INTERVAL")
+    # Per-state deadlines in seconds; 0 means tasks in that state are never recovered or failed.
+    # Queued tasks may wait behind a backlog in Pub/Sub: theirs is the longest.
+    queued_timeout_s: float = Field(1800.0, ge=0, validation_alias="REAPER_QUEUED_TIMEOUT")
+    stage_timeout_s: float = Field(300.0, ge=0, validation_alias="REAPER_STAGE_TIMEOUT")
+    # Rendering writes progress (the heartbeat) at least every JOB_PROGRESS_INTERVAL.
+    rendering_timeout_s: float = Field(600.0, ge=0, validation_alias="REAPER_RENDERING_TIMEOUT")
+    max_recoveries: int = Field(3, ge=0, le=20, validation_alias="RECOVERY_MAX_ATTEMPTS")
 
 
 class DispatcherSettings(_Group):

@@ -96,6 +96,7 @@ def serve() -> None:
     from schemas.settings import (  # noqa: PLC0415
         CoreSettings,
         HttpSettings,
+        OutboxSettings,
         ProducerSettings,
         PubSubSettings,
         PushAuthSettings,
@@ -103,12 +104,18 @@ def serve() -> None:
     )
 
     core, http, storage = CoreSettings(), HttpSettings(), StorageSettings()
+    outbox = OutboxSettings()
     configure_logging(core.log_level, json_lines=core.log_json)
-    with _pool() as pool, _publisher(publish=ProducerSettings().publish_immediately) as publisher:
+    immediately = ProducerSettings().publish_immediately
+    with (
+        _pool() as pool,
+        _publisher(publish=immediately or outbox.relay_enabled) as publisher,
+        _relay(pool, publisher, outbox),
+    ):
         gcs = storage_client(storage.emulator_host, PubSubSettings().project_id)
         app_ = create_producer_app(
             pool,
-            publisher=publisher,
+            publisher=publisher if immediately else None,
             reader=GcsObjectReader(gcs),
             songs_bucket=storage.songs_bucket,
             authorize=_authorize(PushAuthSettings()),
@@ -209,6 +216,37 @@ def _publisher(*, publish: bool) -> Iterator[Any]:
         yield publisher
     finally:
         publisher.close()
+
+
+@contextmanager
+def _relay(pool: Any, publisher: Any, outbox: Any) -> Iterator[None]:
+    """The producer's own outbox relay (``OUTBOX_RELAY_ENABLED``) for the life of the service.
+
+    Without it, requests stored while Pub/Sub was down (or every request, with
+    ``PRODUCER_PUBLISH_IMMEDIATELY=false``) would wait for a relay that may not publish them.
+    """
+    if publisher is None or not outbox.relay_enabled:
+        yield
+        return
+    import threading  # noqa: PLC0415
+
+    from producers.outbox_relay import OutboxRelay  # noqa: PLC0415
+
+    relay = OutboxRelay(
+        pool,
+        publisher,
+        batch_size=outbox.batch_size,
+        poll_interval_s=outbox.poll_interval_s,
+        topics=outbox.topic_list,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), name="outbox", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
 
 
 def _fail(message: str) -> NoReturn:

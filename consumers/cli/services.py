@@ -94,7 +94,11 @@ def relay(
     except ChoreoError as error:
         _fail(str(error))
     relay_ = OutboxRelay(
-        pool, publisher, batch_size=outbox.batch_size, poll_interval_s=outbox.poll_interval_s
+        pool,
+        publisher,
+        batch_size=outbox.batch_size,
+        poll_interval_s=outbox.poll_interval_s,
+        topics=outbox.topic_list,
     )
     try:
         if once:

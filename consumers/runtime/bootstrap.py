@@ -15,6 +15,7 @@ import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from psycopg_pool import ConnectionPool
 
@@ -57,23 +58,40 @@ def load_handler(spec: str) -> EventHandler:
     return handler
 
 
+@dataclass
+class ProcessHealth:
+    """The process's background loops, as /healthz sees them: all must be alive."""
+
+    checks: list[Callable[[], bool]] = field(default_factory=list)
+
+    def ok(self) -> bool:
+        """True while every loop is running."""
+        return all(check() for check in self.checks)
+
+
 @contextmanager
 def consumer_process(
     services: Sequence[Callable[[threading.Event], None]] = (),
-) -> Iterator[ConnectionPool]:
+) -> Iterator[tuple[ConnectionPool, ProcessHealth]]:
     """Logging, the pool, the relay, reaper and ``services`` threads for one process's life."""
     core = CoreSettings()
     configure_logging(core.log_level, json_lines=core.log_json)
     pool = open_pool(DatabaseSettings(), name="choreo-consumer")
     outbox, reaper = OutboxSettings(), ReaperSettings()
+    health = ProcessHealth()
     stop = threading.Event()
     threads: list[threading.Thread] = []
     publisher = None
     if outbox.relay_enabled:
         publisher = build_pubsub_publisher(PubSubSettings(), PublisherSettings())
         relay = OutboxRelay(
-            pool, publisher, batch_size=outbox.batch_size, poll_interval_s=outbox.poll_interval_s
+            pool,
+            publisher,
+            batch_size=outbox.batch_size,
+            poll_interval_s=outbox.poll_interval_s,
+            topics=outbox.topic_list,
         )
+        health.checks.append(relay.alive)
         relay_thread = threading.Thread(target=relay.run_forever, args=(stop,), name="outbox")
         relay_thread.start()
         threads.append(relay_thread)
@@ -84,8 +102,10 @@ def consumer_process(
         thread = threading.Thread(target=service, args=(stop,), name=f"service-{index}")
         thread.start()
         threads.append(thread)
+    # A background loop that died (a bug) makes the process unhealthy instead of silently idle.
+    health.checks.extend(thread.is_alive for thread in list(threads))
     try:
-        yield pool
+        yield pool, health
     finally:
         stop.set()
         for thread in threads:
@@ -112,7 +132,7 @@ def run_worker(handler_spec: str, subscription: str) -> int:
     from google.cloud import pubsub_v1  # noqa: PLC0415 - only workers need the subscriber
 
     handler = load_handler(handler_spec)
-    with consumer_process(handler.services) as pool:
+    with consumer_process(handler.services) as (pool, health):
         subscriber = pubsub_v1.SubscriberClient()
         try:
             path = subscription_path(PubSubSettings().project_id, subscription)
@@ -120,7 +140,9 @@ def run_worker(handler_spec: str, subscription: str) -> int:
             if settings.lease_extension_s == 0:
                 deadline = build_topology().subscription(subscription).ack_deadline_s
                 settings = settings.model_copy(update={"lease_extension_s": deadline})
-            worker = PullWorker(subscriber, path, EventProcessor(pool, handler), settings)
+            worker = PullWorker(
+                subscriber, path, EventProcessor(pool, handler), settings, alive=health.ok
+            )
             return worker.run()
         finally:
             subscriber.close()
@@ -131,10 +153,11 @@ def run_http(handler_spec: str) -> int:
     handler = load_handler(handler_spec)
     auth = PushAuthSettings()
     http = HttpSettings()
-    with consumer_process(handler.services) as pool:
+    with consumer_process(handler.services) as (pool, health):
         verifier = GoogleTokenVerifier(auth) if auth.enabled else None
         processor = EventProcessor(pool, handler)
-        serve(create_app(processor, verifier, max_body_bytes=http.max_body_bytes), http)
+        app = create_app(processor, verifier, max_body_bytes=http.max_body_bytes, alive=health.ok)
+        serve(app, http)
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -41,6 +42,7 @@ def create_app(
     verifier: GoogleTokenVerifier | None = None,
     *,
     max_body_bytes: int = 16_000_000,
+    alive: Callable[[], bool] | None = None,
 ) -> Starlette:
     """The ASGI app: ``POST /`` for events, ``GET /healthz``."""
 
@@ -63,6 +65,8 @@ def create_app(
         return JSONResponse(content, status_code=verdict.http_status)
 
     async def healthz(_request: Request) -> JSONResponse:
+        if alive is not None and not alive():
+            return JSONResponse({"status": "a background loop stopped"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     return Starlette(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -38,6 +39,8 @@ class PullWorker:
         subscription_path: str,
         processor: EventProcessor,
         settings: WorkerSettings | None = None,
+        *,
+        alive: Callable[[], bool] | None = None,
     ) -> None:
         self.subscriber = subscriber
         self.subscription_path = subscription_path
@@ -45,6 +48,7 @@ class PullWorker:
         self.settings = settings or WorkerSettings()
         self.stopping = threading.Event()
         self._future: Any = None
+        self._alive = alive or (lambda: True)
 
     def start(self) -> None:
         """Open the streaming pull (returns at once; callbacks run on the client's threads)."""
@@ -66,8 +70,10 @@ class PullWorker:
         log.info("pulling", extra={"subscription": self.subscription_path})
 
     def healthy(self) -> bool:
-        """True while the stream is open and no shutdown was asked for."""
-        return self._future is not None and not self._future.done() and not self.stopping.is_set()
+        """True while the stream is open, the process's loops run and no shutdown was asked for."""
+        if self._future is None or self._future.done() or self.stopping.is_set():
+            return False
+        return self._alive()
 
     def stop(self) -> bool:
         """Stop pulling, let running handlers finish within the grace period; True if they did."""

@@ -17,6 +17,10 @@ locals {
         PUSH_AUTH_ENABLED         = "true"
         PUSH_AUTH_AUDIENCE        = local.service_urls[key]
         PUSH_AUTH_SERVICE_ACCOUNT = google_service_account.invoker[key].email
+        # Each relay publishes only the topics its identity may (iam.tf); the status recorder
+        # publishes nothing, so it runs no relay and no row waits on a relay that cannot send it.
+        OUTBOX_TOPICS        = join(",", sort(distinct([for grant in values(local.topic_publishers) : grant.topic if grant.runtime == key])))
+        OUTBOX_RELAY_ENABLED = contains(keys(local.published_event_types), key) ? "true" : "false"
       },
       key == "dispatcher" ? { VIDEO_JOB_NAME = google_cloud_run_v2_job.video.id } : {},
       lookup(var.service_extra_env, key, {}),

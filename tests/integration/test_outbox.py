@@ -104,6 +104,10 @@ def test_failed_publish_holds_back_its_key_only(pool: ConnectionPool) -> None:
     assert by_event[a2.id].attempts == 1
     assert by_event[a2.id].last_error == f"PublishFailed: refused {a2.id}"
     assert (by_event[a3.id].attempts, by_event[a3.id].published_at) == (0, None)
+    # While a2 waits out its retry delay, a3 never overtakes it.
+    assert OutboxRelay(pool, RecordingPublisher()).run_once().published == 0
+    with pool.connection() as conn:
+        conn.execute("UPDATE outbox SET next_attempt_at = now()")  # the delay has passed
 
     healthy = RecordingPublisher()
     assert OutboxRelay(pool, healthy).run_once().published == 2
@@ -152,3 +156,85 @@ def test_relay_keeps_running_while_the_database_is_unreachable() -> None:
         thread.join(5)
         pool.close()
     assert not thread.is_alive()
+
+
+def _requested_row(conn: object, task_id: str) -> None:
+    """An unpublished row on choreography-requests (written by hand: only its topic matters)."""
+    conn.execute(  # type: ignore[attr-defined]
+        "INSERT INTO outbox (event_id, topic, ordering_key, data) "
+        "VALUES (%s, 'choreography-requests', %s, '\\x7b7d')",
+        (f"ev-{task_id}", task_id),
+    )
+
+
+def test_relay_locks_only_the_topics_it_may_publish(pool: ConnectionPool) -> None:
+    """Finding 1: a relay limited by OUTBOX_TOPICS never takes (nor fails) another topic's row."""
+    with pool.connection() as conn:
+        _requested_row(conn, "t-foreign")
+        add_to_outbox(conn, _failed("t-mine"))
+    publisher = RecordingPublisher()
+    run = OutboxRelay(pool, publisher, topics=["video-done"]).run_once()
+    assert (run.published, run.failed, run.deferred) == (1, 0, 0)
+    assert [topic for topic, *_ in publisher.published] == ["video-done"]
+    with pool.connection() as conn:
+        [left] = outbox_rows(conn, unpublished_only=True)
+    assert (left.topic, left.attempts, left.last_error) == ("choreography-requests", 0, None)
+
+
+def test_rows_that_cannot_be_published_back_off_and_do_not_fill_batches(
+    pool: ConnectionPool,
+) -> None:
+    """Finding 1: refused rows wait before their next try, so a later good row still goes out."""
+    with pool.connection() as conn:
+        for number in range(5):
+            add_to_outbox(conn, _failed(f"t-refused-{number}", reason="refused"))
+        add_to_outbox(conn, _failed("t-good"))
+    good_id = next(r.event_id for r in outbox_rows_of(pool) if r.ordering_key == "t-good")
+    refuse = RecordingPublisher(fail_when=lambda attrs: attrs.get("ce-id") != good_id)
+    first = OutboxRelay(pool, refuse, batch_size=5).run_once()
+    assert (first.published, first.failed) == (0, 5)
+    second = OutboxRelay(pool, refuse, batch_size=5).run_once()
+    assert (second.published, second.failed) == (1, 0), "refused rows filled the batch again"
+    with pool.connection() as conn:
+        waiting = conn.execute(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND next_attempt_at > now()"
+        ).fetchone()
+    assert waiting == (5,)
+
+
+def outbox_rows_of(pool: ConnectionPool) -> list:  # type: ignore[type-arg]
+    """Every outbox row."""
+    with pool.connection() as conn:
+        return outbox_rows(conn)
+
+
+def test_relay_loop_survives_an_unexpected_error(pool: ConnectionPool) -> None:
+    """Finding 2: an error that is not a database outage ends one pass, never the relay."""
+    relay = OutboxRelay(pool, RecordingPublisher(), poll_interval_s=0.05)
+    broken = {"left": 2}
+    original = relay.run_once
+
+    def flaky_run_once() -> object:
+        if broken["left"]:
+            broken["left"] -= 1
+            raise RuntimeError("unexpected: not an OperationalError")
+        return original()
+
+    relay.run_once = flaky_run_once  # type: ignore[method-assign]
+    with pool.connection() as conn:
+        add_to_outbox(conn, _failed("t-survive"))
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,))
+    thread.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(100):
+            if not [r for r in outbox_rows_of(pool) if r.published_at is None]:
+                break
+            deadline.wait(0.05)
+        assert thread.is_alive(), "the relay thread died"
+        assert relay.alive()
+    finally:
+        stop.set()
+        thread.join(5)
+    assert [r for r in outbox_rows_of(pool) if r.published_at is None] == []
