@@ -128,18 +128,21 @@ def replay(
                 continue
             sleep(max(0.0, last_publish + interval - time.monotonic()))
             last_publish = time.monotonic()
+            # The audit row comes first: whatever happens next, the message was touched.
+            row = audit.record(message, "replay", "replaying", topic, final=False)
             try:
                 new_id = publisher.publish_raw(
                     topic, message.data, message.replay_attributes(), message.ordering_key
                 )
-            except ChoreoError as exc:
-                audit.record(message, "replay", "failed", topic, error=str(exc))
+            except Exception as exc:
+                error = str(exc) if isinstance(exc, ChoreoError) else f"{type(exc).__name__}: {exc}"
+                audit.settle(row, message, "replay", "failed", topic, error=error)
                 audit.report.failed = True
-                log.error("replay stopped: %s", exc, extra={"message_id": message.message_id})
+                log.error("replay stopped: %s", error, extra={"message_id": message.message_id})
                 break
-            # Acknowledged only now that Pub/Sub has accepted the copy.
+            audit.settle(row, message, "replay", "replayed", topic, new_id=new_id)
+            # Acknowledged only now that Pub/Sub has accepted the copy and the audit says so.
             queue.ack(message)
-            audit.record(message, "replay", "replayed", topic, new_id=new_id)
     return audit.report
 
 
@@ -160,8 +163,9 @@ def purge(
     audit = _AuditLog(conn, queue, actor, selection)
     with subscription_lock(conn, queue), queue:
         for message in queue.pull(selection, limit=limit):
+            row = audit.record(message, "purge", "purging", final=False)
             queue.ack(message)
-            audit.record(message, "purge", "purged")
+            audit.settle(row, message, "purge", "purged")
     return audit.report
 
 
@@ -228,8 +232,13 @@ class _AuditLog:
         *,
         new_id: str | None = None,
         error: str | None = None,
-    ) -> None:
-        """Insert the row (committed at once: ``conn`` is in autocommit) and note the outcome."""
+        final: bool = True,
+    ) -> int:
+        """Insert the row (committed at once: ``conn`` is in autocommit); its id.
+
+        ``final=False`` writes ahead of the action (``replaying``, ``purging``); :meth:`settle`
+        then records how it ended.
+        """
         detail = {
             "task_id": message.task_id,
             "event_type": message.event_type,
@@ -241,9 +250,9 @@ class _AuditLog:
             "error": error,
             "filter": self._filter or None,
         }
-        self._conn.execute(
+        row = self._conn.execute(
             "INSERT INTO dlq_replay_audit (actor, action, subscription, message_id, event_id, "
-            "to_topic, outcome, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            "to_topic, outcome, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (
                 self._actor,
                 action,
@@ -254,7 +263,38 @@ class _AuditLog:
                 outcome,
                 Jsonb({k: v for k, v in detail.items() if v is not None}),
             ),
+        ).fetchone()
+        if final:
+            self._note(message, action, outcome, topic, new_id)
+        return int(row[0]) if row else 0
+
+    def settle(
+        self,
+        row_id: int,
+        message: DeadLetter,
+        action: Action,
+        outcome: str,
+        topic: str | None = None,
+        *,
+        new_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record how a written-ahead action ended on its row."""
+        extra = {k: v for k, v in {"new_message_id": new_id, "error": error}.items() if v}
+        self._conn.execute(
+            "UPDATE dlq_replay_audit SET outcome = %s, detail = detail || %s WHERE id = %s",
+            (outcome, Jsonb(extra), row_id),
         )
+        self._note(message, action, outcome, topic, new_id)
+
+    def _note(
+        self,
+        message: DeadLetter,
+        action: Action,
+        outcome: str,
+        topic: str | None,
+        new_id: str | None,
+    ) -> None:
         log.info(
             "dead letter %s: %s",
             action,

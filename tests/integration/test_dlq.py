@@ -374,3 +374,52 @@ def test_purge_needs_confirmation(
     assert emulator.pull(DEAD_SUB) == []
     [row] = audit_rows(conn)
     assert (row["action"], row["actor"], row["outcome"]) == ("purge", "test-operator", "purged")
+
+
+def test_a_publish_error_of_any_kind_is_audited_and_keeps_the_message(
+    emulator: Emulator, conn: psycopg.Connection
+) -> None:
+    """Finding 6: a publisher raising a non-choreo error ends the run with a 'failed' audit row,
+    and the dead letter stays for the next replay."""
+
+    class Broken:
+        def publish_raw(self, *args: Any, **kwargs: Any) -> str:
+            raise KeyError("a bug below the publisher")
+
+    emulator.publish("task-broken-pub")
+    emulator.poison(1)
+    report = replay(
+        conn,
+        emulator.queue(),
+        Broken(),
+        build_topology(),
+        ReplayOptions(actor="tester"),  # type: ignore[arg-type]
+    )
+    assert report.failed
+    [row] = audit_rows(conn)
+    assert (row["action"], row["outcome"]) == ("replay", "failed")
+    assert "KeyError" in row["detail"]["error"]
+    emulator.wait_for(DEAD_SUB, 1)
+
+
+def test_the_audit_row_is_written_before_the_ack(
+    emulator: Emulator, conn: psycopg.Connection
+) -> None:
+    """Finding 6: when the message is acknowledged its audit row already says it was replayed."""
+    emulator.publish("task-audit-first")
+    emulator.poison(1)
+    queue = emulator.queue()
+    seen_at_ack: list[list[str]] = []
+    original_ack = queue.ack
+
+    def ack(message: Any) -> None:
+        seen_at_ack.append([row["outcome"] for row in audit_rows(conn)])
+        original_ack(message)
+
+    queue.ack = ack  # type: ignore[method-assign]
+    publisher = _publisher(emulator.project.project_id)
+    try:
+        replay(conn, queue, publisher, build_topology(), ReplayOptions(actor="tester"))
+    finally:
+        publisher.close()
+    assert seen_at_ack == [["replayed"]]

@@ -59,6 +59,8 @@ def failures(conn: psycopg.Connection) -> dict[str, list[TaskFailed]]:
     """task.failed events in the outbox, by task."""
     found: dict[str, list[TaskFailed]] = {}
     for row in outbox_rows(conn):
+        if row.topic != "video-done":
+            continue
         event = from_pubsub(row.data, row.attributes).event
         if isinstance(event.data, TaskFailed):
             assert event.source == SOURCE_REAPER
@@ -278,3 +280,113 @@ def test_cli_prints_what_it_reaps_and_what_a_dry_run_would(
     again = runner.invoke(app, ["tasks", "reap"])
     assert again.exit_code == 0, again.output
     assert "no stale tasks" in again.output
+
+
+def make_idle(conn: psycopg.Connection, task_id: str, idle_s: float) -> None:
+    """Age the task's last update by ``idle_s`` (bypassing the touch trigger)."""
+    with conn.transaction():
+        conn.execute("ALTER TABLE tasks DISABLE TRIGGER tasks_touch")
+        conn.execute(
+            "UPDATE tasks SET updated_at = now() - %s * interval '1 second' WHERE task_id = %s",
+            (idle_s, task_id),
+        )
+        conn.execute("ALTER TABLE tasks ENABLE TRIGGER tasks_touch")
+
+
+def published_ready(conn: psycopg.Connection, task_id: str) -> int:
+    """A published blueprint.ready outbox row for the task (what the relay left behind); its id."""
+    row = conn.execute(
+        "INSERT INTO outbox (event_id, topic, ordering_key, data, published_at) "
+        "VALUES (%s, 'blueprint-ready', %s, '\\x7b7d', now()) RETURNING id",
+        (f"ready-{task_id}", task_id),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_stuck_planned_task_gets_its_blueprint_ready_republished_not_failed(
+    pool: ConnectionPool,
+) -> None:
+    """Past the deadline, a planned task's blueprint.ready goes out again (same event id)."""
+    with pool.connection() as conn:
+        conn.autocommit = True
+        task_in(conn, "stuck-planned", State.PLANNED)
+        row_id = published_ready(conn, "stuck-planned")
+        make_idle(conn, "stuck-planned", 2 * HOUR)
+
+    reaper = TaskReaper(pool, DEADLINES, max_recoveries=3)
+    assert reaper.reap() == []
+    assert reaper.recovered_total == 1
+    with pool.connection() as conn:
+        task = get_task(conn, "stuck-planned")
+        [row] = [r for r in outbox_rows(conn) if r.id == row_id]
+        last = task_history(conn, "stuck-planned")[-1]
+        recoveries = conn.execute(
+            "SELECT recoveries FROM tasks WHERE task_id = 'stuck-planned'"
+        ).fetchone()
+    assert task.state is State.PLANNED
+    assert row.published_at is None and row.event_id == "ready-stuck-planned"
+    assert recoveries == (1,)
+    assert (last.from_state, last.to_state) == (State.PLANNED, State.PLANNED)
+    assert last.detail is not None and last.detail["by"] == "recoverer"
+    assert "republished its blueprint-ready event" in last.detail["action"]
+    # The clock restarted: a second pass right away does nothing more.
+    assert reaper.reap() == [] and reaper.recovered_total == 1
+
+
+def test_task_is_failed_after_its_recoveries_are_spent(pool: ConnectionPool) -> None:
+    """After RECOVERY_MAX_ATTEMPTS recoveries that did not help, the task fails with the count."""
+    with pool.connection() as conn:
+        conn.autocommit = True
+        task_in(conn, "hopeless", State.PLANNED)
+        published_ready(conn, "hopeless")
+    reaper = TaskReaper(pool, DEADLINES, max_recoveries=2)
+    for _ in range(2):
+        with pool.connection() as conn:
+            conn.autocommit = True
+            make_idle(conn, "hopeless", 2 * HOUR)
+        assert reaper.reap() == []
+    with pool.connection() as conn:
+        conn.autocommit = True
+        make_idle(conn, "hopeless", 2 * HOUR)
+    assert [t.task_id for t in reaper.reap()] == ["hopeless"]
+    with pool.connection() as conn:
+        task = get_task(conn, "hopeless")
+        assert len(failures(conn)["hopeless"]) == 1
+    assert task.state is State.FAILED
+    assert "2 recoveries did not help" in (task.error or "")
+
+
+def test_dispatched_task_whose_job_exited_is_started_again(pool: ConnectionPool) -> None:
+    """A dispatched task whose execution ended without a result gets its execution queued again."""
+    with pool.connection() as conn:
+        conn.autocommit = True
+        task_in(conn, "job-gone", State.DISPATCHED)
+        conn.execute(
+            "INSERT INTO job_executions (task_id, execution_name, launcher, state, attempts) "
+            "VALUES ('job-gone', 'exec-job-gone', 'local', 'exited', 1)"
+        )
+        make_idle(conn, "job-gone", 2 * HOUR)
+    assert TaskReaper(pool, DEADLINES).reap() == []
+    with pool.connection() as conn:
+        state = conn.execute(
+            "SELECT state FROM job_executions WHERE task_id = 'job-gone'"
+        ).fetchone()
+        assert get_task(conn, "job-gone").state is State.DISPATCHED
+    assert state == ("queued",)
+
+
+def test_job_waiting_for_a_runner_is_not_counted_as_lost(pool: ConnectionPool) -> None:
+    """A queued execution (the runners are busy) is waiting: no recovery, no failure."""
+    with pool.connection() as conn:
+        conn.autocommit = True
+        task_in(conn, "job-waits", State.DISPATCHED)
+        conn.execute(
+            "INSERT INTO job_executions (task_id, execution_name, launcher) "
+            "VALUES ('job-waits', 'exec-job-waits', 'local')"
+        )
+        make_idle(conn, "job-waits", 2 * HOUR)
+    reaper = TaskReaper(pool, DEADLINES)
+    assert reaper.reap() == [] and reaper.recovered_total == 0
+    with pool.connection() as conn:
+        assert get_task(conn, "job-waits").state is State.DISPATCHED
