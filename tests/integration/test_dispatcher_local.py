@@ -218,6 +218,24 @@ def test_job_past_its_timeout_is_stopped_and_its_task_failed(
     assert last.detail is not None and last.detail["error_code"] == "job-timeout"
 
 
+# The first run claims the task (dispatched -> rendering), then SIGKILLs itself; later runs
+# are the real job.
+KILLED_ONCE = """
+import os, pathlib, runpy, signal, sys
+marker = pathlib.Path(sys.argv[1])
+if not marker.exists():
+    import psycopg
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(
+            "UPDATE tasks SET state = 'rendering' WHERE task_id = %s", (os.environ["JOB_TASK_ID"],)
+        )
+    marker.touch()
+    os.kill(os.getpid(), signal.SIGKILL)
+sys.argv = ["job"]
+runpy.run_module("job", run_name="__main__")
+"""
+
+
 def test_job_killed_mid_run_is_started_again_and_completes(
     pool: ConnectionPool, database_url: str, storage_root: Path, tmp_path: Path, runner_for: Any
 ) -> None:
@@ -225,22 +243,9 @@ def test_job_killed_mid_run_is_started_again_and_completes(
     planned_task(database_url, "task-local-killed")
     dispatch(pool, tmp_path).process(ready("task-local-killed"))
     marker = tmp_path / "killed-once"
-    # The first run claims the task (dispatched -> rendering), then SIGKILLs itself.
-    script = (
-        "import os, runpy, signal, sys, pathlib\n"
-        f"marker = pathlib.Path({str(marker)!r})\n"
-        "if not marker.exists():\n"
-        "    import psycopg\n"
-        "    with psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as c:\n"
-        "        c.execute(\"UPDATE tasks SET state='rendering' WHERE task_id=%s\", "
-        "(os.environ['JOB_TASK_ID'],))\n"
-        "    marker.touch()\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "sys.argv = ['job']\n"
-        "runpy.run_module('job', run_name='__main__')\n"
-    )
     runner = runner_for(
-        job_env(database_url, storage_root, tmp_path), command=(sys.executable, "-c", script)
+        job_env(database_url, storage_root, tmp_path),
+        command=(sys.executable, "-c", KILLED_ONCE, str(marker)),
     )
     assert runner.wait_idle(90)
     with pool.connection() as conn:

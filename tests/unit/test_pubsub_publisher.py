@@ -97,4 +97,3 @@ def test_api_error_resumes_the_key_at_once() -> None:
         adapter.publish_raw("video-done", b"{}", {}, "task-2")
     assert client.resumed == ["task-2"]
     assert adapter.publish_raw("video-done", b"{}", {}, "task-2") == "1"
-
