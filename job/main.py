@@ -189,6 +189,8 @@ def _task_status(
         kwargs={"connect_timeout": max(1, round(database.connect_timeout_s))},
         open=True,
         name="choreo-job",
+        # A connection broken by a database restart is replaced, not handed out.
+        check=ConnectionPool.check_connection,
     )
     stack.callback(pool.close)
     try:

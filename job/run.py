@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import backoff
+
 from job.assemble import Assembled, RenderOptions, assemble_video
 from job.errors import JobFailure, NotOwner, StatusFailed, StorageFailed
 from job.notify import Publisher
@@ -45,6 +47,7 @@ class JobContext:
     download_workers: int = 8
     storage_retries: int = 3
     retry_base_delay_s: float = 0.5
+    claim_retry_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
     task_id = blueprint.task_id
     video_uri = blueprint.video_output.uri
     try:
-        if context.status.start(task_id) == Start.ALREADY_COMPLETED:
+        if claim(context, task_id) == Start.ALREADY_COMPLETED:
             log.info("task already completed: nothing to do", extra={"step": "claim"})
             return JobOutcome(video_uri, None, uploaded=False, announced=False)
         started = time.monotonic()
@@ -109,11 +112,31 @@ def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
                    "announced": message is not None, "event_id": event.id,
                    "duration_ms": round((time.monotonic() - started) * 1000)},
         )  # fmt: skip
+    except StatusFailed as exc:
+        if exc.step != "claim":
+            record_failure(context.status, context.publisher, task_id, exc)
+        else:
+            # Never claimed: the task is not ours to fail. The runner starts the job again.
+            log.error("could not claim the task: %s", exc, extra={"step": "claim"})
+        raise
     except Exception as exc:
         record_failure(context.status, context.publisher, task_id, exc)
         raise
     announce(context.status, context.publisher, message)
     return JobOutcome(video_uri, assembled, uploaded, announced=message is not None)
+
+
+def claim(context: JobContext, task_id: str) -> Start:
+    """Claim the task, riding out a database restart for up to ``claim_retry_s`` seconds."""
+    retrying = backoff.on_exception(
+        backoff.expo,
+        StatusFailed,
+        max_time=context.claim_retry_s,
+        max_value=4,
+        giveup=lambda exc: getattr(exc, "step", "") != "claim",
+        logger=None,
+    )
+    return retrying(context.status.start)(task_id)
 
 
 def upload_video(context: JobContext, video: Path, uri: str) -> bool:
