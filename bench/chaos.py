@@ -379,6 +379,11 @@ class Chaos:
         finally:
             subscriber.close()
 
+    def watch(self, stop: threading.Event) -> None:
+        """Collect ``video-done`` events all along (an emulator restart drops what it holds)."""
+        while not stop.wait(2.0):
+            self.collect()
+
     def open_tasks(self, task_ids: list[str]) -> int:
         """How many of the tasks are not terminal yet (-1 when PostgreSQL does not answer)."""
         try:
@@ -575,12 +580,17 @@ def main(argv: list[str] | None = None) -> int:
         stop = threading.Event()
         injector = threading.Thread(target=chaos.inject, args=(stop,), daemon=True)
         injector.start()
+        watching = threading.Event()
+        watcher = threading.Thread(target=chaos.watch, args=(watching,), daemon=True)
+        watcher.start()
         task_ids = chaos.submit()
         injector.join()
         faults_over = time.monotonic()
         chaos.say("faults over; draining")
         drained = chaos.drain(task_ids)
         time.sleep(3)
+        watching.set()
+        watcher.join(30)
         chaos.collect()
         counts = chaos.count(task_ids)
         dead = chaos.dead_letters()
