@@ -533,7 +533,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="processes of each kind")
     parser.add_argument("--job-concurrency", type=int, default=2)
     parser.add_argument("--drain-timeout", type=float, default=600.0)
-    parser.add_argument("--queued-deadline", type=float, default=300.0)
+    parser.add_argument(
+        "--queued-deadline", type=float, default=60.0, help="REAPER_QUEUED_TIMEOUT for the run"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--port-base", type=int, default=56100)
     parser.add_argument("--out", type=Path, default=None)
@@ -572,6 +574,11 @@ def main(argv: list[str] | None = None) -> int:
         gcs_port=args.port_base + 2,
     )
     chaos = Chaos(args, scratch, stack, rng=random.Random(args.seed))
+
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds into the finally below: the stack is stopped
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         chaos.set_up()
         chaos.say(f"pipeline up; {args.requests} requests, faults for {args.fault_window:.0f} s")
