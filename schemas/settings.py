@@ -110,8 +110,16 @@ class PublisherSettings(_Group):
 class WorkerSettings(_Group):
     """A pull worker: flow control, lease extension, shutdown grace and its health endpoint."""
 
-    max_messages: int = Field(10, ge=1, validation_alias="WORKER_MAX_MESSAGES")
+    # Messages in hand at once, never more than the database pool can serve beside the relay
+    # and the recoverer (the runtime caps it at DB_POOL_MAX_SIZE - 2, with a warning).
+    max_messages: int = Field(3, ge=1, validation_alias="WORKER_MAX_MESSAGES")
     max_lease_duration_s: float = Field(3600.0, gt=0, validation_alias="WORKER_MAX_LEASE_DURATION")
+    # streaming: the client library's streaming pull; unary: pull only as many messages as there
+    # are free handler slots; auto: unary on the Pub/Sub emulator (which ignores a stream's flow
+    # control and keeps feeding dead streams), streaming on Google Cloud.
+    pull_mode: str = Field(
+        "auto", pattern="^(auto|streaming|unary)$", validation_alias="WORKER_PULL_MODE"
+    )
     lease_extension_s: int = Field(0, ge=0, le=600, validation_alias="WORKER_LEASE_EXTENSION")
     shutdown_grace_s: float = Field(25.0, ge=0, validation_alias="WORKER_SHUTDOWN_GRACE")
     health_host: str = Field("127.0.0.1", validation_alias="WORKER_HEALTH_HOST")

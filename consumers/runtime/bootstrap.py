@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from psycopg_pool import ConnectionPool
 from consumers.runtime.handler import EventHandler, EventProcessor
 from consumers.runtime.http_app import create_app, serve
 from consumers.runtime.oidc import GoogleTokenVerifier
-from consumers.runtime.pull_worker import PullWorker
+from consumers.runtime.pull_worker import PullWorker, UnaryPullWorker
 from producers.database import open_pool
 from producers.outbox_relay import OutboxRelay
 from producers.pubsub_publisher import build_pubsub_publisher
@@ -41,6 +42,8 @@ from schemas.settings import (
     WorkerSettings,
 )
 from schemas.topology import build_topology, subscription_path
+
+log = logging.getLogger(__name__)
 
 
 def load_handler(spec: str) -> EventHandler:
@@ -127,6 +130,27 @@ def start_reaper(
     return thread
 
 
+def capped_to_pool(
+    settings: WorkerSettings, database: DatabaseSettings, *, reserved: int
+) -> WorkerSettings:
+    """``settings`` with at most as many messages in hand as the pool has connections for.
+
+    Each handler holds a connection for its transaction; the relay and the recoverer take
+    ``reserved`` more. A message waiting for a connection past the pool's timeout would be
+    nacked for nothing and burn a delivery attempt.
+    """
+    room = max(1, database.pool_max_size - reserved)
+    if settings.max_messages <= room:
+        return settings
+    log.warning(
+        "WORKER_MAX_MESSAGES=%d exceeds what DB_POOL_MAX_SIZE=%d serves; using %d",
+        settings.max_messages,
+        database.pool_max_size,
+        room,
+    )
+    return settings.model_copy(update={"max_messages": room})
+
+
 def run_worker(handler_spec: str, subscription: str) -> int:
     """Pull ``subscription`` into the handler until SIGTERM/SIGINT; the exit code."""
     from google.cloud import pubsub_v1  # noqa: PLC0415 - only workers need the subscriber
@@ -137,12 +161,21 @@ def run_worker(handler_spec: str, subscription: str) -> int:
         try:
             path = subscription_path(PubSubSettings().project_id, subscription)
             settings = WorkerSettings()
+            ack_deadline = build_topology().subscription(subscription).ack_deadline_s
             if settings.lease_extension_s == 0:
-                deadline = build_topology().subscription(subscription).ack_deadline_s
-                settings = settings.model_copy(update={"lease_extension_s": deadline})
-            worker = PullWorker(
-                subscriber, path, EventProcessor(pool, handler), settings, alive=health.ok
-            )
+                settings = settings.model_copy(update={"lease_extension_s": ack_deadline})
+            settings = capped_to_pool(settings, DatabaseSettings(), reserved=2)
+            processor = EventProcessor(pool, handler)
+            worker: PullWorker
+            if settings.pull_mode == "unary" or (
+                settings.pull_mode == "auto" and PubSubSettings().emulator_host
+            ):
+                worker = UnaryPullWorker(
+                    subscriber, path, processor, settings, alive=health.ok,
+                    ack_deadline_s=ack_deadline,
+                )  # fmt: skip
+            else:
+                worker = PullWorker(subscriber, path, processor, settings, alive=health.ok)
             return worker.run()
         finally:
             subscriber.close()

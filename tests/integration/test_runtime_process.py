@@ -139,3 +139,54 @@ def test_sigterm_lets_the_running_handler_finish_then_exits(
         done = conn.execute("SELECT count(*) FROM processed_events").fetchone()
     assert done == (1,)
     assert driver.pull("blueprint-consumer") == []
+
+
+def test_restarted_workers_work_on_what_they_pull(
+    driver: PubSubDriver, database_url: str, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    """Kill -9 a busy worker twice while messages wait: every message is handled once, soon,
+    and none burns its delivery attempts sitting in a dead worker's hands (WORKER_PULL_MODE)."""
+    events = [requested_event(f"t-busy-{n}") for n in range(12)]
+    with pool.connection() as conn:
+        for event in events:
+            create_queued_task(conn, event.data.task_id)
+    os.environ["WORKER_MAX_MESSAGES"] = "2"
+    try:
+        for round_ in range(3):
+            # Messages keep arriving across the kills, as requests do.
+            for event in events[round_ * 4 : round_ * 4 + 4]:
+                driver.publisher.publish(event)
+            if round_ == 2:
+                break
+            busy = start_worker(database_url, driver.project_id, tmp_path / f"k{round_}", 1.0)
+            try:
+                wait_for_file(tmp_path / f"k{round_}", busy)
+                time.sleep(2.0)
+            finally:
+                busy.send_signal(signal.SIGKILL)
+                busy.wait(10)
+        last = start_worker(database_url, driver.project_id, tmp_path / "last", sleep_s=0.2)
+    finally:
+        del os.environ["WORKER_MAX_MESSAGES"]
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with pool.connection() as conn:
+                if all(effect_count(conn, e.id) == 1 for e in events):
+                    break
+            time.sleep(0.5)
+    finally:
+        last.send_signal(signal.SIGTERM)
+        last.wait(20)
+    with pool.connection() as conn:
+        handled = [effect_count(conn, e.id) for e in events]
+        attempts = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT detail->>'attempt' FROM task_history WHERE detail ? 'effect_of'"
+            ).fetchall()
+            if row[0] is not None
+        ]
+    assert handled == [1] * len(events), handled
+    # Two kills cost a message in hand at most two attempts; never the five of a dead letter.
+    assert max(attempts) <= 3, attempts
