@@ -66,6 +66,7 @@ def pipeline_run(
         STORAGE_BACKEND="local",
         STORAGE_ROOT=str(storage_root),
         JOB_CACHE_DIR=str(tmp_path / "job-cache"),
+        LOCAL_JOB_LOG_DIR=str(logs / "jobs"),
         # The job's default: it publishes its own outbox row under the relays' row lock, so the
         # burst test's "one video.completed per task" also proves the job and relays never both
         # publish a row (they did, 7 times in 20 tasks, before the lock).

@@ -178,10 +178,10 @@ class PipelineRun:
         return Counter(row[0] for row in rows)
 
     def job_runs(self) -> Counter[str]:
-        """Video job runs per task, from the job's own log lines (forwarded by the dispatcher)."""
+        """Video job runs per task, from the job's own log lines (one log file per execution)."""
         runs: Counter[str] = Counter()
-        for service in self.services:
-            for line in service.log.read_text(errors="replace").splitlines():
+        for log in sorted((self.logs / "jobs").glob("*.log")):
+            for line in log.read_text(errors="replace").splitlines():
                 if '"logger": "job.' not in line or '"inputs fetched"' not in line:
                     continue
                 runs[json.loads(line[line.index("{") :]).get("task_id", "?")] += 1
