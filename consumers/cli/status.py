@@ -98,7 +98,11 @@ def render_report(report: TaskReport) -> RenderableType:
     previous: datetime | None = None
     for step in report.history:
         after = "" if previous is None else _duration((step.at - previous).total_seconds())
-        timeline.add_row(step.to_state.value, _clock(step.at), after, _detail(step.detail))
+        # A row from a state to itself is a recovery (an event republished, a job restarted).
+        label = step.to_state.value
+        if step.from_state is step.to_state:
+            label = f"{label} (recovery)"
+        timeline.add_row(label, _clock(step.at), after, _detail(step.detail))
         previous = step.at
     lines: list[RenderableType] = [header, timeline]
     if report.blueprint is not None:

@@ -131,3 +131,18 @@ def test_watch_exits_3_when_the_task_fails(database_url: str) -> None:
     move(database_url, "task-st-wfail", State.RENDERING, State.FAILED, error="boom")
     result = CliRunner().invoke(cli(), ["task-st-wfail", "--watch", "--interval", "0.1"])
     assert result.exit_code == EXIT_TASK_FAILED, result.output
+
+
+def test_text_report_marks_each_recovery(database_url: str) -> None:
+    """A recovery (a history row from a state to itself) shows as one, with its action."""
+    walk(database_url, "task-st-rec", State.PLANNED)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO task_history (task_id, from_state, to_state, detail) "
+            "VALUES ('task-st-rec', 'planned', 'planned', %s)",
+            (Jsonb({"by": "recoverer", "recovery": 1, "action": "republished it"}),),
+        )
+    result = CliRunner().invoke(cli(), ["task-st-rec"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "planned (recovery)" in result.output
+    assert "republished it" in result.output
