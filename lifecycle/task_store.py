@@ -176,6 +176,17 @@ def transition(
     return _task(row)
 
 
+def record_recovery(
+    conn: psycopg.Connection, task_id: str, state: State, detail: Mapping[str, Any]
+) -> None:
+    """A history row from ``state`` to itself: the task was driven on without changing state
+    (its event republished, its job started again); ``choreo status`` shows it as a recovery."""
+    conn.execute(
+        "INSERT INTO task_history (task_id, from_state, to_state, detail) VALUES (%s, %s, %s, %s)",
+        (task_id, state.value, state.value, _jsonb(dict(detail), "detail")),
+    )
+
+
 def get_task(conn: psycopg.Connection, task_id: str) -> TaskRow:
     """Return the task, or raise ``NotFound``."""
     with conn.cursor(row_factory=dict_row) as cur:

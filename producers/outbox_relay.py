@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from producers.publishing import Publisher
+from schemas.settings import OutboxSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,19 @@ class OutboxRelay:
         # Only the topics this process's identity may publish (empty: all of them).
         self._topics = sorted(topics) or None
         self.last_pass = time.monotonic()
+
+    @classmethod
+    def from_settings(
+        cls, pool: ConnectionPool, publisher: Publisher, settings: OutboxSettings
+    ) -> OutboxRelay:
+        """A relay with the batch size, poll interval and topics of ``settings``."""
+        return cls(
+            pool,
+            publisher,
+            batch_size=settings.batch_size,
+            poll_interval_s=settings.poll_interval_s,
+            topics=settings.topic_list,
+        )
 
     def run_once(self) -> RelayRun:
         """Publish one batch of unpublished rows and mark them; what happened."""

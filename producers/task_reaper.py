@@ -24,11 +24,11 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lifecycle.executions import get_execution, requeue
 from lifecycle.task_failure import FailureStage, fail_task
+from lifecycle.task_store import record_recovery
 from schemas.settings import ReaperSettings
 from schemas.task_state import TERMINAL, State
 
@@ -286,21 +286,16 @@ def recover(conn: psycopg.Connection[Any], stale: StaleTask) -> str | None:
     conn.execute(
         "UPDATE tasks SET recoveries = recoveries + 1 WHERE task_id = %s", (stale.task_id,)
     )
-    conn.execute(
-        "INSERT INTO task_history (task_id, from_state, to_state, detail) VALUES (%s, %s, %s, %s)",
-        (
-            stale.task_id,
-            stale.state.value,
-            stale.state.value,
-            Jsonb(
-                {
-                    "by": "recoverer",
-                    "recovery": stale.recoveries + 1,
-                    "action": action,
-                    "idle_s": round(stale.idle_s, 1),
-                    "deadline_s": stale.deadline_s,
-                }
-            ),
-        ),
+    record_recovery(
+        conn,
+        stale.task_id,
+        stale.state,
+        {
+            "by": "recoverer",
+            "recovery": stale.recoveries + 1,
+            "action": action,
+            "idle_s": round(stale.idle_s, 1),
+            "deadline_s": stale.deadline_s,
+        },
     )
     return action

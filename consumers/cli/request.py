@@ -232,13 +232,7 @@ def _relay(pool: Any, publisher: Any, outbox: Any) -> Iterator[None]:
 
     from producers.outbox_relay import OutboxRelay  # noqa: PLC0415
 
-    relay = OutboxRelay(
-        pool,
-        publisher,
-        batch_size=outbox.batch_size,
-        poll_interval_s=outbox.poll_interval_s,
-        topics=outbox.topic_list,
-    )
+    relay = OutboxRelay.from_settings(pool, publisher, outbox)
     stop = threading.Event()
     thread = threading.Thread(target=relay.run_forever, args=(stop,), name="outbox", daemon=True)
     thread.start()

@@ -93,13 +93,7 @@ def relay(
         publisher = build_pubsub_publisher(PubSubSettings(), PublisherSettings())
     except ChoreoError as error:
         _fail(str(error))
-    relay_ = OutboxRelay(
-        pool,
-        publisher,
-        batch_size=outbox.batch_size,
-        poll_interval_s=outbox.poll_interval_s,
-        topics=outbox.topic_list,
-    )
+    relay_ = OutboxRelay.from_settings(pool, publisher, outbox)
     try:
         if once:
             done = relay_.run_once()

@@ -25,7 +25,7 @@ import logging
 import secrets
 import threading
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from google.api_core import exceptions as api
@@ -50,6 +50,7 @@ from schemas.task_state import StaleState, State
 log = logging.getLogger(__name__)
 
 LAUNCH_ENV = "JOB_EXECUTION"
+Client = TypeVar("Client", run_v2.JobsClient, run_v2.ExecutionsClient)
 # How far before the recorded launch an execution carrying its id may have been created
 # (clock skew between PostgreSQL and Cloud Run).
 LOOKUP_MARGIN = timedelta(minutes=10)
@@ -82,14 +83,23 @@ def job_resource_name(job: str, *, project: str, region: str) -> str:
 
 def jobs_client(endpoint: str = "") -> run_v2.JobsClient:
     """A REST ``JobsClient``; an ``http://`` endpoint (a local server) is called anonymously."""
+    return _rest_client(run_v2.JobsClient, endpoint)
+
+
+def executions_client(endpoint: str = "") -> run_v2.ExecutionsClient:
+    """A REST ``ExecutionsClient``; an ``http://`` endpoint is called anonymously."""
+    return _rest_client(run_v2.ExecutionsClient, endpoint)
+
+
+def _rest_client(client_class: type[Client], endpoint: str) -> Client:
     if not endpoint:
-        return run_v2.JobsClient(transport="rest")
+        return client_class(transport="rest")
     credentials = None
     if endpoint.startswith("http://"):
         from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
 
         credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-    return run_v2.JobsClient(
+    return client_class(
         transport="rest",
         credentials=credentials,
         client_options=ClientOptions(api_endpoint=endpoint),
@@ -131,22 +141,6 @@ class CloudRunLauncher:
         except Exception as error:
             raise launch_error(self.job_name, error) from error
         return execution_name(operation, self.job_name)
-
-
-def executions_client(endpoint: str = "") -> run_v2.ExecutionsClient:
-    """A REST ``ExecutionsClient``; an ``http://`` endpoint is called anonymously."""
-    if not endpoint:
-        return run_v2.ExecutionsClient(transport="rest")
-    credentials = None
-    if endpoint.startswith("http://"):
-        from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
-
-        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-    return run_v2.ExecutionsClient(
-        transport="rest",
-        credentials=credentials,
-        client_options=ClientOptions(api_endpoint=endpoint),
-    )
 
 
 def find_execution(
@@ -267,7 +261,7 @@ class CloudRunLaunches:
         except LaunchRejected as error:
             self._fail(row, str(error), "launch-rejected")
             return True
-        except (LaunchUnavailable, ChoreoError) as error:
+        except ChoreoError as error:  # LaunchUnavailable and the like: retried
             if row.attempts >= self.max_attempts:
                 self._fail(
                     row,

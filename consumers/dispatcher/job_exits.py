@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from job.errors import ExitCode
 from lifecycle.executions import mark_exited, requeue
 from lifecycle.task_failure import fail_task
+from lifecycle.task_store import record_recovery
 from schemas.events import SOURCE_DISPATCHER
 from schemas.task_state import State
 
@@ -105,15 +105,11 @@ def settle_exit(pool: ConnectionPool, ended: JobExit, *, max_attempts: int) -> s
             return "finished" if ended.returncode == 0 else "over (task already settled)"
         if _restartable(ended) and attempts < max_attempts:
             requeue(conn, ended.execution_name, reason, delay_s=RESTART_DELAY_S)
-            conn.execute(
-                "INSERT INTO task_history (task_id, from_state, to_state, detail) "
-                "VALUES (%s, %s, %s, %s)",
-                (
-                    ended.task_id,
-                    task[0],
-                    task[0],
-                    Jsonb({"recovery": "job restarted", "attempt": attempts + 1, "exit": code}),
-                ),
+            record_recovery(
+                conn,
+                ended.task_id,
+                State(task[0]),
+                {"recovery": "job restarted", "attempt": attempts + 1, "exit": code},
             )
             log.warning("video job will be started again: %s", reason, extra=context)
             return "started again"

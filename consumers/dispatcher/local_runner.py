@@ -339,25 +339,26 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
         return []
 
 
-def _start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat from field 3 (state) on; None when there is no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[19])
 
 
 def _alive(pid: int, started: int | None) -> bool:
     """Whether ``pid`` is still the process that was started (not a zombie, not a reused pid)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":
         return False
     return started is None or int(fields[19]) == started
 

@@ -87,13 +87,7 @@ def consumer_process(
     publisher = None
     if outbox.relay_enabled:
         publisher = build_pubsub_publisher(PubSubSettings(), PublisherSettings())
-        relay = OutboxRelay(
-            pool,
-            publisher,
-            batch_size=outbox.batch_size,
-            poll_interval_s=outbox.poll_interval_s,
-            topics=outbox.topic_list,
-        )
+        relay = OutboxRelay.from_settings(pool, publisher, outbox)
         health.checks.append(relay.alive)
         relay_thread = threading.Thread(target=relay.run_forever, args=(stop,), name="outbox")
         relay_thread.start()

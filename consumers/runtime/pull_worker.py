@@ -112,13 +112,19 @@ class PullWorker:
         health.start()
         self.start()
         while not self.stopping.wait(0.5):
-            if self._future.done():
-                log.error("streaming pull stopped on its own", extra={"error": self._error()})
+            if self._pull_ended():
                 break
         clean = self.stop()
         health.stop()
         log.info("worker stopped", extra={"clean": clean})
         return 0 if clean and self.stopping.is_set() else 1
+
+    def _pull_ended(self) -> bool:
+        """Whether pulling stopped by itself (logged when it did)."""
+        if not self._future.done():
+            return False
+        log.error("streaming pull stopped on its own", extra={"error": self._error()})
+        return True
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: shutting down", signal.Signals(signum).name)
@@ -246,21 +252,11 @@ class UnaryPullWorker(PullWorker):
             log.warning("handlers still running after the grace period; their leases will lapse")
         return clean
 
-    def run(self) -> int:
-        """As :meth:`PullWorker.run`, for the unary loops."""
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-        health = HealthServer(self.settings.health_host, self.settings.health_port, self.healthy)
-        health.start()
-        self.start()
-        while not self.stopping.wait(0.5):
-            if not self._threads[0].is_alive():
-                log.error("pull loop stopped on its own")
-                break
-        clean = self.stop()
-        health.stop()
-        log.info("worker stopped", extra={"clean": clean})
-        return 0 if clean and self.stopping.is_set() else 1
+    def _pull_ended(self) -> bool:
+        if self._threads[0].is_alive():
+            return False
+        log.error("pull loop stopped on its own")
+        return True
 
     def _pull_loop(self) -> None:
         while self._pulling.is_set():
