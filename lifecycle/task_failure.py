@@ -20,6 +20,7 @@ from lifecycle.task_store import TaskRow, transition
 from schemas.event_envelope import ChoreoEvent, new_event
 from schemas.events import TaskFailed
 from schemas.task_state import HAPPY_PATH, TERMINAL, State
+from schemas.text import visible
 
 # The values of TaskFailed.stage (v1 schema), also written to tasks.error_stage.
 FailureStage = Literal["request", "analysis", "planning", "dispatch", "render"]
@@ -31,8 +32,8 @@ FAILABLE: frozenset[State] = frozenset(HAPPY_PATH) - TERMINAL
 
 
 def failure_reason(reason: str, fallback: str = "unknown error") -> str:
-    """The reason as stored: stripped, never empty, at most ``MAX_REASON_CHARS``."""
-    return (reason.strip() or fallback)[:MAX_REASON_CHARS]
+    """The reason as stored: stripped, control characters escaped, at most ``MAX_REASON_CHARS``."""
+    return visible(reason.strip() or fallback)[:MAX_REASON_CHARS]
 
 
 def failure_event(

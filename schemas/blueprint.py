@@ -37,6 +37,7 @@ from schemas.blueprint_rules import (
 )
 from schemas.errors import InvalidInput
 from schemas.storage_uri import UnsafeStorageUri, check_storage_uri
+from schemas.strict_json import JsonRejected, check_tree, loads_strict
 
 __all__ = [
     "FPS_MAX",
@@ -530,28 +531,24 @@ def _message(item: Any) -> str:
 
 
 def _load(raw: bytes | str | Mapping[str, Any]) -> Any:
-    """Check size, decode JSON and count moves before any model validation."""
-    if isinstance(raw, bytes | str):
-        size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8"))
-    elif isinstance(raw, Mapping):
-        size = len(json.dumps(raw, default=str).encode("utf-8"))
-    else:
-        raise _document_problem(f"expected JSON text or an object, got {type(raw).__name__}")
-    if size > MAX_BLUEPRINT_BYTES:
-        raise _document_problem(
-            f"document is {size} bytes, over the limit of {MAX_BLUEPRINT_BYTES} bytes"
-        )
-    data: Any = raw
-    if isinstance(raw, bytes | str):
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno} column {exc.colno}"
-            raise _document_problem(f"not valid JSON: {exc.msg} at {where}") from exc
-        except UnicodeDecodeError as exc:
-            raise _document_problem("not valid UTF-8 text") from exc
-        except RecursionError as exc:
-            raise _document_problem("JSON is nested too deeply") from exc
+    """Check size, decode JSON (:mod:`schemas.strict_json` limits) and count moves first."""
+    try:
+        if isinstance(raw, bytes | str):
+            size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))
+        elif isinstance(raw, Mapping):
+            check_tree(raw)
+            size = len(json.dumps(raw, default=str).encode("utf-8", "replace"))
+        else:
+            raise _document_problem(f"expected JSON text or an object, got {type(raw).__name__}")
+        if size > MAX_BLUEPRINT_BYTES:
+            raise _document_problem(
+                f"document is {size} bytes, over the limit of {MAX_BLUEPRINT_BYTES} bytes"
+            )
+        data: Any = loads_strict(raw) if isinstance(raw, bytes | str) else raw
+    except JsonRejected as exc:
+        if exc.path:
+            raise BlueprintInvalid([Problem(exc.path, exc.problem)]) from None
+        raise _document_problem(f"not valid JSON: {exc.problem}") from None
     if not isinstance(data, Mapping):
         got = _JSON_TYPES.get(type(data), type(data).__name__)
         raise _document_problem(f"expected a JSON object, got {got}")

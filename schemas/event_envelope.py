@@ -10,7 +10,6 @@ key, and a replay gets a new message id.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from schemas.errors import InvalidInput
 from schemas.events import EventPayload, spec_for_payload, spec_for_type
+from schemas.strict_json import JsonRejected, loads_strict
 
 JSON_CONTENT_TYPE = "application/json"
 # Distributed Tracing extension attributes, carried as first-class fields so logs can use them.
@@ -201,16 +201,13 @@ def is_json_content_type(content_type: str) -> bool:
 
 
 def parse_json(raw: bytes | str, *, what: str) -> Any:
-    """Parse JSON, rejecting non-finite numbers; errors say ``<what> is not valid JSON: ...``."""
+    """Parse JSON within :mod:`schemas.strict_json`'s limits; errors name ``what`` and the path."""
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EventDecodeError(f"{what} is not valid JSON: {exc}") from None
-
-
-def _reject_constant(name: str) -> Any:
-    # json.loads accepts NaN/Infinity by default; they are not JSON and not valid in any payload.
-    raise ValueError(f"{name} is not a JSON number")
+        return loads_strict(raw)
+    except JsonRejected as exc:
+        if exc.path:
+            raise EventDecodeError(f"{what}.{exc.path}: {exc.problem}") from None
+        raise EventDecodeError(f"{what} is not valid JSON: {exc.problem}") from None
 
 
 def _optional_str(value: Any) -> str | None:

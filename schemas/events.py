@@ -12,10 +12,11 @@ import builtins
 from dataclasses import dataclass
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.errors import InvalidInput
+from schemas.text import UnsafeText, check_text
 from schemas.topology import (
     BLUEPRINT_READY,
     BLUEPRINT_READY_V1,
@@ -65,7 +66,26 @@ MAX_VIDEO_DURATION_S = 900.0
 TaskId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 SongId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$", max_length=64)]
-NonBlankText = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
+def _line(value: str) -> str:
+    try:
+        return check_text(value)
+    except UnsafeText as exc:
+        raise PydanticCustomError("unsafe_text", str(exc)) from None
+
+
+def _lines(value: str) -> str:
+    try:
+        return check_text(value, multiline=True)
+    except UnsafeText as exc:
+        raise PydanticCustomError("unsafe_text", str(exc)) from None
+
+
+# Text without control characters (tab, newline and carriage return allowed in ``Lines``).
+Line = Annotated[str, AfterValidator(_line)]
+Lines = Annotated[str, AfterValidator(_lines)]
+NonBlankText = Annotated[str, Field(min_length=1, pattern=r"\S"), AfterValidator(_lines)]
 
 # Shape only: gs://..., file://... or a relative storage key (no scheme, no leading slash), no
 # spaces or control characters. Where a URI is fetched or written, schemas.storage_uri applies
@@ -120,9 +140,9 @@ class Constraints(_Payload):
 class ClientInfo(_Payload):
     """Who sent the request, for support and metrics; never used for decisions."""
 
-    name: Annotated[str, Field(min_length=1, max_length=64)]
-    version: Annotated[str, Field(max_length=32)] | None = None
-    request_id: Annotated[str, Field(max_length=128)] | None = None
+    name: Annotated[Line, Field(min_length=1, max_length=64)]
+    version: Annotated[Line, Field(max_length=32)] | None = None
+    request_id: Annotated[Line, Field(max_length=128)] | None = None
 
 
 class ChoreographyRequested(_Payload):

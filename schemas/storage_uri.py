@@ -9,9 +9,10 @@ Three forms are allowed:
 
 Everything else is rejected: other schemes, ``..`` and ``.`` segments, absolute paths, empty
 segments, any percent-encoding (``%2e%2e``, ``%2f``, double encoding ``%252e``), backslashes,
-control characters, query strings and fragments. :func:`parse_storage_uri` is lexical and pure;
-:func:`resolve_in_root` touches the filesystem to follow symlinks, so a link inside the root that
-points outside it is rejected too. The job's storage code uses both before it opens anything.
+control characters, ``~`` home prefixes, drive letters, query strings and fragments.
+:func:`parse_storage_uri` is lexical and pure; :func:`resolve_in_root` touches the filesystem to
+follow symlinks, so a link inside the root that points outside it is rejected too.
+The job's storage code uses both before it opens anything.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 # Cloud Storage bucket names: 3-63 characters, lowercase letters, digits, dashes, underscores
 # and dots, starting and ending with a letter or digit.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+# A Windows drive (``C:``, ``c:/``): not a scheme, and never a storage key.
+_DRIVE = re.compile(r"^[A-Za-z]:(?:$|[^/]|/(?!/))")
+# C0 and C1 control characters and lone surrogates (which cannot even be encoded as UTF-8).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 StorageKind = Literal["key", "gs", "file"]
 
@@ -55,6 +60,8 @@ def parse_storage_uri(
 ) -> StorageLocation:
     """Check a URI lexically (no filesystem access) and split it; raise ``UnsafeStorageUri``."""
     _check_characters(uri)
+    if _DRIVE.match(uri):
+        raise UnsafeStorageUri(f"drive letters ({uri[:2]!r}) are not allowed; use a storage key")
     scheme_match = _SCHEME.match(uri)
     if scheme_match is None:
         if uri.startswith("/"):
@@ -114,10 +121,14 @@ def check_storage_uri(
 def _check_characters(uri: str) -> None:
     if not uri:
         raise UnsafeStorageUri("URI is empty")
+    found = _UNPRINTABLE.search(uri)
+    if found is not None:
+        code = ord(found.group())
+        if 0xD800 <= code <= 0xDFFF:
+            raise UnsafeStorageUri(f"lone surrogates (U+{code:04X}) are not allowed")
+        raise UnsafeStorageUri(f"control characters (U+{code:04X}, including NUL) are not allowed")
     if len(uri.encode("utf-8")) > MAX_URI_LENGTH:
         raise UnsafeStorageUri(f"URI is longer than {MAX_URI_LENGTH} bytes")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in uri):
-        raise UnsafeStorageUri("control characters (including NUL) are not allowed")
     if "\\" in uri:
         raise UnsafeStorageUri("backslashes are not allowed")
     if "?" in uri or "#" in uri:
@@ -152,6 +163,8 @@ def _check_segments(path: str) -> None:
             raise UnsafeStorageUri("empty path segments ('//' or a trailing '/') are not allowed")
         if segment in (".", ".."):
             raise UnsafeStorageUri(f"{segment!r} path segments are not allowed")
+        if segment.startswith("~"):
+            raise UnsafeStorageUri(f"home-directory prefixes ({segment!r}) are not allowed")
 
 
 def _gs_location(

@@ -78,7 +78,7 @@ def test_allowed_forms_are_split_into_their_parts(uri: str, expected: StorageLoc
         ("https://example.com/a.mp4", "scheme 'https'"),
         ("ftp://example.com/a.mp4", "scheme 'ftp'"),
         ("data:video/mp4;base64,AAAA", "scheme 'data'"),
-        ("C:/Windows/a.mp4", "scheme 'c'"),
+        ("C:/Windows/a.mp4", "drive letters ('C:')"),
         ("gs:bucket/key", "must start with gs://"),
         ("gs://Bad_Bucket/key", "not a valid bucket name"),
         ("gs://choreo-moves", "path is empty"),
