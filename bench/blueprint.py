@@ -105,6 +105,7 @@ def fresh(
     command = [
         *(choreo, "plan", "--song", str(song), "--library", str(library)),
         *("--style", "hip-hop", "--difficulty", "beginner", "--out", str(work / "bp.json")),
+        *("--storage-root", str(work / "storage")),  # plan stores the song and clips there
     ]
     shipped = Path(tempfile.mkdtemp(dir=work))
     if warm_cache:

@@ -40,12 +40,24 @@ def plan(
         "offline"
     ),
     audio_uri: Annotated[
-        str | None, typer.Option("--audio-uri", help="Song URI for the job [songs/<file>].")
+        str | None,
+        typer.Option(
+            "--audio-uri",
+            help="Song URI for the job; default: store the song as songs/<name>-<hash><ext>.",
+        ),
+    ] = None,
+    storage_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--storage-root", help="Local storage root (default: STORAGE_ROOT).", show_default=False
+        ),
     ] = None,
 ) -> None:
     """Plan a choreography for a song offline and write its blueprint.
 
-    With ``GEMINI_REFINE=true`` and ``GEMINI_API_KEY`` set, Gemini may refine the planned moves.
+    Without ``--audio-uri`` the song is stored (named by its content) and, with ``--library``,
+    the clips the blueprint uses too, so ``choreo render`` finds them. With ``GEMINI_REFINE=true``
+    and ``GEMINI_API_KEY`` set, Gemini may refine the planned moves.
     """
     from pydantic import ValidationError  # noqa: PLC0415
 
@@ -56,9 +68,16 @@ def plan(
         library_from_folder,
         plan_offline,
     )
+    from consumers.planner.offline_storage import store_clips, store_song  # noqa: PLC0415
     from consumers.planner.quality import quality_report  # noqa: PLC0415
+    from job.main import build_storage  # noqa: PLC0415
     from schemas.events import Constraints  # noqa: PLC0415
-    from schemas.settings import DatabaseSettings, GeminiSettings  # noqa: PLC0415
+    from schemas.settings import (  # noqa: PLC0415
+        DatabaseSettings,
+        GeminiSettings,
+        PubSubSettings,
+        StorageSettings,
+    )
 
     try:
         constraints = Constraints.model_validate(
@@ -85,6 +104,20 @@ def plan(
         )
         refiner = gemini_refiner_from_settings(GeminiSettings())
         blueprint, analysis = plan_offline(request, moves, refiner=refiner)
+        storage_settings = StorageSettings()
+        if storage_root is not None:
+            storage_settings = storage_settings.model_copy(
+                update={"backend": "local", "local_root": storage_root}
+            )
+        storage = build_storage(storage_settings, PubSubSettings().project_id)
+        stored = []
+        if audio_uri is None:
+            new = store_song(storage, song, blueprint.song.audio_uri)
+            stored.append(
+                f"song {'stored' if new else 'already stored'} as {blueprint.song.audio_uri}"
+            )
+        if moves.clip_files:
+            stored.append(f"{store_clips(storage, blueprint, moves.clip_files)} new clip(s)")
     except ChoreoError as exc:
         typer.echo(f"plan failed: {exc}", err=True)
         raise typer.Exit(ERROR_EXIT_CODE) from exc
@@ -96,6 +129,13 @@ def plan(
         f"{blueprint.request.constraints.style}, {blueprint.request.constraints.difficulty}, "
         f"{blueprint.request.constraints.energy} energy"
     )
+    where = (
+        f"under {storage_settings.local_root}"
+        if storage_settings.backend == "local"
+        else "in the buckets"
+    )
+    if stored:
+        typer.echo(f"{', '.join(stored)} {where}")
     report = quality_report(blueprint, moves.all_candidates(), analysis)
     for line in report.lines():
         typer.echo(f"  {line}")

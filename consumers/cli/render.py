@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,7 +34,7 @@ def render(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn  # noqa: PLC0415
 
     from job.blueprint_source import read_blueprint_text, validate_blueprint  # noqa: PLC0415
-    from job.errors import ExitCode, JobFailure  # noqa: PLC0415
+    from job.errors import AssetUnavailable, ExitCode, JobFailure  # noqa: PLC0415
     from job.main import build_storage, render_options, storage_rules, work_directory  # noqa: PLC0415
     from job.run import JobContext, render_blueprint  # noqa: PLC0415
     from job.task_status import NoTaskStatus  # noqa: PLC0415
@@ -79,7 +79,19 @@ def render(
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(result.path, out)
     except JobFailure as failure:
-        typer.echo(f"error ({failure.error_code}): {failure}", err=True)
+        hint = (
+            _missing_asset_hint(storage_settings) if isinstance(failure, AssetUnavailable) else ""
+        )
+        typer.echo(f"error ({failure.error_code}): {failure}{hint}", err=True)
         raise typer.Exit(failure.exit_code) from failure
     cached = f"{result.pieces_cached}/{result.pieces} pieces cached"
     typer.echo(f"{out}: {result.duration_s:.2f} s, {result.frames} frames, {cached}")
+
+
+def _missing_asset_hint(settings: Any) -> str:
+    """What to do when a song or clip is not in storage (``choreo plan`` stores them)."""
+    where = f"storage root {settings.local_root}" if settings.backend == "local" else "the buckets"
+    return (
+        f" (looked in {where}: `choreo plan --song FILE` stores the song and a --library's "
+        f"clips there, `choreo moves import DIR` a library's clips; or pass --storage-root)"
+    )

@@ -18,16 +18,15 @@ from pathlib import Path
 import psycopg
 
 from consumers.demo.environment import DemoPaths
-from job.storage import file_sha256
+from consumers.planner.offline_storage import song_key
 from producers.database import connect
-from schemas.errors import ChoreoError, ConfigurationError, InvalidInput
+from schemas.errors import ChoreoError, ConfigurationError
 
 DEMO_SONG_KEY = "songs/choreo-demo-song.wav"
 # Inside every demo move's speed band: the demo library is recorded at 100-128 BPM and a move may
 # play at 0.85-1.15x, so 112 BPM lets every style, difficulty and energy dance (at 120 BPM the
 # 100/104 BPM hip-hop and contemporary moves could not, and "hip-hop for beginners" failed).
 DEMO_TEMPO_BPM = 112.0
-AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".ogg", ".flac", ".m4a", ".aac", ".aiff", ".aif"})
 
 Progress = Callable[[str], None]
 
@@ -100,15 +99,7 @@ def demo_structure(seconds: float) -> tuple[tuple[str, int], ...]:
 
 def stage_song_file(paths: DemoPaths, song: Path) -> str:
     """Copy ``song`` into the storage root (named by its content); its storage key."""
-    if not song.is_file():
-        raise InvalidInput(f"--song {song}: no such file")
-    suffix = song.suffix.lower()
-    if suffix not in AUDIO_SUFFIXES:
-        raise InvalidInput(
-            f"--song {song}: {suffix or 'no extension'} is not an audio file I can read "
-            f"(use one of {', '.join(sorted(AUDIO_SUFFIXES))})"
-        )
-    key = f"songs/{_safe_stem(song.stem)}-{file_sha256(song)[:12]}{suffix}"
+    key = song_key(song)
     target = paths.storage_root / key
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -174,8 +165,3 @@ def _import_bundle(paths: DemoPaths, conn: psycopg.Connection) -> int:
 def _move_count(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT count(*) FROM moves").fetchone()
     return int(row[0]) if row else 0
-
-
-def _safe_stem(stem: str) -> str:
-    kept = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem.lower()).strip("-")
-    return kept[:40] or "song"

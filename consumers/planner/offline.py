@@ -22,6 +22,7 @@ from consumers.moves.bundle import MANIFEST_NAME, storage_key
 from consumers.moves.model import STYLES, Move, difficulties_up_to
 from consumers.music.model import SongAnalysis
 from consumers.planner.candidates import MoveCandidate, candidate_from_move
+from consumers.planner.offline_storage import song_key
 from consumers.planner.output import video_output
 from consumers.planner.planner import plan_choreography
 from consumers.planner.refinement import SequenceRefiner
@@ -38,6 +39,8 @@ class MoveLibrary:
 
     moves: list[Move]
     source: str
+    clip_files: dict[str, Path] = field(default_factory=dict)
+    """Clip file of each move by id, for a bundle folder (a database library's are stored)."""
     _candidates: dict[str, MoveCandidate] = field(default_factory=dict, repr=False)
     _index: Any = field(default=None, repr=False)
     _embedder: Any = field(default=None, repr=False)
@@ -107,7 +110,12 @@ def library_from_folder(folder: Path) -> MoveLibrary:
     if not isinstance(entries, list) or not entries:
         raise InvalidInput(f"{manifest}: expected an object with a non-empty 'moves' list")
     moves = [_move_from_entry(folder, i, entry) for i, entry in enumerate(entries)]
-    return MoveLibrary(moves, str(folder))
+    clips = {
+        move.move_id: folder / str(entry["clip"])
+        for move, entry in zip(moves, entries, strict=True)
+        if isinstance(entry.get("clip"), str)
+    }
+    return MoveLibrary(moves, str(folder), clips)
 
 
 def _move_from_entry(folder: Path, index: int, entry: object) -> Move:
@@ -200,6 +208,7 @@ class OfflineRequest:
     constraints: Constraints = field(default_factory=Constraints)
     task_id: str = "offline"
     audio_uri: str | None = None
+    """The song's URI in the blueprint; by default its content key (``song_key``)."""
     video_uri: str | None = None
     seed: int = 0
 
@@ -223,6 +232,7 @@ def plan_offline(
         constraints = merge_constraints(constraints, parsed.constraints)
         keywords = parsed.keywords
     style = canonical_style(constraints.style)
+    audio_uri = request.audio_uri or song_key(request.song)
     analysis = analyse_song(request.song, analysis_cache)
     constraints = constraints.model_copy(update={"style": style})
     words = [style, constraints.difficulty, constraints.energy, *keywords]
@@ -233,7 +243,7 @@ def plan_offline(
         constraints,
         candidates,
         task_id=request.task_id,
-        audio_uri=request.audio_uri or f"songs/{request.song.name}",
+        audio_uri=audio_uri,
         output=video_output(request.video_uri or f"videos/{request.task_id}.mp4"),
         seed=request.seed,
         title=request.song.stem[:200] or "Untitled",

@@ -1,7 +1,7 @@
 """``plan_choreography``: a song analysis, constraints and scored candidate moves -> a blueprint.
 
-1. Resolve the constraints (defaults: the best candidate's style and difficulty, medium energy,
-   the whole song) and keep the candidates that match style and difficulty.
+1. Resolve the constraints (defaults: the style and difficulty of the best candidate that fits the
+   song's tempo, medium energy, the whole song) and keep the candidates that match them.
 2. Fit each candidate's tempo (normal, half-time or double-time counting; see ``tempo_fit``);
    a move that fits none is dropped and logged.
 3. Choose the window: whole 8-count phrases from a section's first downbeat (``window``).
@@ -36,7 +36,14 @@ from consumers.planner.refinement import SequenceRefiner, refine_sequence
 from consumers.planner.sequencer import Neighbour, NoSequence, Slot, fill_bars
 from consumers.planner.tempo_fit import TempoFit, fit_tempo, speed_in_band
 from consumers.planner.window import SongWindow, WindowSection, choose_window
-from schemas.blueprint import Blueprint, Constraints, VideoOutput, parse_blueprint
+from schemas.blueprint import (
+    SPEED_FACTOR_MAX,
+    SPEED_FACTOR_MIN,
+    Blueprint,
+    Constraints,
+    VideoOutput,
+    parse_blueprint,
+)
 from schemas.errors import InvalidInput
 from schemas.events import Constraints as RequestedConstraints
 
@@ -48,6 +55,8 @@ log = logging.getLogger(__name__)
 EASIER_LEVEL_PENALTY = 0.05
 
 DEFAULT_ENERGY = "medium"
+# A move may not follow itself, so a default style needs two fitting moves to fill a section.
+MIN_FITTING_MOVES = 2
 
 
 def plan_choreography(
@@ -97,22 +106,64 @@ def resolve_constraints(
     requested: RequestedConstraints | None,
     candidates: Sequence[MoveCandidate],
 ) -> Constraints:
-    """The constraints the plan applies: given ones, else the best candidate's, else defaults."""
+    """The constraints the plan applies: given ones, else those of a candidate that fits the song.
+
+    A style or difficulty left open is taken from the best-scored candidate that fits the song's
+    tempo and leaves at least ``MIN_FITTING_MOVES`` fitting moves of its style at or below its
+    difficulty (else from the best-scored that fits at all), so a default never names a style
+    the song cannot be danced in while another one can.
+    """
     if not candidates:
         raise InvalidInput("no candidate moves: the move search returned nothing")
     requested = requested or RequestedConstraints()
-    best = max(candidates, key=lambda c: (c.score, c.move_id))
-    style = requested.style or best.style
-    in_style = [c for c in candidates if _same_style(c.style, style)] or list(candidates)
-    top_in_style = max(in_style, key=lambda c: (c.score, c.move_id))
+    allowed = difficulties_up_to(requested.difficulty) or DIFFICULTIES
+    fitting = sorted(
+        (
+            c
+            for c in candidates
+            if (requested.style is None or _same_style(c.style, requested.style))
+            and c.difficulty in allowed
+            and not isinstance(fit_tempo(c, analysis.tempo_bpm, analysis.beats_per_bar), str)
+        ),
+        key=lambda c: (-c.score, c.move_id),
+    )
+    if not fitting and requested.style is None:
+        raise InvalidInput(_nothing_fits(analysis, candidates))
+    chosen = next(
+        (c for c in fitting if _fitting_moves(fitting, requested, c) >= MIN_FITTING_MOVES),
+        fitting[0] if fitting else None,
+    )
+    if chosen is None:  # a style was asked for and nothing in it fits: the filter says so
+        in_style = [c for c in candidates if _same_style(c.style, requested.style or "")]
+        chosen = max(in_style or candidates, key=lambda c: (c.score, c.move_id))
     # Validated rather than constructed so the literal fields are checked against the schema.
     return Constraints.model_validate(
         {
-            "difficulty": requested.difficulty or top_in_style.difficulty,
+            "difficulty": requested.difficulty or chosen.difficulty,
             "energy": requested.energy or DEFAULT_ENERGY,
-            "style": style,
+            "style": requested.style or chosen.style,
             "duration_s": requested.duration_s or analysis.duration_s,
         }
+    )
+
+
+def _fitting_moves(
+    fitting: Sequence[MoveCandidate], requested: RequestedConstraints, chosen: MoveCandidate
+) -> int:
+    """Distinct fitting moves a plan would keep with ``chosen``'s style and difficulty."""
+    style = requested.style or chosen.style
+    allowed = difficulties_up_to(requested.difficulty or chosen.difficulty) or DIFFICULTIES
+    return len(
+        {c.move_id for c in fitting if _same_style(c.style, style) and c.difficulty in allowed}
+    )
+
+
+def _nothing_fits(analysis: SongAnalysis, candidates: Sequence[MoveCandidate]) -> str:
+    tempos = [c.tempo_bpm for c in candidates]
+    return (
+        f"no candidate move in any style fits the song tempo {analysis.tempo_bpm:.1f} BPM within "
+        f"the speed band {SPEED_FACTOR_MIN}-{SPEED_FACTOR_MAX} ({len(candidates)} candidates "
+        f"recorded at {min(tempos):g}-{max(tempos):g} BPM, counted normal, half- or double-time)"
     )
 
 

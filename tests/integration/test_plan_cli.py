@@ -32,6 +32,14 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(autouse=True)
+def storage_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Plan stores the song and clips in a local root of the test's own."""
+    monkeypatch.setenv("STORAGE_BACKEND", "local")
+    monkeypatch.setenv("STORAGE_ROOT", str(tmp_path / "storage"))
+    return tmp_path / "storage"
+
+
 def run(*args: str) -> str:
     """Run the CLI; fail the test with its output when it exits non-zero."""
     result = CliRunner().invoke(app, list(args))

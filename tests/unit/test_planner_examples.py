@@ -214,6 +214,52 @@ def test_defaults_follow_the_best_candidate_and_the_whole_song() -> None:
     assert blueprint.song.window.length_s == pytest.approx(span)
 
 
+def test_default_style_is_one_whose_moves_fit_the_song_tempo() -> None:
+    """With no style or difficulty, a better-scored style that cannot reach the tempo is skipped."""
+    analysis = grid_analysis(97, VERSE_CHORUS)
+    salsa = synthetic_candidates(
+        4, style="salsa", difficulty="advanced", tempo_bpm=124, tempo_spread=0.03
+    )
+    hip_hop = synthetic_candidates(4, seed=2, tempo_bpm=100, tempo_spread=0.03)
+    candidates = [
+        *(replace(c, move_id=f"salsa-{i}", score=0.9) for i, c in enumerate(salsa)),
+        *(replace(c, move_id=f"hip-hop-{i}", score=0.2) for i, c in enumerate(hip_hop)),
+    ]
+    blueprint = plan_choreography(
+        analysis, None, candidates, task_id="t", audio_uri="songs/a.wav",
+        output=video_output("videos/t.mp4"), created_at=CREATED,
+    )  # fmt: skip
+    constraints = blueprint.request.constraints
+    assert (constraints.style, constraints.difficulty) == ("hip-hop", "beginner")
+    assert all(m.move_id.startswith("hip-hop-") for m in blueprint.moves_used)
+
+
+def test_default_style_skips_a_style_with_a_single_fitting_move() -> None:
+    """A default style needs two fitting moves (a move may not follow itself)."""
+    analysis = grid_analysis(120, VERSE_CHORUS)
+    lone = replace(synthetic_candidates(1, style="salsa")[0], move_id="salsa-0", score=0.9)
+    pop = [
+        replace(c, move_id=f"pop-{i}", score=0.3)
+        for i, c in enumerate(synthetic_candidates(4, seed=4, style="pop", tempo_spread=0.03))
+    ]
+    blueprint = plan_choreography(
+        analysis, None, [lone, *pop], task_id="t", audio_uri="songs/a.wav",
+        output=video_output("videos/t.mp4"), created_at=CREATED,
+    )  # fmt: skip
+    assert blueprint.request.constraints.style == "pop"
+
+
+def test_no_style_fitting_the_tempo_says_so_without_naming_a_style() -> None:
+    """When no move of any style fits, the error names the tempo and the band, not a style."""
+    analysis = grid_analysis(152, VERSE_CHORUS)
+    candidates = synthetic_candidates(4, tempo_bpm=100, tempo_spread=0.02)
+    with pytest.raises(InvalidInput, match=r"no candidate move in any style fits .* 152\.0 BPM"):
+        plan_choreography(
+            analysis, None, candidates, task_id="t", audio_uri="songs/a.wav",
+            output=video_output("videos/t.mp4"), created_at=CREATED,
+        )  # fmt: skip
+
+
 def test_a_difficulty_is_a_ceiling_with_the_requested_level_preferred() -> None:
     """An advanced request dances easier moves too, but prefers advanced ones of equal merit."""
     analysis = grid_analysis(120, VERSE_CHORUS)
