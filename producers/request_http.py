@@ -7,9 +7,10 @@ Served by uvicorn as a Starlette app, like the consumer runtime's push endpoint.
   ``{"errors": [{"field", "message"}, ...]}``; 409 when the task id is taken by another request;
   503 when the database cannot be reached (nothing was stored; try again).
 - ``POST /events/storage``: Cloud Storage ``object.v1.finalized`` from Eventarc (binary or
-  structured CloudEvent) → 200 with what happened (registered, existing, ignored); 400 for a body
-  that is not such an event; 503/500 make Eventarc retry. When an ``authorize`` callable is given
-  (the composition root builds it from the OIDC verifier) it guards this route.
+  structured CloudEvent) → 200 with what happened (registered, existing, ignored); a body that is
+  not such an event (or is over 1 MB) is poison: 200 ``{"outcome": "rejected", "reason"}``, logged
+  and recorded in ``rejected_messages``; 503/500 make Eventarc retry. When an ``authorize``
+  callable is given (the composition root builds it from the OIDC verifier) it guards this route.
 - ``GET /healthz`` → 200.
 """
 
@@ -27,12 +28,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from lifecycle.rejections import Rejection, kept_headers, record_rejection
 from producers.publishing import Publisher
 from producers.requests import FieldError, RequestRejected, TaskConflict, submit_request
 from producers.song_registry import ObjectReader, register_upload
 from schemas.errors import InvalidInput, PermanentError, TransientError
 from schemas.event_codec import decode_http
-from schemas.event_envelope import parse_json
+from schemas.event_envelope import EventDecodeError, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +82,31 @@ def create_producer_app(
             refused = await run_in_threadpool(authorize, request.headers.get("authorization"))
             if refused is not None:
                 return JSONResponse({"error": refused[1]}, status_code=refused[0])
-        body = await request.body()
-        if len(body) > MAX_EVENT_BYTES:
-            return JSONResponse({"error": f"body exceeds {MAX_EVENT_BYTES} bytes"}, 413)
+        body, size = await _read_limited(request, MAX_EVENT_BYTES)
         try:
+            if size > MAX_EVENT_BYTES:
+                raise EventDecodeError(f"body of {size} bytes exceeds {MAX_EVENT_BYTES} bytes")
             event = decode_http(request.headers.items(), body).event
             registration = await run_in_threadpool(
                 register_upload, pool, event, reader, songs_bucket=songs_bucket
             )
         except InvalidInput as exc:
-            log.warning("storage event refused: %s", exc)
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            # Poison: a retry would fail the same way. Acknowledge it, and keep it for operators.
+            log.error("storage event rejected: %s", exc)
+            rejection = Rejection(
+                receiver="producer",
+                transport=f"http {request.url.path}",
+                reason=str(exc),
+                body=body,
+                headers=kept_headers(dict(request.headers.items())),
+                body_bytes=size,
+            )
+            try:
+                await run_in_threadpool(_record, pool, rejection)
+            except (PoolTimeout, psycopg.Error) as record_error:
+                log.warning("rejection not recorded, Eventarc will retry: %s", record_error)
+                return JSONResponse({"error": f"try again later: {record_error}"}, 503)
+            return JSONResponse({"outcome": "rejected", "reason": str(exc)}, status_code=200)
         except PermanentError as exc:
             # Retrying cannot help: acknowledge (2xx) so Eventarc stops, and say why.
             log.error("storage event failed for good: %s", exc)
@@ -110,6 +126,24 @@ def create_producer_app(
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )
+
+
+async def _read_limited(request: Request, max_bytes: int) -> tuple[bytes, int]:
+    """At most ``max_bytes + 1`` bytes of the body, and its (declared or read) size."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        return b"", int(declared)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            break
+    return bytes(body[: max_bytes + 1]), len(body)
+
+
+def _record(pool: ConnectionPool, rejection: Rejection) -> None:
+    with pool.connection() as conn:
+        record_rejection(conn, rejection)
 
 
 def _field_errors(status: int, errors: list[FieldError]) -> JSONResponse:

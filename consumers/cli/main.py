@@ -16,6 +16,7 @@ from consumers.cli import (
     dlq,
     moves,
     plan,
+    rejected,
     request,
     services,
     stack,
@@ -43,6 +44,7 @@ app.add_typer(topology.app, name="topology")
 app.command("analyze")(analyze.analyze)
 app.command("plan")(plan.plan)
 app.command("render")(render)
+app.command("rejected")(rejected.rejected)
 app.command("status")(status)
 app.command("worker")(services.worker)
 app.command("serve")(services.serve)

@@ -11,9 +11,18 @@ transient error            nack: Pub/Sub redelivers, dead-letters      503
                            after max attempts
 unexpected exception       nack (a bug may be a deploy away from       500
                            fixed; the dead-letter topic keeps it)
-undecodable message        ack and log: it can never succeed, and      400 with the
-                           redelivery would only fill the dead letters reason
+undecodable message, or    ack, log, and record a ``rejected_messages`` 200 with the
+a body over the size limit row: it can never succeed, and redelivery   reason
+                           would only fill the dead letters
+the rejection cannot be    nack: it comes back and is recorded later   503
+recorded (database down)
 =========================  ==========================================  ===============
+
+Before any of this, the HTTP endpoint checks the OIDC token: 401 (no token) and 403 (a bad one)
+are retried by Pub/Sub push and by Eventarc alike, so a misconfigured invoker loses nothing; the
+dead-letter topic keeps what a long outage leaves behind. Pub/Sub push acks 102, 200, 201, 202 and
+204 and retries everything else; Eventarc retries 408, 409, 429 and 5xx and drops the rest, which
+is why nothing here answers another 4xx for a delivery that reached the handler.
 """
 
 from __future__ import annotations
@@ -51,8 +60,6 @@ def verdict_for(outcome: Outcome, reason: str = "", *, unexpected: bool = False)
     """The ack decision and HTTP status of ``outcome``."""
     if outcome is Outcome.RETRY:
         return Verdict(outcome, ack=False, http_status=500 if unexpected else 503, reason=reason)
-    if outcome is Outcome.UNDECODABLE:
-        return Verdict(outcome, ack=True, http_status=400, reason=reason)
     return Verdict(outcome, ack=True, http_status=200, reason=reason)
 
 

@@ -30,10 +30,11 @@ from consumers.runtime.error_mapping import (
 from consumers.runtime.failure_stage import Stage, stage_of
 from consumers.runtime.idempotency import claim_event, run_once
 from lifecycle.outbox import add_to_outbox
+from lifecycle.rejections import Rejection, record_rejection
 from lifecycle.task_failure import fail_task, failure_event
 from producers.publishing import current_traceparent
 from schemas.errors import NotFound
-from schemas.event_envelope import ChoreoEvent, Delivery, EventDecodeError
+from schemas.event_envelope import ChoreoEvent, Delivery
 from schemas.events import TaskFailed
 from schemas.task_state import StaleState
 
@@ -73,12 +74,27 @@ class EventProcessor:
         log.log(level, "event %s", verdict.outcome, extra=self._context(delivery, verdict))
         return verdict
 
-    def reject(self, error: EventDecodeError, **context: Any) -> Verdict:
-        """The verdict for a message that does not decode (logged with its reason)."""
-        verdict = verdict_for(Outcome.UNDECODABLE, str(error))
-        extra = {"consumer": self.handler.consumer, "outcome": verdict.outcome, **context}
-        log.error("undecodable message: %s", error, extra=extra)
-        return verdict
+    def reject(self, error: Exception, rejection: Rejection) -> Verdict:
+        """Acknowledge a message that can never be handled: log it and record it.
+
+        The verdict acks (HTTP 200) once the ``rejected_messages`` row is written; if it cannot
+        be written (the database is down) the verdict retries, so the poison comes back and is
+        recorded later rather than lost without a trace.
+        """
+        extra = {
+            "consumer": self.handler.consumer,
+            "transport": rejection.transport,
+            "message_id": rejection.message_id,
+            "body_bytes": rejection.body_bytes or len(rejection.body),
+        }
+        log.error("rejected message: %s", error, extra={**extra, "outcome": Outcome.UNDECODABLE})
+        try:
+            with self.pool.connection() as conn:
+                record_rejection(conn, rejection)
+        except Exception as record_error:
+            log.exception("could not record a rejected message; it will come back", extra=extra)
+            return verdict_for(Outcome.RETRY, f"recording the rejection failed: {record_error}")
+        return verdict_for(Outcome.UNDECODABLE, str(error))
 
     def _process(self, delivery: Delivery[ChoreoEvent]) -> Verdict:
         event = delivery.event

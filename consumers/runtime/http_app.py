@@ -3,7 +3,9 @@
 ``POST /`` accepts binary and structured CloudEvents, the Pub/Sub push wrapper and Eventarc's
 ``messagePublished`` wrapper (all decoded by :func:`schemas.event_codec.from_http` into the same
 typed event) and answers with the status :mod:`consumers.runtime.error_mapping` gives: 2xx acks,
-5xx makes Pub/Sub retry (then dead-letter), 400 names what is wrong with the body. With
+5xx makes Pub/Sub retry (then dead-letter). A body that can never be handled (it does not decode,
+or it is over ``HTTP_MAX_BODY_BYTES``) is answered 200, logged, and recorded in
+``rejected_messages`` (:mod:`lifecycle.rejections`), since a retry would fail the same way. With
 ``PUSH_AUTH_ENABLED`` every request must carry a valid Google-signed OIDC token (401 without
 one, 403 for a forged, expired or foreign one). ``GET /healthz`` answers 200. On SIGTERM uvicorn
 stops accepting connections and finishes in-flight requests within ``HTTP_SHUTDOWN_GRACE``.
@@ -30,6 +32,7 @@ from consumers.runtime.oidc import (
     GoogleTokenVerifier,
     Unauthenticated,
 )
+from lifecycle.rejections import Rejection, kept_headers
 from schemas.event_codec import from_http
 from schemas.event_envelope import EventDecodeError
 from schemas.settings import HttpSettings
@@ -47,22 +50,43 @@ def create_app(
     """The ASGI app: ``POST /`` for events, ``GET /healthz``."""
 
     async def receive_event(request: Request) -> JSONResponse:
-        refused = await _check_token(verifier, request) or _check_size(request, max_body_bytes)
+        refused = await _check_token(verifier, request)
         if refused is not None:
             return refused
-        body = await request.body()
-        if len(body) > max_body_bytes:
-            return _error(413, f"body of {len(body)} bytes exceeds {max_body_bytes}")
-        try:
-            delivery = from_http(request.headers.items(), body)
-        except EventDecodeError as error:
-            verdict = processor.reject(error, path=request.url.path)
-            return _error(verdict.http_status, verdict.reason)
-        verdict = await run_in_threadpool(processor.process, delivery)
-        content = {"outcome": str(verdict.outcome), "event_id": delivery.event.id}
-        if verdict.reason:
-            content["reason"] = verdict.reason
-        return JSONResponse(content, status_code=verdict.http_status)
+        body, total = await read_limited(request, max_body_bytes)
+        if total > max_body_bytes:
+            declared = request.headers.get("content-length", "").isdigit()
+            size = f"{total} bytes" if declared else f"more than {max_body_bytes} bytes"
+            error: Exception = EventDecodeError(
+                f"body of {size} exceeds HTTP_MAX_BODY_BYTES={max_body_bytes}"
+            )
+        else:
+            try:
+                delivery = from_http(request.headers.items(), body)
+            except EventDecodeError as decode_error:
+                error = decode_error
+            except Exception:  # a decoder bug: 500, so the transport retries, then dead-letters
+                log.exception("decoding failed unexpectedly", extra={"path": request.url.path})
+                return _error(500, "internal error while decoding the event")
+            else:
+                verdict = await run_in_threadpool(processor.process, delivery)
+                content = {"outcome": str(verdict.outcome), "event_id": delivery.event.id}
+                if verdict.reason:
+                    content["reason"] = verdict.reason
+                return JSONResponse(content, status_code=verdict.http_status)
+        rejection = Rejection(
+            receiver=processor.handler.consumer,
+            transport=f"http {request.url.path}",
+            reason=str(error),
+            body=body,
+            headers=kept_headers(dict(request.headers.items())),
+            body_bytes=total,
+        )
+        verdict = await run_in_threadpool(processor.reject, error, rejection)
+        return JSONResponse(
+            {"outcome": str(verdict.outcome), "reason": verdict.reason},
+            status_code=verdict.http_status,
+        )
 
     async def healthz(_request: Request) -> JSONResponse:
         if alive is not None and not alive():
@@ -120,11 +144,23 @@ async def _check_token(
     return _error(status, reason)
 
 
-def _check_size(request: Request, max_body_bytes: int) -> JSONResponse | None:
-    declared = request.headers.get("content-length", "0")
-    if declared.isdigit() and int(declared) > max_body_bytes:
-        return _error(413, f"body of {declared} bytes exceeds {max_body_bytes}")
-    return None
+async def read_limited(request: Request, max_bytes: int) -> tuple[bytes, int]:
+    """At most ``max_bytes + 1`` bytes of the body, and its size (declared, or as far as read).
+
+    A declared ``Content-Length`` over the limit is not read at all; a body without one is read
+    until it passes the limit, so an endless upload costs at most ``max_bytes`` of memory.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        return b"", int(declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            break
+    return b"".join(chunks)[: max_bytes + 1], size
 
 
 def _error(status: int, reason: str) -> JSONResponse:

@@ -24,6 +24,7 @@ from typing import Any
 
 from consumers.runtime.handler import EventProcessor
 from consumers.runtime.health import HealthServer
+from lifecycle.rejections import Rejection
 from schemas.event_codec import from_pubsub
 from schemas.event_envelope import EventDecodeError
 from schemas.settings import WorkerSettings
@@ -146,11 +147,23 @@ class PullWorker:
                 subscription=self.subscription_path,
             )
         except EventDecodeError as error:
-            # It can never decode: acking keeps it out of the retry loop (it is logged whole).
-            self.processor.reject(error, **context, attributes=dict(message.attributes))
-            message.ack()
+            # It can never decode: acking keeps it out of the retry loop; it is logged and
+            # recorded in rejected_messages (or nacked if the record cannot be written).
+            rejection = Rejection(
+                receiver=self.processor.handler.consumer,
+                transport="pull",
+                reason=str(error),
+                body=bytes(message.data),
+                headers=dict(message.attributes),
+                message_id=message.message_id,
+            )
+            verdict = self.processor.reject(error, rejection)
+        except Exception:  # a decoder bug: redeliver, and let the dead-letter topic keep it
+            log.exception("decoding failed unexpectedly", extra=context)
+            message.nack()
             return
-        verdict = self.processor.process(delivery)
+        else:
+            verdict = self.processor.process(delivery)
         if verdict.ack:
             message.ack()
         else:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from psycopg_pool import ConnectionPool
 
+from lifecycle.rejections import list_rejections
 from producers.request_http import create_producer_app
 from producers.song_registry import GcsObjectReader, song_id_for
 from tests.integration.test_requests import Server
@@ -157,12 +158,18 @@ def test_non_audio_in_the_songs_bucket_is_ignored(
     assert song_rows(pool) == []
 
 
-def test_a_malformed_storage_event_is_a_400_naming_the_field(producer_http: httpx.Client) -> None:
-    """A finalized event whose data has a non-numeric generation is refused with 400."""
+def test_a_malformed_storage_event_is_acked_and_recorded_naming_the_field(
+    producer_http: httpx.Client, pool: ConnectionPool
+) -> None:
+    """A finalized event whose data has a non-numeric generation is poison: 200, recorded."""
     sample = json.loads((CORPUS / DATA_SAMPLES[0]).read_text())
     data = {**sample, "generation": "12abc"}
     response = producer_http.post(
         "/events/storage", headers=binary(data)[0], content=binary(data)[1]
     )
-    assert response.status_code == 400
-    assert "data.generation" in response.json()["error"]
+    assert (response.status_code, response.json()["outcome"]) == (200, "rejected")
+    assert "data.generation" in response.json()["reason"]
+    with pool.connection() as conn:
+        [row] = list_rejections(conn)
+    assert (row.receiver, row.transport) == ("producer", "http /events/storage")
+    assert "data.generation" in row.reason

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ import pytest
 import requests
 from psycopg_pool import ConnectionPool
 
-from consumers.runtime.handler import EventHandler
+from consumers.runtime.handler import EventHandler, EventProcessor
+from consumers.runtime.http_app import create_app
+from lifecycle.rejections import list_rejections
 from lifecycle.task_store import get_task
 from schemas.errors import InvalidInput, TransientError
 from schemas.event_codec import (
@@ -32,6 +34,7 @@ from schemas.event_codec import (
 from schemas.event_envelope import ChoreoEvent
 from schemas.task_state import State
 from tests.fixtures.messaging import (
+    EFFECT_CONSUMER,
     Served,
     create_queued_task,
     effect_count,
@@ -142,17 +145,67 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("case", MALFORMED, ids=str)
-def test_malformed_body_is_refused_with_its_reason_and_no_effect(
+def test_malformed_body_is_acked_recorded_and_has_no_effect(
     case: str, serve: Callable[..., Served], pool: ConnectionPool
 ) -> None:
-    """An undecodable request gets 400 naming the problem, and nothing is recorded."""
+    """Poison: 200 (a retry would fail the same way), its reason, a rejected_messages row."""
     headers, body, reason = MALFORMED[case]
-    response = serve().post(headers, body)
-    assert response.status_code == 400
-    assert reason in response.json()["error"]
+    served = serve()
+    response = served.post(headers, body)
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "undecodable"
+    assert reason in response.json()["reason"]
+    assert served.post(headers, body).status_code == 200  # the same poison again
     with pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM processed_events").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
+        [row] = list_rejections(conn)
+    assert (row.receiver, row.transport, row.deliveries) == (EFFECT_CONSUMER, "http /", 2)
+    assert reason in row.reason
+    assert row.body_bytes == len(body)
+    assert "authorization" not in row.headers
+
+
+def test_oversize_body_is_acked_and_recorded_without_being_read(
+    pool: ConnectionPool,
+) -> None:
+    """A declared or streamed body over HTTP_MAX_BODY_BYTES: 200, recorded with its size."""
+    app = create_app(EventProcessor(pool, effect_handler()), None, max_body_bytes=1000)
+    with Served(app) as served:
+        declared = served.post({"content-type": "application/json"}, b"x" * 5000)
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(100):
+                yield b"y" * 100
+
+        streamed = requests.post(served.url + "/", data=chunks(), timeout=10)
+    assert declared.status_code == streamed.status_code == 200
+    assert "body of 5000 bytes exceeds HTTP_MAX_BODY_BYTES=1000" in declared.json()["reason"]
+    assert "more than 1000 bytes" in streamed.json()["reason"]
+    with pool.connection() as conn:
+        rows = list_rejections(conn)
+    declared_row, streamed_row = sorted(rows, key=lambda row: row.id)
+    assert (declared_row.body_bytes, declared_row.excerpt) == (5000, "")
+    assert streamed_row.body_bytes > 1000
+    assert streamed_row.excerpt.startswith("yyyy")
+
+
+def test_poison_is_retried_when_it_cannot_be_recorded(database_url: str) -> None:
+    """With the database gone, poison gets 503 (the transport retries) instead of vanishing."""
+    dead = ConnectionPool(
+        database_url.replace(database_url.split("@")[1].split("/", maxsplit=1)[0], "127.0.0.1:9"),
+        min_size=0,
+        max_size=1,
+        timeout=1,
+        open=True,
+    )
+    try:
+        with Served(create_app(EventProcessor(dead, effect_handler()))) as served:
+            response = served.post({"content-type": "application/json"}, b"{nope")
+    finally:
+        dead.close()
+    assert response.status_code == 503
+    assert "recording the rejection failed" in response.json()["reason"]
 
 
 def _raising(error: Exception) -> EventHandler:

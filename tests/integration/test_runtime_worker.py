@@ -14,6 +14,7 @@ from consumers.runtime.error_mapping import Outcome, Verdict
 from consumers.runtime.handler import EventHandler, EventProcessor
 from consumers.runtime.pull_worker import PullWorker
 from lifecycle.outbox import outbox_rows
+from lifecycle.rejections import list_rejections
 from lifecycle.task_store import get_task
 from producers.outbox_relay import OutboxRelay
 from schemas.errors import NotFound, TransientError
@@ -49,8 +50,8 @@ class RecordingProcessor(EventProcessor):
         self.verdicts.append(verdict)
         return verdict
 
-    def reject(self, error: Any, **context: Any) -> Verdict:
-        verdict = super().reject(error, **context)
+    def reject(self, error: Any, rejection: Any) -> Verdict:
+        verdict = super().reject(error, rejection)
         self.verdicts.append(verdict)
         return verdict
 
@@ -182,3 +183,7 @@ def test_undecodable_message_is_acked_once_and_never_handled(
     assert processor.outcomes() == [Outcome.UNDECODABLE]
     assert "unknown event type com.nope.v1" in processor.verdicts[0].reason
     assert pull_until(choreo_bus, DEAD_LETTER_SUB, timeout_s=0.5) == []
+    with pool.connection() as conn:
+        [row] = list_rejections(conn)
+    assert (row.transport, row.deliveries, row.headers["ce-type"]) == ("pull", 1, "com.nope.v1")
+    assert "unknown event type com.nope.v1" in row.reason

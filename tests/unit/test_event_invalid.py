@@ -150,7 +150,7 @@ def test_pubsub_message_with_bad_data_is_rejected(data: bytes, fragment: str) ->
             {"constraints": {"duration_s": 5}},
             "data.constraints.duration_s: Input should be greater",
         ),
-        ({"constraints": {"duration_s": 1e309}}, "data.constraints.duration_s: inf is not a finite"),
+        ({"constraints": {"duration_s": 1e309}}, "data.constraints.duration_s: inf is not"),
         ({"constraints": {"style": "Hip Hop"}}, "data.constraints.style: String should match"),
         (
             {"constraints": {"output": {"width": 1081, "height": 1920, "fps": 30}}},

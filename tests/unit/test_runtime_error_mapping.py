@@ -26,7 +26,7 @@ from schemas.task_state import StaleState, State
         (Outcome.FAILED_PERMANENTLY, True, 200),
         (Outcome.STALE, True, 200),
         (Outcome.RETRY, False, 503),
-        (Outcome.UNDECODABLE, True, 400),
+        (Outcome.UNDECODABLE, True, 200),
     ],
 )
 def test_each_outcome_has_one_ack_decision_and_status(
