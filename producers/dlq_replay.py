@@ -83,6 +83,11 @@ class RunReport:
         """How many messages got ``action``."""
         return sum(1 for t in self.touched if t.action == action and t.outcome != "failed")
 
+    @property
+    def refused(self) -> int:
+        """How many messages were refused (left in place: the cap, or no destination)."""
+        return self.count("refused")
+
 
 @contextmanager
 def subscription_lock(conn: psycopg.Connection, queue: DeadLetterQueue) -> Iterator[None]:

@@ -27,6 +27,7 @@ app = typer.Typer(
 
 EXIT_ERROR = 1
 EXIT_BUSY = 3
+EXIT_REFUSED = 4
 
 Subscription = Annotated[
     str, typer.Argument(help="Dead-letter subscription, e.g. choreography-requests-dead-letter-sub")
@@ -133,7 +134,11 @@ def replay_command(
     actor: Actor = None,
     as_json: AsJson = False,
 ) -> None:
-    """Republish dead letters to their original topic, then acknowledge them."""
+    """Republish dead letters to their original topic, then acknowledge them.
+
+    Exits 4 when any message was refused (the replay cap, or no topic to replay to), 1 when a
+    publish failed.
+    """
     from producers.dlq import DeadLetterQueue  # noqa: PLC0415
     from producers.dlq_replay import ReplayOptions, replay  # noqa: PLC0415
     from producers.pubsub_publisher import build_pubsub_publisher  # noqa: PLC0415
@@ -163,6 +168,13 @@ def replay_command(
     _print_report(report, as_json)
     if report.failed:
         raise typer.Exit(EXIT_ERROR)
+    if report.refused:
+        typer.echo(
+            f"{report.refused} of {len(report.touched)} message(s) refused and left in place: "
+            "inspect them with `choreo dlq show`, then replay with --to TOPIC or purge",
+            err=True,
+        )
+        raise typer.Exit(EXIT_REFUSED)
 
 
 @app.command("purge")

@@ -273,6 +273,21 @@ def test_the_replay_cap_refuses_and_keeps_the_message(
     assert copy.message.attributes["choreo-replay-count"] == "3"
 
 
+def test_a_replay_that_refuses_any_message_exits_4(emulator: Emulator, cli_env: Any) -> None:
+    """Refusing part or all of the messages exits 4 and says how many were left in place."""
+    emulator.publish("task-capped", {"choreo-replay-count": "3"})
+    emulator.publish("task-fresh")
+    emulator.poison(2)
+    partial = CliRunner().invoke(app, ["dlq", "replay", DEAD_SUB])
+    assert partial.exit_code == 4, partial.output
+    assert "1 replay, 1 refused" in partial.stdout
+    assert "1 of 2 message(s) refused and left in place" in partial.stderr
+    emulator.wait_for(DEAD_SUB, 1)
+    every = CliRunner().invoke(app, ["dlq", "replay", DEAD_SUB])
+    assert every.exit_code == 4, every.output
+    assert "1 of 1 message(s) refused" in every.stderr
+
+
 def test_filters_select_by_type_task_and_attribute(
     emulator: Emulator, conn: psycopg.Connection
 ) -> None:
