@@ -85,6 +85,9 @@ def env_lines(settings: StackSettings) -> list[str]:
         "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{settings.pubsub_port}",
         "PUBSUB_PROJECT_ID": STACK_PROJECT_ID,
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{settings.gcs_port}",
+        # The emulators send no Google-signed tokens, and the stack listens on 127.0.0.1 only:
+        # the one place where push authentication is switched off (each service warns).
+        "PUSH_AUTH_ENABLED": "false",
     }
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 

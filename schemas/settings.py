@@ -129,7 +129,8 @@ class WorkerSettings(_Group):
 class PushAuthSettings(_Group):
     """Verification of the Google-signed OIDC token on push and Eventarc requests."""
 
-    enabled: bool = Field(False, validation_alias="PUSH_AUTH_ENABLED")
+    # On unless switched off explicitly; on, the audience and service account must be set.
+    enabled: bool = Field(True, validation_alias="PUSH_AUTH_ENABLED")
     audience: str = Field("", validation_alias="PUSH_AUTH_AUDIENCE")
     service_account_email: str = Field("", validation_alias="PUSH_AUTH_SERVICE_ACCOUNT")
     certs_url: str = Field(

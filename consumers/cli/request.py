@@ -106,6 +106,10 @@ def serve() -> None:
     core, http, storage = CoreSettings(), HttpSettings(), StorageSettings()
     outbox = OutboxSettings()
     configure_logging(core.log_level, json_lines=core.log_json)
+    try:
+        authorize = _authorize(PushAuthSettings())  # a half-configured start is refused here
+    except ChoreoError as exc:
+        _fail(str(exc))
     immediately = ProducerSettings().publish_immediately
     with (
         _pool() as pool,
@@ -118,7 +122,7 @@ def serve() -> None:
             publisher=publisher if immediately else None,
             reader=GcsObjectReader(gcs),
             songs_bucket=storage.songs_bucket,
-            authorize=_authorize(PushAuthSettings()),
+            authorize=authorize,
         )
         config = uvicorn.Config(
             app_,
@@ -163,16 +167,16 @@ def _constraints(
 
 def _authorize(settings: Any) -> Any:
     """The OIDC check for the upload trigger, as the producer app's ``authorize`` callable."""
-    if not settings.enabled:
-        return None
     from consumers.runtime.oidc import (  # noqa: PLC0415
         CertificatesUnavailable,
         Forbidden,
-        GoogleTokenVerifier,
         Unauthenticated,
+        push_verifier,
     )
 
-    verifier = GoogleTokenVerifier(settings)
+    verifier = push_verifier(settings)
+    if verifier is None:
+        return None
 
     def authorize(header: str | None) -> tuple[int, str] | None:
         try:

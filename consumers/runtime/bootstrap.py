@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from consumers.runtime.handler import EventHandler, EventProcessor
 from consumers.runtime.http_app import create_app, serve
-from consumers.runtime.oidc import GoogleTokenVerifier
+from consumers.runtime.oidc import push_verifier
 from consumers.runtime.pull_worker import PullWorker, UnaryPullWorker
 from producers.database import open_pool
 from producers.outbox_relay import OutboxRelay
@@ -178,10 +178,9 @@ def run_worker(handler_spec: str, subscription: str) -> int:
 def run_http(handler_spec: str) -> int:
     """Serve the push / Eventarc endpoint for the handler until SIGTERM; the exit code."""
     handler = load_handler(handler_spec)
-    auth = PushAuthSettings()
+    verifier = push_verifier(PushAuthSettings())  # refuses a half-configured start, up front
     http = HttpSettings()
     with consumer_process(handler.services) as (pool, health):
-        verifier = GoogleTokenVerifier(auth) if auth.enabled else None
         processor = EventProcessor(pool, handler)
         app = create_app(processor, verifier, max_body_bytes=http.max_body_bytes, alive=health.ok)
         serve(app, http)

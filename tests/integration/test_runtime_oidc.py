@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +26,13 @@ from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 from psycopg_pool import ConnectionPool
 
-from consumers.runtime.oidc import GoogleTokenVerifier
+from consumers.runtime.oidc import (
+    UNKNOWN_KID_REFETCH_S,
+    Forbidden,
+    GoogleTokenVerifier,
+    push_verifier,
+)
+from schemas.errors import ConfigurationError
 from schemas.event_codec import to_http_binary
 from schemas.settings import PushAuthSettings
 from tests.fixtures.messaging import Served, create_queued_task, effect_count, requested_event
@@ -158,7 +168,10 @@ def test_tokens_are_verified_when_auth_is_on(
 def test_unreachable_certificates_make_pubsub_retry(serve: Callable[..., Served]) -> None:
     """When Google's certificates cannot be fetched the answer is 503, so the push is retried."""
     settings = PushAuthSettings(
-        enabled=True, audience=AUDIENCE, certs_url="http://127.0.0.1:9/certs"
+        enabled=True,
+        audience=AUDIENCE,
+        service_account_email=SERVICE_ACCOUNT,
+        certs_url="http://127.0.0.1:9/certs",
     )
     served = serve(verifier=GoogleTokenVerifier(settings))
     headers, body = to_http_binary(requested_event("t-nocerts"))
@@ -168,3 +181,69 @@ def test_unreachable_certificates_make_pubsub_retry(serve: Callable[..., Served]
     response = served.post({**headers, "authorization": f"Bearer {token}"}, body)
     assert response.status_code == 503
     assert "cannot fetch" in response.json()["error"]
+
+
+def test_made_up_key_ids_cost_one_fetch_a_minute(issuer: TokenIssuer) -> None:
+    """Unknown key ids are refused from the cached certificates; refetched at most once a minute."""
+    verifier = _verifier(issuer)
+    verifier.verify(f"Bearer {issuer.token()}")
+    assert verifier.fetches == 1
+    for n in range(50):
+        token = jwt.encode(  # type: ignore[no-untyped-call]
+            crypt.RSASigner.from_string(_key_and_cert()[0], f"made-up-{n}"),
+            {"aud": AUDIENCE, "iss": "https://accounts.google.com", "email": SERVICE_ACCOUNT},
+        ).decode()
+        with pytest.raises(Forbidden):
+            verifier.verify(f"Bearer {token}")
+    assert verifier.fetches == 1
+    verifier._fetched_at -= UNKNOWN_KID_REFETCH_S + 1  # a minute later: a rotated key may exist
+    with pytest.raises(Forbidden):
+        verifier.verify(f"Bearer {token}")
+    assert verifier.fetches == 2
+    verifier.verify(f"Bearer {issuer.token()}")  # the known key still passes, without a fetch
+    assert verifier.fetches == 2
+
+
+def test_auth_is_on_by_default_and_needs_both_settings(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No settings: on, and refused for want of audience and account; off only when said."""
+    for name in ("PUSH_AUTH_ENABLED", "PUSH_AUTH_AUDIENCE", "PUSH_AUTH_SERVICE_ACCOUNT"):
+        monkeypatch.delenv(name, raising=False)
+    assert PushAuthSettings().enabled is True
+    with pytest.raises(ConfigurationError, match="PUSH_AUTH_AUDIENCE and PUSH_AUTH_SERVICE"):
+        push_verifier(PushAuthSettings())
+    monkeypatch.setenv("PUSH_AUTH_AUDIENCE", AUDIENCE)
+    with pytest.raises(ConfigurationError, match="but PUSH_AUTH_SERVICE_ACCOUNT is empty"):
+        push_verifier(PushAuthSettings())
+    monkeypatch.setenv("PUSH_AUTH_SERVICE_ACCOUNT", SERVICE_ACCOUNT)
+    assert isinstance(push_verifier(PushAuthSettings()), GoogleTokenVerifier)
+    monkeypatch.setenv("PUSH_AUTH_ENABLED", "false")
+    with caplog.at_level(logging.WARNING, logger="consumers.runtime.oidc"):
+        assert push_verifier(PushAuthSettings()) is None
+    assert "NOT authenticated" in caplog.text
+
+
+@pytest.mark.parametrize("service", ["status", "producer"])
+def test_a_half_configured_service_refuses_to_start_in_one_line(service: str) -> None:
+    """`choreo serve` with auth on and no service account: exit 1, one line, no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUSH_AUTH_")}
+    env |= {"PUSH_AUTH_AUDIENCE": AUDIENCE, "PORT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "consumers.cli.main", "serve", service],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: push authentication is on (PUSH_AUTH_ENABLED defaults to true) but "
+            "PUSH_AUTH_SERVICE_ACCOUNT is empty"
+        )
+    )
