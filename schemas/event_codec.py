@@ -176,14 +176,22 @@ def from_http(headers: Headers, body: bytes) -> Delivery[ChoreoEvent]:
 
 def decode_http(headers: Headers, body: bytes) -> Delivery[GenericEvent]:
     """Any CloudEvent from an HTTP request; wrapped Pub/Sub messages are unwrapped."""
-    lowered = {k.lower(): v for k, v in _header_items(headers)}
+    lowered: dict[str, str] = {}
+    for key, value in _header_items(headers):
+        name = key.lower()
+        if name in lowered and name.startswith("ce-"):
+            # Core spec: each attribute MUST appear at most once.
+            raise EventDecodeError(f"{name} header appears more than once")
+        lowered[name] = value
     media_type = lowered.get("content-type", "").split(";", 1)[0].strip().lower()
-    if any(name.startswith("ce-") for name in lowered):
-        return _unwrap(decode_http_binary(lowered, body), "http-binary")
+    # HTTP binding §3: the Content-Type decides the mode; a structured message MAY also carry
+    # ce-* headers (§3.2.3), which are then ignored.
     if media_type.startswith("application/cloudevents"):
         if media_type != CLOUDEVENTS_JSON:
             raise EventDecodeError(f"unsupported CloudEvents format {media_type!r} (only +json)")
         return _unwrap(decode_structured_json(body, what="body"), "http-structured")
+    if any(name.startswith("ce-") for name in lowered):
+        return _unwrap(decode_http_binary(lowered, body), "http-binary")
     document = parse_json(body, what="body")
     if not isinstance(document, dict):
         raise EventDecodeError("body must be a JSON object")

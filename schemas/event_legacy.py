@@ -102,8 +102,13 @@ def legacy_to_cloudevent(body: dict[str, Any]) -> GenericEvent:
         context = {k: body.get(k, "") for k in ("eventId", "timestamp", "eventType", "resource")}
     if not isinstance(context, dict):
         raise EventDecodeError("legacy event context must be a JSON object")
-    data = copy.deepcopy(body.get("data", ""))
+    try:
+        data = copy.deepcopy(body.get("data", ""))
+    except RecursionError:  # deepcopy needs more stack than json.loads for the same nesting
+        raise EventDecodeError("legacy event data is nested too deeply") from None
     event_type = context.get("eventType", "")
+    if not isinstance(event_type, str):
+        raise EventDecodeError("legacy event context.eventType must be a string")
     ce_type = _TYPE_BY_LEGACY_TYPE.get(event_type)
     if ce_type is None:
         raise EventDecodeError(f"legacy event type {event_type!r} has no CloudEvent equivalent")

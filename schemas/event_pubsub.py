@@ -5,7 +5,8 @@ their canonical string form, no percent-encoding: Pub/Sub attributes are UTF-8 s
 ``datacontenttype`` becomes ``content-type``, and the message data is the payload JSON.
 Structured mode: ``content-type: application/cloudevents+json`` and the data is the whole event.
 Attribute names are case-insensitive. The ``cloudevents`` SDK has no Pub/Sub binding, so the
-mapping is here; attribute validation and the JSON event format are the SDK's.
+mapping is here; attribute validation and the JSON event format are in
+:mod:`schemas.event_binding` (the same rules as HTTP, without HTTP's percent-encoding).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from schemas.event_binding import (
     decode_structured_json,
     encode_structured,
     parse_time,
+    pubsub_label,
     read_data,
     require_attributes,
+    validate_attributes,
 )
 from schemas.event_envelope import ChoreoEvent, EventDecodeError, GenericEvent
 
@@ -64,7 +67,16 @@ def decode_pubsub_message(
     data: bytes, attributes: Mapping[str, str]
 ) -> tuple[GenericEvent, dict[str, str]]:
     """The CloudEvent in a Pub/Sub message, and the attributes that are not part of it."""
-    lowered = {k.lower(): v for k, v in attributes.items()}
+    lowered: dict[str, str] = {}
+    for key, value in attributes.items():
+        name = key.lower()
+        if name in lowered and (name.startswith(CE_PREFIX) or name == CONTENT_TYPE):
+            # Names are case-insensitive (binding §3.1.3.1), so ce-id and CE-ID are one attribute
+            # given twice; core spec: each attribute MUST appear at most once.
+            raise EventDecodeError(
+                f"{name} attribute appears more than once (names differ in case)"
+            )
+        lowered[name] = value
     if _is_structured(lowered):
         others = {k: v for k, v in attributes.items() if k.lower() != CONTENT_TYPE}
         return _decode_structured(data, lowered[CONTENT_TYPE]), others
@@ -72,18 +84,24 @@ def decode_pubsub_message(
         k.removeprefix(CE_PREFIX): v for k, v in lowered.items() if k.startswith(CE_PREFIX)
     }
     require_attributes(present, prefix=CE_PREFIX)
+    # Binding §3.1.1: the content-type attribute is datacontenttype; its own example uses
+    # ce-datacontenttype instead, so either is accepted, but not two different values.
     declared = present.pop("datacontenttype", None)
     content_type = lowered.get(CONTENT_TYPE) or declared
+    if declared is not None and content_type != declared:
+        raise EventDecodeError(
+            f"datacontenttype: the content-type attribute {content_type!r} and the "
+            f"ce-datacontenttype attribute {declared!r} disagree"
+        )
     if content_type is not None:
         present["datacontenttype"] = content_type
-    if "time" in present:
-        present["time"] = parse_time(present["time"], name="ce-time attribute")
+    checked = validate_attributes(present, label=pubsub_label)
     others = {
         k: v
         for k, v in attributes.items()
         if not k.lower().startswith(CE_PREFIX) and k.lower() != CONTENT_TYPE
     }
-    return build_generic(present, read_data(data, content_type)), others
+    return build_generic(checked, read_data(data, content_type)), others
 
 
 def _is_structured(lowered: Mapping[str, str]) -> bool:
