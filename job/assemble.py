@@ -11,6 +11,8 @@ a blueprint whose pieces are all cached costs one fast remux.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -18,12 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from job.errors import AssetUnavailable, BlueprintRejected, FfmpegFailed
 from job.ffmpeg_plan import (
+    OWN_MP4_DEMUXER,
+    PLAN_VERSION,
     EncodeSettings,
     audio_args,
     audio_key,
@@ -34,12 +38,25 @@ from job.ffmpeg_plan import (
     stretch_args,
     text_files,
 )
-from job.ffmpeg_run import has_audio, has_video, media_duration, probe, run_ffmpeg
+from job.ffmpeg_run import (
+    format_name,
+    has_audio,
+    has_video,
+    media_duration,
+    probe,
+    run_ffmpeg,
+)
 from job.fonts import find_font
 from job.prepare import ClipRun, plan_clip_runs, run_clip, store_chunks, worth_preparing
 from job.segment_cache import SegmentCache
 from job.timeline import ClipFile, Piece, plan_timeline
 from schemas.blueprint import Blueprint
+from schemas.media_formats import (
+    AUDIO_DEMUXERS,
+    VIDEO_DEMUXERS,
+    UnsupportedMediaFormat,
+    choose_demuxer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +118,17 @@ def assemble_video(
     on_progress: ProgressCallback | None = None,
 ) -> Assembled:
     """Render ``blueprint`` from local ``song`` and ``clips`` (by ``clip_uri``) into ``out``."""
-    probes = check_media(blueprint, song, clips, options.cache, workers=options.workers)
+    checked = check_media(blueprint, song, clips, options.cache, workers=options.workers)
+    song, clips, probes = checked.song, checked.clips, checked.probes
     output = blueprint.video_output
     settings = EncodeSettings(output.width, output.height, output.fps, options.preset, options.crf,
                               x264_threads(options.workers))  # fmt: skip
     overlays = output.overlays.count_numbers or output.overlays.move_names
     prepared = {
         uri: ClipFile(options.cache.path("clips", prepared_key(clip.sha256, settings), ".mp4"),
-                      clip.sha256)
+                      clip.sha256, demuxer=OWN_MP4_DEMUXER)
         if _prepare(options.prepare_clips, probes.get(uri, {}), settings)
-        else ClipFile(clip.path, clip.sha256, normalised=False)
+        else replace(clip, normalised=False)
         for uri, clip in clips.items()
     }  # fmt: skip
     grid = settings.gop_frames
@@ -210,6 +228,15 @@ def join_pieces(pieces: Iterable[Path], out: Path) -> None:
                 shutil.copyfileobj(part, joined, 1 << 20)
 
 
+@dataclass(frozen=True)
+class CheckedMedia:
+    """The song and clips with the demuxer each is opened with, and ffprobe's view of each clip."""
+
+    song: ClipFile
+    clips: dict[str, ClipFile]
+    probes: dict[str, dict[str, Any]]
+
+
 def check_media(
     blueprint: Blueprint,
     song: ClipFile,
@@ -217,20 +244,24 @@ def check_media(
     cache: SegmentCache,
     *,
     workers: int = 4,
-) -> dict[str, dict[str, Any]]:
-    """ffprobe's view of each clip (by URI); ``AssetUnavailable`` for a clip without video or a
-    song without audio.
+) -> CheckedMedia:
+    """Probe the song and the clips and choose each one's demuxer; ``AssetUnavailable`` for a
+    file in a format off the allow-list (:mod:`schemas.media_formats`), a clip without video or
+    a song without audio.
 
     The song and the distinct clips are probed in parallel (an ffprobe start costs ~50 ms of CPU,
     45 of them in a row held a first render up for 3 s); problems are reported in move order.
     """
     used = {move.clip_uri: clips[move.clip_uri] for move in blueprint.moves_used
             if move.clip_uri in clips}  # fmt: skip
-    media = [(song, f"song {blueprint.song.audio_uri}")]
-    media += [(clip, f"clip {uri}") for uri, clip in used.items()]
+    media: list[tuple[ClipFile, str, Sequence[str]]] = [
+        (song, f"song {blueprint.song.audio_uri}", AUDIO_DEMUXERS)
+    ]
+    media += [(clip, f"clip {uri}", VIDEO_DEMUXERS) for uri, clip in used.items()]
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ffprobe") as pool:
-        futures = [pool.submit(_probe_cached, item, cache, what) for item, what in media]
-    probes = dict(zip(used, (future.result() for future in futures[1:]), strict=True))
+        futures = [pool.submit(_probe_cached, *item, cache) for item in media]
+    probed = [future.result() for future in futures]
+    probes = dict(zip(used, (info for _, info in probed[1:]), strict=True))
     for index, move in enumerate(blueprint.moves_used):
         info = probes.get(move.clip_uri)
         if info is None:
@@ -247,16 +278,17 @@ def check_media(
                 f"{move.clip_uri} ({length:g} s long)",
                 step="probe",
             )
-    if not has_audio(futures[0].result()):
+    if not has_audio(probed[0][1]):
         raise AssetUnavailable(
             f"song.audio_uri: {blueprint.song.audio_uri} has no audio stream", step="probe"
         )
-    return probes
+    chosen = dict(zip(used, (clip for clip, _ in probed[1:]), strict=True))
+    return CheckedMedia(probed[0][0], {**clips, **chosen}, probes)
 
 
 def verify_output(path: Path, duration_s: float, settings: EncodeSettings) -> None:
     """One H.264 yuv420p video stream of the right size, one audio stream, length ± 1 frame."""
-    info = probe(path)
+    info = probe(path, allowed=(OWN_MP4_DEMUXER,))
     streams = info.get("streams", [])
     video = [s for s in streams if s.get("codec_type") == "video"]
     audio = [s for s in streams if s.get("codec_type") == "audio"]
@@ -278,16 +310,27 @@ def verify_output(path: Path, duration_s: float, settings: EncodeSettings) -> No
         raise FfmpegFailed(f"rendered video is wrong: {'; '.join(problems)}", step="verify")
 
 
-def _probe_cached(media: ClipFile, cache: SegmentCache, what: str) -> dict[str, Any]:
-    known = cache.read_json("probes", media.sha256)
-    if isinstance(known, dict):
-        return known
+def _probe_cached(
+    media: ClipFile, what: str, allowed: Sequence[str], cache: SegmentCache
+) -> tuple[ClipFile, dict[str, Any]]:
+    """The file with its demuxer chosen, and ffprobe's view of it (cached by content)."""
+    key = hashlib.sha256(json.dumps([PLAN_VERSION, media.sha256, *allowed]).encode()).hexdigest()
+    named = f"{what} (downloaded as {media.path.name})"
     try:
-        info = probe(media.path)
-    except FfmpegFailed as exc:
-        raise AssetUnavailable(f"{what} is not a readable media file: {exc}", step="probe") from exc
-    cache.write_json("probes", media.sha256, info)
-    return info
+        info = cache.read_json("probes", key)
+        if not isinstance(info, dict):
+            try:
+                info = probe(media.path, allowed=allowed)
+            except FfmpegFailed as exc:
+                raise AssetUnavailable(
+                    f"{what} is not a readable media file: {exc}", step="probe"
+                ) from exc
+            cache.write_json("probes", key, info)
+        demuxer = choose_demuxer(format_name(info), allowed, what=named)
+    except UnsupportedMediaFormat as exc:
+        refused = UnsupportedMediaFormat(named, exc.detected, allowed)
+        raise AssetUnavailable(str(refused), step="probe") from exc
+    return replace(media, demuxer=demuxer), info
 
 
 def render_batches(pieces: Sequence[Piece]) -> list[list[int]]:
@@ -421,7 +464,7 @@ def _audio(
 
     def encode(temporary: Path) -> None:
         args = audio_args(
-            song.path,
+            song,
             temporary,
             start_s=window.start_s,
             length_s=length_s,

@@ -1,8 +1,12 @@
 """FFmpeg and ffprobe argument lists, built from the timeline: pure, no I/O, no shell.
 
 Every input is a resolved absolute local path passed as ``file:<path>`` with
-``-protocol_whitelist file,pipe``, so no argument can make FFmpeg open a network URL or another
-protocol. Paths that would need escaping inside a filter graph are refused rather than escaped.
+``-protocol_whitelist file``, so no argument can make FFmpeg open a network URL or another
+protocol, and with an explicit demuxer (``-f``): a downloaded song or clip with the one its probe
+found on the allow-list of :mod:`schemas.media_formats` (never a playlist or list demuxer such as
+``hls`` or ``concat``, which would open other files), the job's own intermediates with the one
+it wrote them in (``mov`` for prepared clips and the encoded audio, ``h264`` for the joined
+pieces). Paths that would need escaping inside a filter graph are refused rather than escaped.
 
 Each clip is first *prepared* once per output size: scaled and letterboxed to the output frame,
 yuv420p, at its own frame rate, with a keyframe every few frames. Pieces read prepared clips, so
@@ -24,7 +28,8 @@ from dataclasses import dataclass
 from itertools import accumulate, pairwise
 from pathlib import Path
 
-from job.timeline import Piece, SourceSpan, TextOverlay
+from job.timeline import ClipFile, Piece, SourceSpan, TextOverlay
+from schemas.media_formats import UNTRUSTED_PROTOCOLS, forced_input, probe_input
 
 PLAN_VERSION = 5
 """Bumped whenever the arguments change what a cached segment looks like."""
@@ -36,7 +41,9 @@ PREPARED_CRF = 14
 PREPARED_MAX_FPS = 60
 """Faster sources are resampled to this rate when prepared (decoding 240 fps buys nothing)."""
 
-INPUT_PROTOCOLS = "file,pipe"
+INPUT_PROTOCOLS = UNTRUSTED_PROTOCOLS
+OWN_MP4_DEMUXER = "mov"
+"""Prepared clips, the encoded audio and the rendered video: MP4 files the job wrote itself."""
 AUDIO_CODEC_ARGS = ("-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-ac", "2")
 _FILTER_SAFE_PATH = re.compile(r"^/[A-Za-z0-9/._+-]+$")
 _COMMON = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
@@ -106,10 +113,16 @@ def file_input(path: Path) -> str:
     return f"file:{path}"
 
 
-def decoded_input(path: Path, settings: EncodeSettings) -> list[str]:
-    """``-i`` for a clip FFmpeg decodes: its decoder threads, the protocol whitelist, the file."""
-    return [*settings.input_threads(), "-protocol_whitelist", INPUT_PROTOCOLS,
-            "-i", file_input(path)]  # fmt: skip
+def media_input(path: Path, demuxer: str) -> list[str]:
+    """``-i`` for a file opened with exactly ``demuxer``, through the file protocol only."""
+    if not demuxer:
+        raise UnsafePath(f"{path} has no demuxer chosen: probe it before FFmpeg opens it")
+    return forced_input(file_input(path), demuxer)
+
+
+def decoded_input(clip: ClipFile, settings: EncodeSettings) -> list[str]:
+    """``-i`` for a clip FFmpeg decodes: its decoder threads, then :func:`media_input`."""
+    return [*settings.input_threads(), *media_input(clip.path, clip.demuxer)]
 
 
 def filter_path(path: Path) -> str:
@@ -153,7 +166,7 @@ def _prepared_output(label: str, out: Path) -> list[str]:
 
 
 def prepare_args(
-    clip: Path, settings: EncodeSettings, out: Path, *, source_fps: float
+    clip: ClipFile, settings: EncodeSettings, out: Path, *, source_fps: float
 ) -> list[str]:
     """Prepare a clip for the output size: letterboxed, yuv420p, dense keyframes, no audio."""
     graph = "[0:v]" + ",".join(normalise_filters(settings, source_fps)) + "[m]"
@@ -172,7 +185,7 @@ class BodyOutput:
 
 
 def clip_run_args(
-    clip: Path,
+    clip: ClipFile,
     settings: EncodeSettings,
     prepared: Path,
     bodies: Sequence[BodyOutput],
@@ -328,7 +341,7 @@ def stretch_args(
         if span.start_s > 0:
             # Input seeking decodes from the previous keyframe and drops frames up to start_s.
             inputs += ["-ss", f"{span.start_s:.6f}"]
-        inputs += decoded_input(span.clip.path, settings)
+        inputs += decoded_input(span.clip, settings)
         taps = [f"[m{index}u{use}]" for use in range(len(uses[move]))]
         split = f",split={len(taps)}" if len(taps) > 1 else ""
         chains.append(f"[{index}:v]" + ",".join(_timing_filters(span, settings)) + split
@@ -427,7 +440,13 @@ def piece_key(piece: Piece, settings: EncodeSettings, font: Path | None) -> str:
 
 
 def audio_args(
-    song: Path, out: Path, *, start_s: float, length_s: float, fade_in_s: float, fade_out_s: float
+    song: ClipFile,
+    out: Path,
+    *,
+    start_s: float,
+    length_s: float,
+    fade_in_s: float,
+    fade_out_s: float,
 ) -> list[str]:
     """Cut the song's window, fade it in and out, pad to length, and encode AAC once."""
     filters = ["apad"]
@@ -436,9 +455,9 @@ def audio_args(
     if fade_out_s > 0:
         filters.append(f"afade=t=out:st={length_s - fade_out_s:.6f}:d={fade_out_s:.6f}")
     return [
-        "ffmpeg", *_COMMON, "-ss", f"{start_s:.6f}", "-protocol_whitelist", INPUT_PROTOCOLS,
-        "-i", file_input(song), "-vn", "-sn", "-dn", "-af", ",".join(filters),
-        "-t", f"{length_s:.6f}", *AUDIO_CODEC_ARGS, "-map_metadata", "-1", *_PROGRESS, str(out),
+        "ffmpeg", *_COMMON, "-ss", f"{start_s:.6f}", *media_input(song.path, song.demuxer),
+        "-vn", "-sn", "-dn", "-af", ",".join(filters), "-t", f"{length_s:.6f}",
+        *AUDIO_CODEC_ARGS, "-map_metadata", "-1", *_PROGRESS, str(out),
     ]  # fmt: skip
 
 
@@ -455,23 +474,25 @@ def mux_args(video: Path, audio: Path, duration_s: float, fps: int, out: Path) -
     """Mux the joined raw H.264 stream (timed at ``fps``) and the encoded audio; index first."""
     return [
         "ffmpeg", *_COMMON,
-        "-protocol_whitelist", INPUT_PROTOCOLS, "-f", "h264", "-framerate", str(fps),
-        "-i", file_input(video),
-        "-protocol_whitelist", INPUT_PROTOCOLS, "-i", file_input(audio),
+        "-framerate", str(fps), *media_input(video, "h264"), *media_input(audio, OWN_MP4_DEMUXER),
         "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-t", f"{duration_s:.6f}",
         "-video_track_timescale", str(fps * 1000),
         "-movflags", "+faststart", "-map_metadata", "-1", *_PROGRESS, str(out),
     ]  # fmt: skip
 
 
-def probe_args(path: Path) -> list[str]:
-    """ffprobe as JSON: format duration and each stream's type, size and rate."""
+def probe_args(path: Path, allowed: Sequence[str]) -> list[str]:
+    """ffprobe as JSON: format name and duration, each stream's type, size and rate.
+
+    The format is detected among the ``allowed`` demuxers only: FFmpeg refuses any other right
+    after detecting it, before the demuxer reads anything (a playlist opens nothing).
+    """
     return [
-        "ffprobe", "-v", "error", "-protocol_whitelist", INPUT_PROTOCOLS,
+        "ffprobe", "-v", "error",
         "-show_entries",
-        "format=duration:stream=codec_type,codec_name,width,height,r_frame_rate,pix_fmt,nb_frames,"
-        "duration",
-        "-of", "json", file_input(path),
+        "format=format_name,duration:stream=codec_type,codec_name,width,height,r_frame_rate,"
+        "pix_fmt,nb_frames,duration",
+        "-of", "json", *probe_input(file_input(path), allowed),
     ]  # fmt: skip
 
 

@@ -7,12 +7,13 @@ import logging
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from job.errors import FfmpegFailed, JobInterrupted
 from job.ffmpeg_plan import probe_args
+from schemas.media_formats import UnsupportedMediaFormat, refused_format
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,22 @@ def run_ffmpeg(
             raise FfmpegFailed(f"{what}: ffmpeg {reason}: {tail or 'no message'}", step="assemble")
 
 
-def probe(path: Path, *, timeout_s: float = 60.0) -> dict[str, Any]:
-    """ffprobe's JSON for ``path``; ``FfmpegFailed`` with ffprobe's message when it fails."""
+def probe(path: Path, *, allowed: Sequence[str], timeout_s: float = 60.0) -> dict[str, Any]:
+    """ffprobe's JSON for ``path``, its format detected among the ``allowed`` demuxers only.
+
+    ``UnsupportedMediaFormat`` names the format FFmpeg detected when it is not allowed;
+    ``FfmpegFailed`` carries ffprobe's message for any other failure.
+    """
     try:
         done = subprocess.run(
-            probe_args(path), capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+            probe_args(path, allowed), capture_output=True, text=True, timeout=timeout_s,
+            check=False,
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise FfmpegFailed(f"ffprobe {path.name}: {exc}", step="probe") from exc
+    detected = refused_format(done.stderr)
+    if done.returncode != 0 and detected is not None:
+        raise UnsupportedMediaFormat(f"file {path.name}", detected, allowed)
     if done.returncode != 0:
         message = done.stderr.strip()[-STDERR_TAIL_CHARS:] or f"exited {done.returncode}"
         raise FfmpegFailed(f"ffprobe {path.name}: {message}", step="probe")
@@ -123,6 +132,11 @@ def has_video(info: dict[str, Any]) -> bool:
 def has_audio(info: dict[str, Any]) -> bool:
     """Whether ffprobe found an audio stream."""
     return any(stream.get("codec_type") == "audio" for stream in info.get("streams", []))
+
+
+def format_name(info: Mapping[str, Any]) -> str:
+    """ffprobe's format name (the demuxer's names, ``mov,mp4,m4a,...``; empty when unknown)."""
+    return str(info.get("format", {}).get("format_name") or "")
 
 
 def media_duration(info: Mapping[str, Any]) -> float:

@@ -135,11 +135,11 @@ def run_clip(
         ]  # fmt: skip
         if outputs:
             args = clip_run_args(
-                run.clip.path, settings, prepared, outputs,
+                run.clip, settings, prepared, outputs,
                 source_fps=run.source_fps, font=font, text_dir=text_dir,
             )  # fmt: skip
         else:
-            args = prepare_args(run.clip.path, settings, prepared, source_fps=run.source_fps)
+            args = prepare_args(run.clip, settings, prepared, source_fps=run.source_fps)
         frames = max(run.source_frames, 1)
         run_ffmpeg(
             args,

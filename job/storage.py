@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 StorageKind = Literal["songs", "moves", "videos", "blueprints"]
 """Which bucket a relative storage key belongs to (local storage ignores it)."""
 
-_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 T = TypeVar("T")
 
 
@@ -158,7 +156,7 @@ def fetch_inputs(
 
     def fetch(uri: str) -> ClipFile:
         kind, field = wanted[uri]
-        dest = dest_dir / local_name(uri)
+        dest = dest_dir / local_name(uri, kind)
         try:
             with_retries(
                 lambda: storage.download(uri, kind, dest),
@@ -183,11 +181,13 @@ def fetch_inputs(
     return fetched[blueprint.song.audio_uri], clips
 
 
-def local_name(uri: str) -> str:
-    """A file name for a download: a hash of the URI plus its extension when it is plain."""
-    suffix = Path(uri).suffix
-    digest = hashlib.sha256(uri.encode()).hexdigest()[:24]
-    return digest + (suffix.lower() if _SUFFIX.match(suffix) else "")
+def local_name(uri: str, kind: StorageKind) -> str:
+    """A file name for a download: its kind and a hash of the URI, never the URI's extension.
+
+    FFmpeg guesses some formats from a name (``.m3u8`` playlists, ``.ffconcat`` lists, image
+    sequences); a downloaded file's format is found by probing its bytes instead.
+    """
+    return f"{kind}-{hashlib.sha256(uri.encode()).hexdigest()[:24]}"
 
 
 def file_sha256(path: Path) -> str:

@@ -49,6 +49,9 @@ class ClipFile:
     normalised: bool = True
     """Frames already letterboxed to the output size (a prepared clip); False for a source clip
     that pieces read directly, scaling and padding each frame they use."""
+    demuxer: str = ""
+    """The FFmpeg demuxer the file is opened with (``-f``), chosen by its probe; empty until the
+    file is probed, and FFmpeg arguments refuse a clip without one."""
 
 
 @dataclass(frozen=True)

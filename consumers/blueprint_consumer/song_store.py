@@ -171,7 +171,7 @@ class SongResolver:
                 return ResolvedSong(row, analysis, cached=True)
         uri = row.audio_uri if row is not None else str(ref.audio_uri)
         with tempfile.TemporaryDirectory(prefix="choreo-song-") as scratch:
-            path = Path(scratch) / local_name(uri)
+            path = Path(scratch) / local_name(uri, "songs")
             self._storage.download(uri, "songs", path)
             sha256 = file_sha256(path)
             if row is not None and sha256 != row.content_sha256:

@@ -25,12 +25,17 @@ from schemas.blueprint import parse_blueprint
 from tests.fixtures.blueprints import MovePlan, build_blueprint
 
 SETTINGS = EncodeSettings(640, 360, 24, "veryfast", 21)
-CLIP = ClipFile(Path("/work/in/a.mp4"), "a" * 64)
+CLIP = ClipFile(Path("/work/in/a.mp4"), "a" * 64, demuxer="mov")
+SOURCE = ClipFile(Path("/in/a.mp4"), "a" * 64, demuxer="mov")
+SONG = ClipFile(Path("/s.m4a"), "5" * 64, demuxer="mov")
 
 
 def _timeline(moves: list[MovePlan], **options: object) -> object:
     blueprint = parse_blueprint(build_blueprint(moves, **options))  # type: ignore[arg-type]
-    clips = {move.clip_uri: ClipFile(Path(f"/in/{move.clip_uri}"), "0" * 64) for move in moves}
+    clips = {
+        move.clip_uri: ClipFile(Path(f"/in/{move.clip_uri}"), "0" * 64, demuxer="mov")
+        for move in moves
+    }
     return blueprint, plan_timeline(blueprint, clips)
 
 
@@ -43,7 +48,8 @@ def test_segment_arguments_match_the_golden_list() -> None:
     args = stretch_args([_segment()], SETTINGS, Path("/p.h264"), font=None, text_dir=Path("/t"))
     assert args == [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-ss", "1.500000", "-protocol_whitelist", "file,pipe", "-i", "file:/work/in/a.mp4",
+        "-ss", "1.500000", "-protocol_whitelist", "file", "-format_whitelist", "mov",
+        "-f", "mov", "-i", "file:/work/in/a.mp4",
         "-filter_complex",
         "[0:v]setpts=(PTS)/1.000000,fps=24:start_time=0,setsar=1,"
         "tpad=stop=-1:stop_mode=clone,setpts=N/24/TB[m0u0];"
@@ -137,9 +143,9 @@ def test_a_moves_chunks_render_in_one_run_split_at_keyframes() -> None:
                         text_dir=Path("/t"))  # fmt: skip
     assert args[args.index("-frames:v") + 1] == "58"
     assert args[args.index("-segment_frames") + 1] == "24,48"
-    assert args[args.index("-f") + 1] == "segment"
+    assert args[args.index("-f", args.index("-filter_complex")) + 1] == "segment"
     assert args[args.index("-segment_format") + 1] == "h264"
-    assert args.count("-f") == 1 and args.count("-i") == 1
+    assert args.count("-f") == 2 and args.count("-i") == 1  # the input's demuxer, the muxer
     assert args[-1] == "/s/chunk-%04d.mp4"
     assert args[args.index("-force_key_frames") + 1] == "expr:eq(n,24)+eq(n,48)"
     graph = args[args.index("-filter_complex") + 1]
@@ -227,26 +233,36 @@ def test_inputs_other_than_absolute_local_files_are_refused(path: str) -> None:
 
 
 def test_every_input_is_a_whitelisted_local_file() -> None:
-    """Each -i is file:/... preceded by a whitelist without network protocols."""
+    """Each -i is file:/... preceded by a file-only protocol whitelist and a forced demuxer."""
     commands = [
         stretch_args([_segment()], SETTINGS, Path("/o.mp4"), font=None, text_dir=Path("/t")),
-        audio_args(
-            Path("/s.m4a"), Path("/a.m4a"), start_s=1, length_s=9, fade_in_s=1, fade_out_s=2
-        ),
+        audio_args(SONG, Path("/a.m4a"), start_s=1, length_s=9, fade_in_s=1, fade_out_s=2),
         mux_args(Path("/v.h264"), Path("/a.m4a"), 9.0, 24, Path("/v.mp4")),
+        prepare_args(SOURCE, SETTINGS, Path("/c/a.mp4"), source_fps=25),
     ]
     for args in commands:
         inputs = [i for i, arg in enumerate(args) if arg == "-i"]
         assert inputs
         for at in inputs:
             assert args[at + 1].startswith("file:/")
-            whitelist = args[args.index("-protocol_whitelist", at - 4) + 1]
-            assert set(whitelist.split(",")) <= {"file", "pipe"}
+            assert args[at - 2] == "-f"
+            assert args[at - 1] in {"mov", "h264"}
+            whitelist = args[args.index("-protocol_whitelist", at - 8) + 1]
+            assert whitelist == "file"
+
+
+def test_a_clip_without_a_probed_demuxer_is_refused() -> None:
+    """FFmpeg never guesses the format of a file the job has not probed."""
+    unprobed = ClipFile(Path("/in/a.m3u8"), "a" * 64)
+    with pytest.raises(UnsafePath, match="no demuxer"):
+        prepare_args(unprobed, SETTINGS, Path("/c/a.mp4"), source_fps=25)
+    with pytest.raises(UnsafePath, match="no demuxer"):
+        audio_args(unprobed, Path("/a.m4a"), start_s=1, length_s=9, fade_in_s=1, fade_out_s=2)
 
 
 def test_audio_is_cut_to_the_window_and_faded() -> None:
     """The song's window starts at -ss, lasts -t, fades in at 0 and out before the end."""
-    args = audio_args(Path("/s.m4a"), Path("/a.m4a"), start_s=12.5, length_s=30.0, fade_in_s=0.5,
+    args = audio_args(SONG, Path("/a.m4a"), start_s=12.5, length_s=30.0, fade_in_s=0.5,
                       fade_out_s=2.0)  # fmt: skip
     assert args[args.index("-ss") + 1] == "12.500000"
     assert args[args.index("-t") + 1] == "30.000000"
@@ -260,7 +276,7 @@ def test_mux_copies_streams_and_puts_the_index_first() -> None:
     args = mux_args(Path("/v.h264"), Path("/a.m4a"), 9.0, 24, Path("/v.mp4"))
     assert args[args.index("-c") + 1] == "copy"
     assert args[args.index("-framerate") + 1] == "24"
-    assert args[args.index("-framerate") - 1] == "h264"
+    assert args[args.index("-framerate") + 6 : args.index("-framerate") + 8] == ["-f", "h264"]
     assert args[args.index("-t") + 1] == "9.000000"
     assert args[args.index("-movflags") + 1] == "+faststart"
 
@@ -273,7 +289,7 @@ def test_progress_lines_yield_frame_counts() -> None:
 
 def test_a_prepared_clip_is_letterboxed_with_dense_keyframes_at_its_own_rate() -> None:
     """Preparation scales and pads to the output frame, keeps the clip's timing, no audio."""
-    args = prepare_args(Path("/in/a.mp4"), SETTINGS, Path("/c/a.mp4"), source_fps=25)
+    args = prepare_args(SOURCE, SETTINGS, Path("/c/a.mp4"), source_fps=25)
     graph = args[args.index("-filter_complex") + 1]
     assert graph == (
         "[0:v]scale=640:360:force_original_aspect_ratio=decrease,"
@@ -283,7 +299,7 @@ def test_a_prepared_clip_is_letterboxed_with_dense_keyframes_at_its_own_rate() -
     assert args[args.index("-g") + 1] == "8"
     assert "-an" in args
     assert args[-1] == "/c/a.mp4"
-    fast = prepare_args(Path("/in/a.mp4"), SETTINGS, Path("/c/a.mp4"), source_fps=240)
+    fast = prepare_args(SOURCE, SETTINGS, Path("/c/a.mp4"), source_fps=240)
     assert fast[fast.index("-filter_complex") + 1].startswith("[0:v]fps=60,scale=")
 
 
@@ -301,7 +317,7 @@ def test_a_clip_run_decodes_once_and_feeds_the_prepared_copy_and_each_body() -> 
     first = (Piece("segment", 0, 0, 24, (span,)), Piece("segment", 0, 24, 10, (span,)))
     second = (Piece("segment", 3, 0, 24, (SourceSpan(CLIP, 0.0, 0.9, False),)),)
     bodies = [BodyOutput(first, Path("/s/b0-%04d.h264")), BodyOutput(second, Path("/s/b1.h264"))]
-    args = clip_run_args(Path("/in/a.mp4"), SETTINGS, Path("/s/prepared.mp4"), bodies,
+    args = clip_run_args(SOURCE, SETTINGS, Path("/s/prepared.mp4"), bodies,
                          source_fps=30, font=None, text_dir=Path("/t"))  # fmt: skip
     assert args.count("-i") == 1
     chains = args[args.index("-filter_complex") + 1].split(";")
@@ -321,15 +337,15 @@ def test_a_clip_run_refuses_bodies_it_cannot_trim() -> None:
     """A lead-in (negative start) or another clip's body belongs to a normal piece run."""
     early = (Piece("segment", 0, 0, 24, (SourceSpan(CLIP, -0.2, 1.0, False),)),)
     with pytest.raises(ValueError, match="non-negative"):
-        clip_run_args(Path("/in/a.mp4"), SETTINGS, Path("/s/p.mp4"),
+        clip_run_args(SOURCE, SETTINGS, Path("/s/p.mp4"),
                       [BodyOutput(early, Path("/s/b.h264"))], source_fps=30, font=None,
                       text_dir=Path("/t"))  # fmt: skip
-    other = ClipFile(Path("/work/in/b.mp4"), "b" * 64)
+    other = ClipFile(Path("/work/in/b.mp4"), "b" * 64, demuxer="mov")
     mixed = [BodyOutput((_segment(),), Path("/s/b0.h264")),
              BodyOutput((Piece("segment", 1, 0, 24, (SourceSpan(other, 0, 1, False),)),),
                         Path("/s/b1.h264"))]  # fmt: skip
     with pytest.raises(ValueError, match="one clip"):
-        clip_run_args(Path("/in/a.mp4"), SETTINGS, Path("/s/p.mp4"), mixed, source_fps=30,
+        clip_run_args(SOURCE, SETTINGS, Path("/s/p.mp4"), mixed, source_fps=30,
                       font=None, text_dir=Path("/t"))  # fmt: skip
 
 
@@ -342,7 +358,7 @@ def test_runs_sharing_the_cores_decode_and_filter_on_one_thread_each() -> None:
     args = stretch_args([window], shared, Path("/o.h264"), font=None, text_dir=Path("/t"))
     inputs = [i for i, arg in enumerate(args) if arg == "-i"]
     assert len(inputs) == 2
-    assert all(args[args.index("-threads", at - 5) + 1] == "1" for at in inputs)
+    assert all(args[args.index("-threads", at - 9) + 1] == "1" for at in inputs)
     assert args[args.index("-filter_complex_threads") + 1] == "1"
     assert args[args.index("-c:v") + 2 : args.index("-c:v") + 4] == ["-threads", "1"]
     serial = stretch_args([window], SETTINGS, Path("/o.h264"), font=None, text_dir=Path("/t"))
