@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+from schemas.text import visible
+
 MAX_JSON_DEPTH = 64
 """Containers nested deeper than this are refused; choreo's documents nest at most 8 levels."""
 MAX_JSON_INTEGER = 2**63 - 1
@@ -28,6 +30,7 @@ class JsonRejected(ValueError):
     """JSON text that does not parse or breaks a limit; ``path`` says where (``""``: the whole)."""
 
     def __init__(self, message: str, path: str = "") -> None:
+        path = visible(path)  # keys may hold control characters; messages must not
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.problem = message
@@ -85,11 +88,7 @@ def _check_string(value: str, path: str, *, is_key: bool = False) -> None:
         else f"a lone surrogate U+{ord(char):04X}"
     )
     where = "key" if is_key else "text"
-    raise JsonRejected(f"{where} contains {what} at position {found.start()}", _printable(path))
-
-
-def _printable(path: str) -> str:
-    return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
+    raise JsonRejected(f"{where} contains {what} at position {found.start()}", path)
 
 
 class _OutOfRange:
