@@ -34,7 +34,8 @@ from producers.requests import FieldError, RequestRejected, TaskConflict, submit
 from producers.song_registry import ObjectReader, register_upload
 from schemas.errors import InvalidInput, PermanentError, TransientError
 from schemas.event_codec import decode_http
-from schemas.event_envelope import EventDecodeError, parse_json
+from schemas.event_envelope import EventDecodeError
+from schemas.strict_json import JsonRejected, loads_strict
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def create_producer_app(
         if len(body) > MAX_REQUEST_BYTES:
             return _field_errors(413, [FieldError("body", f"exceeds {MAX_REQUEST_BYTES} bytes")])
         try:
-            document = parse_json(body, what="body")
+            document = _request_document(body)
             submitted = await run_in_threadpool(submit_request, pool, document, publisher=publisher)
         except TaskConflict as exc:
             return _field_errors(409, exc.errors)
@@ -126,6 +127,16 @@ def create_producer_app(
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )
+
+
+def _request_document(body: bytes) -> object:
+    """The JSON body; ``RequestRejected`` naming the field (``description``) or ``body``."""
+    try:
+        return loads_strict(body)
+    except JsonRejected as exc:
+        if exc.path:
+            raise RequestRejected([FieldError(exc.path, exc.problem)]) from None
+        raise RequestRejected([FieldError("body", f"is not valid JSON: {exc.problem}")]) from None
 
 
 async def _read_limited(request: Request, max_bytes: int) -> tuple[bytes, int]:

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from schemas.errors import InvalidInput
+from schemas.storage_uri import UnsafeStorageUri, parse_storage_uri
 from schemas.text import UnsafeText, check_text
 from schemas.topology import (
     BLUEPRINT_READY,
@@ -87,9 +88,17 @@ Line = Annotated[str, AfterValidator(_line)]
 Lines = Annotated[str, AfterValidator(_lines)]
 NonBlankText = Annotated[str, Field(min_length=1, pattern=r"\S"), AfterValidator(_lines)]
 
-# Shape only: gs://..., file://... or a relative storage key (no scheme, no leading slash), no
-# spaces or control characters. Where a URI is fetched or written, schemas.storage_uri applies
-# the full safety rules (allowed roots, traversal, encoding).
+# gs://..., file://... or a relative storage key, checked lexically by schemas.storage_uri (no
+# traversal, percent-encoding, ~ or drive prefixes, control characters). Where a URI is fetched
+# or written, the allowed roots and buckets are checked as well.
+def _safe_uri(value: str) -> str:
+    try:
+        parse_storage_uri(value)
+    except UnsafeStorageUri as exc:
+        raise PydanticCustomError("unsafe_uri", str(exc)) from None
+    return value
+
+
 StorageUri = Annotated[
     str,
     Field(
@@ -97,6 +106,7 @@ StorageUri = Annotated[
         max_length=1024,
         pattern=r"^(?:(?:gs|file)://[^\s\x00-\x1f\x7f]+|[^\s\x00-\x1f\x7f:/][^\s\x00-\x1f\x7f:]*)$",
     ),
+    AfterValidator(_safe_uri),
 ]
 
 

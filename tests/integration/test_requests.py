@@ -165,14 +165,14 @@ def test_a_duplicate_submission_is_idempotent(
     """The same request with the same task id twice gives one task and one event; a different
     request with that id is a conflict."""
     first = submit_song_request(
-        pool, audio_uri="gs://b/x.mp3", task_id="t-dup", publisher=publisher
+        pool, audio_uri="gs://bkt/x.mp3", task_id="t-dup", publisher=publisher
     )
     again = submit_song_request(
-        pool, audio_uri="gs://b/x.mp3", task_id="t-dup", publisher=publisher
+        pool, audio_uri="gs://bkt/x.mp3", task_id="t-dup", publisher=publisher
     )
     assert first == again == "t-dup"
     with pytest.raises(TaskConflict):
-        submit_song_request(pool, audio_uri="gs://b/other.mp3", task_id="t-dup")
+        submit_song_request(pool, audio_uri="gs://bkt/other.mp3", task_id="t-dup")
     assert counts(pool) == (1, 1)
     assert len(published(requests_topic)) == 1
 
@@ -193,7 +193,7 @@ def test_the_cli_prints_the_task_id(
     task_id = json.loads(result.stdout)["task_id"]
     [delivery] = published(requests_topic)
     assert delivery.event.data.task_id == task_id
-    bad = CliRunner().invoke(app, ["request", "song", "--song-id", "x", "--audio-uri", "gs://b/a"])
+    bad = CliRunner().invoke(app, ["request", "song", "--song-id", "x", "--audio-uri", "gs://bkt/a"])
     assert bad.exit_code == 1
     assert "song: " in bad.output
 
@@ -275,3 +275,55 @@ def test_http_rejects_bad_requests_with_field_errors(
     assert taken.status_code == 409
     assert taken.json()["errors"][0]["field"] == "task_id"
     assert counts(pool) == (1, 1)
+
+
+ODD_REQUESTS = {
+    "nul-in-description": (
+        b'{"path": "describe", "description": "salsa\\u0000now"}',
+        "description",
+        "control character NUL (U+0000)",
+    ),
+    "escape-in-client": (
+        b'{"path": "describe", "description": "salsa", "client": {"name": "a\\u001b[31m"}}',
+        "client.name",
+        "control character ESC (U+001B)",
+    ),
+    "lone-surrogate": (
+        b'{"path": "describe", "description": "\\ud800"}',
+        "description",
+        "lone surrogate U+D800",
+    ),
+    "huge-integer": (
+        b'{"path": "describe", "description": "x", "constraints": {"duration_s": 1'
+        + b"0" * 5000
+        + b"}}",
+        "constraints.duration_s",
+        "out of range",
+    ),
+    "nan": (
+        b'{"path": "describe", "description": "x", "constraints": {"duration_s": NaN}}',
+        "constraints.duration_s",
+        "not a finite number",
+    ),
+    "deep": (b"[" * 10_000 + b"]" * 10_000, "body", "nested more than 64 levels"),
+    "home-key": (
+        b'{"path": "song", "song": {"audio_uri": "~/.ssh/id_rsa"}}',
+        "song.audio_uri",
+        "home-directory prefixes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ODD_REQUESTS, ids=str)
+def test_odd_characters_and_numbers_are_a_400_naming_the_field(
+    case: str, producer_http: httpx.Client, pool: ConnectionPool
+) -> None:
+    """NUL, control characters, surrogates, huge numbers, deep nesting: 400, nothing stored."""
+    body, field, hint = ODD_REQUESTS[case]
+    response = producer_http.post(
+        "/requests", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code in (400, 413), response.text
+    errors = response.json()["errors"]
+    assert any(e["field"] == field and hint in e["message"] for e in errors), errors
+    assert counts(pool) == (0, 0)

@@ -133,7 +133,7 @@ def test_pubsub_message_with_bad_data_is_rejected(data: bytes, fragment: str) ->
     ("changes", "fragment"),
     [
         (
-            {"song": {"song_id": "a", "audio_uri": "gs://b/a.ogg"}},
+            {"song": {"song_id": "a", "audio_uri": "gs://bkt/a.ogg"}},
             "data.song: exactly one of song_id and audio_uri",
         ),
         ({"song": {}}, "data.song: exactly one of song_id and audio_uri"),

@@ -65,7 +65,7 @@ def test_errors_name_every_offending_field() -> None:
 def test_whole_model_errors_name_the_missing_part() -> None:
     """A describe request without description, or a song with both refs, names that field."""
     assert fields({"path": "describe"}) == {"description"}
-    assert fields(song_request_document(song_id="s", audio_uri="gs://b/a.mp3")) == {"song"}
+    assert fields(song_request_document(song_id="s", audio_uri="gs://bkt/a.mp3")) == {"song"}
     assert fields(song_request_document()) == {"song"}
 
 
