@@ -54,7 +54,10 @@ def validate_blueprint(
 def task_id_hint(raw: bytes | str | None, fallback: str = "") -> str:
     """The task id of a blueprint too broken to validate, when it still names a safe one."""
     try:
-        document = json.loads(raw) if raw else None
+        # Numbers stay text: a 5,000-digit integer must not hide the task id it came with.
+        document = (
+            json.loads(raw, parse_int=str, parse_float=str, parse_constant=str) if raw else None
+        )
     except (ValueError, RecursionError):
         document = None
     candidate = document.get("task_id") if isinstance(document, dict) else None

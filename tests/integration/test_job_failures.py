@@ -107,6 +107,32 @@ def test_invalid_blueprint_fails_with_exit_code_2(
     assert outbox_types(database_url) == [(FAILED, False)]
 
 
+@pytest.mark.parametrize(
+    ("token", "hint"),
+    [
+        ("1" + "0" * 5000, "integer 100000000000... (5001 digits) is out of range"),
+        ("NaN", "nan is not a finite number"),
+        ('"mov\\u0000e"', "control character NUL (U+0000)"),
+    ],
+    ids=["5000-digit-integer", "nan", "nul"],
+)
+def test_unreadable_values_fail_the_task_naming_the_field(
+    database_url: str, storage_root: Path, tmp_path: Path, token: str, hint: str
+) -> None:
+    """Values json.loads would choke on later: exit 2, the task failed naming the field."""
+    text = json.dumps(_blueprint("task-odd"))
+    text = text.replace('"index": 0', f'"index": {token}', 1)
+    assert token in text, "the blueprint has no index 0 to replace"
+    insert_task(database_url, "task-odd")
+    done = run_job_process(text, _env(database_url, storage_root, tmp_path))
+    assert done.returncode == ExitCode.INVALID_BLUEPRINT, done.stderr
+    assert "Traceback" not in done.stderr
+    row = task_row(database_url, "task-odd")
+    assert row["state"] == "failed"
+    assert hint in row["error"]
+    assert outbox_types(database_url) == [(FAILED, False)]
+
+
 def test_unparseable_blueprint_exits_2_without_a_task_to_fail(
     database_url: str, storage_root: Path, tmp_path: Path
 ) -> None:
