@@ -236,6 +236,7 @@ def postgres_cache_hits(
     from consumers.planner.offline import file_digest  # noqa: PLC0415
     from job.storage import LocalStorage  # noqa: PLC0415
     from schemas.events import SongRef  # noqa: PLC0415
+    from schemas.song_limits import SongLimits, SongSources  # noqa: PLC0415
 
     def analyse(path: Path) -> Any:
         return analysed[file_digest(path)]
@@ -246,7 +247,9 @@ def postgres_cache_hits(
         ConnectionPool(url, min_size=1, max_size=2, open=True) as pool,
         pool.connection() as conn,
     ):
-        resolver = SongResolver(LocalStorage(song.parent), pool, analyse)
+        # The song is named by its file:// URI, so the allow-list names its directory.
+        sources = SongSources.parse(f"file://{song.parent.resolve()}/")
+        resolver = SongResolver(LocalStorage(song.parent), pool, analyse, SongLimits(sources))
 
         def hit(ref: SongRef) -> float:
             start = time.perf_counter()
@@ -258,7 +261,7 @@ def postgres_cache_hits(
                 raise RuntimeError(f"expected a cache hit for {ref}")
             return elapsed
 
-        by_uri = SongRef(audio_uri=song.name)
+        by_uri = SongRef(audio_uri=f"file://{song.resolve()}")
         with conn.transaction():
             first = resolver.resolve(conn, by_uri)
         try:

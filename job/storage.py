@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 
 import backoff
 
@@ -44,11 +44,25 @@ class PermanentStorageError(PermanentError):
     """The store refused for good: the object is missing, forbidden, or the URI unusable."""
 
 
+class ObjectTooLarge(PermanentStorageError):
+    """The object is larger than the caller's ``max_bytes``; nothing was downloaded."""
+
+    def __init__(self, uri: str, size: int, limit: int) -> None:
+        super().__init__(f"{uri}: {size} bytes, over the limit of {limit}")
+        self.size, self.limit = size, limit
+
+
 class Storage(Protocol):
     """Object storage as the job needs it."""
 
-    def download(self, uri: str, kind: StorageKind, dest: Path) -> int:
-        """Copy the object to ``dest`` and verify it (size, checksum); return its size."""
+    def download(
+        self, uri: str, kind: StorageKind, dest: Path, *, max_bytes: int | None = None
+    ) -> int:
+        """Copy the object to ``dest`` and verify it (size, checksum); return its size.
+
+        With ``max_bytes``, an object the store says is larger raises ``ObjectTooLarge`` before
+        any byte is copied, and no more than ``max_bytes + 1`` bytes are ever transferred.
+        """
         ...
 
     def upload_new(self, source: Path, uri: str, kind: StorageKind) -> bool:
@@ -72,13 +86,18 @@ class LocalStorage:
         except UnsafeStorageUri as exc:
             raise PermanentStorageError(f"{uri}: {exc}") from exc
 
-    def download(self, uri: str, kind: StorageKind, dest: Path) -> int:
+    def download(
+        self, uri: str, kind: StorageKind, dest: Path, *, max_bytes: int | None = None
+    ) -> int:
         """Copy the file at ``uri`` to ``dest``; check the copy's size against the source's."""
         source = self.path(uri)
         try:
-            with source.open("rb") as reader, dest.open("wb") as writer:
+            with source.open("rb") as reader:
                 expected = os.fstat(reader.fileno()).st_size
-                shutil.copyfileobj(reader, writer, 1024 * 1024)
+                if max_bytes is not None and expected > max_bytes:
+                    raise ObjectTooLarge(uri, expected, max_bytes)
+                with dest.open("wb") as writer:
+                    _copy(reader, writer, None if max_bytes is None else max_bytes + 1)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise PermanentStorageError(f"{uri}: no such file under the storage root") from exc
         except PermissionError as exc:
@@ -111,6 +130,17 @@ class LocalStorage:
         except OSError as exc:
             raise TransientStorageError(f"{uri}: {exc.strerror or exc}") from exc
         return True
+
+
+def _copy(reader: BinaryIO, writer: BinaryIO, limit: int | None) -> None:
+    """Copy in 1 MiB blocks, at most ``limit`` bytes (a file growing while copied stops there)."""
+    left = limit
+    while left is None or left > 0:
+        block = reader.read(1024 * 1024 if left is None else min(left, 1024 * 1024))
+        if not block:
+            return
+        writer.write(block)
+        left = None if left is None else left - len(block)
 
 
 def with_retries(call: Callable[[], T], *, what: str, retries: int, base_delay_s: float = 0.5) -> T:

@@ -21,7 +21,12 @@ import requests
 from google.api_core import exceptions as api
 from google.auth.exceptions import TransportError
 
-from job.storage import PermanentStorageError, StorageKind, TransientStorageError
+from job.storage import (
+    ObjectTooLarge,
+    PermanentStorageError,
+    StorageKind,
+    TransientStorageError,
+)
 from schemas.storage_uri import UnsafeStorageUri, parse_storage_uri
 
 _PERMANENT = (api.NotFound, api.Forbidden, api.Unauthorized, api.BadRequest)
@@ -63,15 +68,27 @@ class GcsStorage:
             raise PermanentStorageError(f"{uri}: file:// URIs need STORAGE_BACKEND=local")
         return location.bucket or self.buckets[kind], location.key
 
-    def download(self, uri: str, kind: StorageKind, dest: Path) -> int:
-        """Download the object and check size and MD5/CRC32C against its metadata."""
+    def download(
+        self, uri: str, kind: StorageKind, dest: Path, *, max_bytes: int | None = None
+    ) -> int:
+        """Download the object and check size and MD5/CRC32C against its metadata.
+
+        With ``max_bytes``, the size in the object's metadata is checked first, and the download
+        asks for at most ``max_bytes + 1`` bytes (a range), so an object replaced by a larger one
+        in between costs no more (its size or digest then mismatches: a transient error).
+        """
         bucket, key = self.locate(uri, kind)
         with _sorted_errors(uri):
             blob = self.client.bucket(bucket).get_blob(key, retry=None)
             if blob is None:
                 raise PermanentStorageError(f"{uri}: no such object (gs://{bucket}/{key})")
-            blob.download_to_filename(str(dest), checksum=None, retry=None)
+            if max_bytes is not None and blob.size is not None and int(blob.size) > max_bytes:
+                raise ObjectTooLarge(uri, int(blob.size), max_bytes)
+            bounded = {} if max_bytes is None else {"start": 0, "end": max_bytes}
+            blob.download_to_filename(str(dest), checksum=None, retry=None, **bounded)
         size = dest.stat().st_size
+        if max_bytes is not None and size > max_bytes:  # the store gave no size beforehand
+            raise ObjectTooLarge(uri, size, max_bytes)
         if blob.size is not None and size != int(blob.size):
             raise TransientStorageError(f"{uri}: downloaded {size} bytes of {blob.size}")
         _check_digest(uri, dest, md5=blob.md5_hash, crc32c=blob.crc32c)

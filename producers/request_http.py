@@ -4,7 +4,8 @@ Served by uvicorn as a Starlette app, like the consumer runtime's push endpoint.
 
 - ``POST /requests``: a JSON request (``path``, ``song``, ``description``, ``constraints``,
   optional ``task_id`` and ``client``) → 202 ``{"task_id", "created", "published"}``; 400 with
-  ``{"errors": [{"field", "message"}, ...]}``; 409 when the task id is taken by another request;
+  ``{"errors": [{"field", "message"}, ...]}`` (an ``audio_uri`` outside ``SONG_SOURCES`` is
+  one, naming the setting); 409 when the task id is taken by another request;
   503 when the database cannot be reached (nothing was stored; try again).
 - ``POST /events/storage``: Cloud Storage ``object.v1.finalized`` from Eventarc (binary or
   structured CloudEvent) → 200 with what happened (registered, existing, ignored); a body that is
@@ -35,6 +36,7 @@ from producers.song_registry import ObjectReader, register_upload
 from schemas.errors import InvalidInput, PermanentError, TransientError
 from schemas.event_codec import decode_http
 from schemas.event_envelope import EventDecodeError
+from schemas.song_limits import DEFAULT_LIMITS, SongSources
 from schemas.strict_json import JsonRejected, loads_strict
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def create_producer_app(
     reader: ObjectReader,
     songs_bucket: str,
     authorize: Authorize | None = None,
+    song_sources: SongSources = DEFAULT_LIMITS.sources,
 ) -> Starlette:
     """The ASGI app; ``publisher`` None leaves publishing to the outbox relay."""
 
@@ -61,7 +64,9 @@ def create_producer_app(
             return _field_errors(413, [FieldError("body", f"exceeds {MAX_REQUEST_BYTES} bytes")])
         try:
             document = _request_document(body)
-            submitted = await run_in_threadpool(submit_request, pool, document, publisher=publisher)
+            submitted = await run_in_threadpool(
+                submit_request, pool, document, publisher=publisher, song_sources=song_sources
+            )
         except TaskConflict as exc:
             return _field_errors(409, exc.errors)
         except RequestRejected as exc:

@@ -7,6 +7,9 @@ publishes it (at once, when the caller passes a publisher, so latency stays low)
 
 A submission with an explicit ``task_id`` is idempotent: repeating the same request returns the
 same task and adds no second event; the same id with a different request is a conflict.
+
+An ``audio_uri`` must be in ``SONG_SOURCES`` (``schemas.song_limits``): a request naming any
+other bucket or prefix is rejected here, naming the setting, before anything is stored.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from producers.publishing import Publisher
 from schemas.errors import ChoreoError, InvalidInput
 from schemas.event_envelope import new_event
 from schemas.events import SOURCE_PRODUCER, ChoreographyRequested, ClientInfo, Constraints
+from schemas.song_limits import DEFAULT_LIMITS, SongSourceRefused, SongSources
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +73,13 @@ class SubmittedRequest:
 
 
 def build_request(
-    document: Mapping[str, Any], *, now: datetime | None = None
+    document: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    song_sources: SongSources = DEFAULT_LIMITS.sources,
 ) -> ChoreographyRequested:
-    """Validate a request document (``path``, ``song``, ``description``, ...) into the payload."""
+    """Validate a request document (``path``, ``song``, ``description``, ...) into the payload;
+    an ``audio_uri`` must be in ``song_sources``."""
     if not isinstance(document, Mapping):
         raise RequestRejected([FieldError("body", "must be a JSON object")])
     fields = dict(document)
@@ -82,9 +90,15 @@ def build_request(
         )
     fields["requested_at"] = now or datetime.now(UTC)
     try:
-        return ChoreographyRequested.model_validate(fields)
+        payload = ChoreographyRequested.model_validate(fields)
     except ValidationError as exc:
         raise RequestRejected(field_errors(exc)) from None
+    if payload.song is not None and payload.song.audio_uri is not None:
+        try:
+            song_sources.check(payload.song.audio_uri)
+        except SongSourceRefused as exc:
+            raise RequestRejected([FieldError("song.audio_uri", str(exc))]) from None
+    return payload
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:
@@ -144,12 +158,13 @@ def submit_song_request(
     constraints: Constraints | Mapping[str, Any] | None = None,
     task_id: str | None = None,
     publisher: Publisher | None = None,
+    song_sources: SongSources = DEFAULT_LIMITS.sources,
 ) -> str:
     """Submit path 1 (a catalogue song or an audio URI); the task id."""
     document = song_request_document(
         song_id=song_id, audio_uri=audio_uri, constraints=constraints, task_id=task_id
     )
-    return submit_request(pool, document, publisher=publisher).task_id
+    return submit_request(pool, document, publisher=publisher, song_sources=song_sources).task_id
 
 
 def submit_description_request(
@@ -169,10 +184,14 @@ def submit_description_request(
 
 
 def submit_request(
-    pool: ConnectionPool, document: Mapping[str, Any], *, publisher: Publisher | None = None
+    pool: ConnectionPool,
+    document: Mapping[str, Any],
+    *,
+    publisher: Publisher | None = None,
+    song_sources: SongSources = DEFAULT_LIMITS.sources,
 ) -> SubmittedRequest:
     """Validate ``document``, store task + event in one transaction, then publish if asked."""
-    payload = build_request(document)
+    payload = build_request(document, song_sources=song_sources)
     stored = payload.model_dump(mode="json", exclude_none=True, exclude=set(_VOLATILE_FIELDS))
     event = new_event(payload, source=SOURCE_PRODUCER)
     with pool.connection() as conn, conn.transaction():

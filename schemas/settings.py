@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.blueprint import MAX_SONG_DURATION_S
+from schemas.song_limits import (
+    DEFAULT_MAX_SONG_BYTES,
+    DEFAULT_MAX_SONG_SECONDS,
+    DEFAULT_SONG_SOURCES,
+    SongLimits,
+    SongSources,
+)
 
 
 class _Group(BaseSettings):
@@ -53,6 +62,27 @@ class StorageSettings(_Group):
     moves_bucket: str = Field("choreo-moves", validation_alias="MOVES_BUCKET")
     videos_bucket: str = Field("choreo-videos", validation_alias="VIDEOS_BUCKET")
     blueprints_bucket: str = Field("choreo-blueprints", validation_alias="BLUEPRINTS_BUCKET")
+
+
+class SongSettings(_Group):
+    """Which songs may be analysed: their sources, size and duration (``schemas.song_limits``)."""
+
+    # Comma-separated gs://BUCKET/[PREFIX/], BUCKET, relative PREFIX/ or file:///DIR/ entries.
+    sources: str = Field(DEFAULT_SONG_SOURCES, validation_alias="SONG_SOURCES")
+    max_bytes: int = Field(DEFAULT_MAX_SONG_BYTES, ge=1, validation_alias="MAX_SONG_BYTES")
+    max_seconds: float = Field(
+        DEFAULT_MAX_SONG_SECONDS, gt=0, le=MAX_SONG_DURATION_S, validation_alias="MAX_SONG_SECONDS"
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        SongSources.parse(value)
+        return value
+
+    def limits(self) -> SongLimits:
+        """The limits these settings describe."""
+        return SongLimits(SongSources.parse(self.sources), self.max_bytes, self.max_seconds)
 
 
 class StackSettings(_Group):

@@ -14,7 +14,6 @@ from typing import Any
 
 from consumers.blueprint_consumer.handler import CONSUMER, BlueprintConsumer, PlanFn
 from consumers.blueprint_consumer.song_store import Analyser, SongResolver
-from consumers.music.analysis import analyse_file
 from consumers.planner.gemini import GeminiDescriptionParser, gemini_parser_from_settings
 from consumers.planner.gemini_refiner import gemini_refiner_from_settings
 from consumers.planner.planner import plan_choreography
@@ -30,9 +29,11 @@ from schemas.settings import (
     DatabaseSettings,
     GeminiSettings,
     PubSubSettings,
+    SongSettings,
     StorageSettings,
     VectorSearchSettings,
 )
+from schemas.song_limits import DEFAULT_LIMITS, SongLimits
 
 # Move search runs on text vectors: the request is text (a description or constraint words).
 SEARCH_KIND = "text"
@@ -47,13 +48,14 @@ def build_blueprint_consumer(
     search: VectorSearchSettings | None = None,
     gemini: GeminiDescriptionParser | None = None,
     embedder: TextEmbedder | None = None,
-    analyse: Analyser = analyse_file,
+    analyse: Analyser | None = None,
     plan: PlanFn = plan_choreography,
+    limits: SongLimits = DEFAULT_LIMITS,
 ) -> BlueprintConsumer:
     """The use case wired to its resources (tests pass their own pool, storage and fakes)."""
     search = search or VectorSearchSettings()
     return BlueprintConsumer(
-        songs=SongResolver(storage, side_pool, analyse),
+        songs=SongResolver(storage, side_pool, analyse, limits),
         moves=move_index_cache_from_pool(side_pool, SEARCH_KIND, search),
         embedder=embedder or text_embedder_from_settings(search),
         settings=settings or BlueprintConsumerSettings(),
@@ -84,5 +86,6 @@ def blueprint_consumer() -> EventHandler:
         storage,
         gemini=gemini_parser_from_settings(gemini),
         plan=partial(plan_choreography, refiner=gemini_refiner_from_settings(gemini)),
+        limits=SongSettings().limits(),
     )
     return as_event_handler(consumer)

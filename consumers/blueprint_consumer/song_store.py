@@ -5,6 +5,11 @@ used as is: no download, no analysis. Otherwise the audio is downloaded once, ha
 by hash (the same bytes under another name are the same song), analysed when the cache is empty
 or stale, and the analysis written back. Cache writes go through their own short transaction on
 ``write_pool`` so that a later failure of the request does not throw the analysis away.
+
+Before anything is downloaded the audio's URI must be in ``SONG_SOURCES`` and its size at most
+``MAX_SONG_BYTES``; the decoder refuses songs longer than ``MAX_SONG_SECONDS`` and files in a
+format off the allow-list (``consumers.music.audio_decode``). Each refusal is permanent and names
+its setting (``schemas.song_limits``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -25,12 +31,14 @@ from pydantic import ValidationError
 from consumers.music.analysis import analyse_file
 from consumers.music.model import ANALYSIS_VERSION, SongAnalysis
 from consumers.planner.song_choice import CatalogSong
-from job.storage import Storage, file_sha256, local_name
+from job.storage import ObjectTooLarge, Storage, file_sha256, local_name
 
 # One rule for content-derived song ids, shared with the upload trigger.
 from producers.song_registry import song_id_for
 from schemas.errors import InvalidInput, NotFound, PermanentError
 from schemas.events import SongRef
+from schemas.media_formats import AUDIO_DEMUXERS, UnsupportedMediaFormat
+from schemas.song_limits import DEFAULT_LIMITS, SongLimits, SongTooLong
 
 log = logging.getLogger(__name__)
 
@@ -159,20 +167,34 @@ def analysed_catalog(conn: psycopg.Connection[Any]) -> list[CatalogSong]:
 class SongResolver:
     """Resolve a ``SongRef`` to a stored song and its analysis, analysing only on a cache miss."""
 
-    def __init__(self, storage: Storage, write_pool: Any, analyse: Analyser = analyse_file) -> None:
-        self._storage, self._write_pool, self._analyse = storage, write_pool, analyse
+    def __init__(
+        self,
+        storage: Storage,
+        write_pool: Any,
+        analyse: Analyser | None = None,
+        limits: SongLimits = DEFAULT_LIMITS,
+    ) -> None:
+        """``analyse`` defaults to ``analyse_file`` with the limits' ``max_seconds``."""
+        self._storage, self._write_pool, self._limits = storage, write_pool, limits
+        self._analyse = analyse or partial(analyse_file, max_seconds=limits.max_seconds)
 
     def resolve(self, conn: psycopg.Connection[Any], ref: SongRef) -> ResolvedSong:
-        """The song and its analysis; ``UnknownSong``/``UndecodableAudio`` are permanent."""
+        """The song and its analysis; ``UnknownSong``/``UndecodableAudio`` and the limits'
+        refusals (``SongSourceRefused``, ``SongTooLarge``, ``SongTooLong``,
+        ``UnsupportedMediaFormat``) are permanent."""
         row = get_song(conn, ref.song_id) if ref.song_id is not None else None
         if row is not None:
             analysis = cached_analysis(row)
             if analysis is not None:
                 return ResolvedSong(row, analysis, cached=True)
         uri = row.audio_uri if row is not None else str(ref.audio_uri)
+        self._limits.sources.check(uri)
         with tempfile.TemporaryDirectory(prefix="choreo-song-") as scratch:
             path = Path(scratch) / local_name(uri, "songs")
-            self._storage.download(uri, "songs", path)
+            try:
+                self._storage.download(uri, "songs", path, max_bytes=self._limits.max_bytes)
+            except ObjectTooLarge as exc:
+                raise self._limits.too_large(uri, exc.size) from exc
             sha256 = file_sha256(path)
             if row is not None and sha256 != row.content_sha256:
                 raise SongAudioChanged(
@@ -195,6 +217,11 @@ class SongResolver:
     def _analysed(self, path: Path, uri: str) -> SongAnalysis:
         try:
             return self._analyse(path)
+        except SongTooLong as error:
+            raise SongTooLong(f"song {uri}: {error}") from error
+        except UnsupportedMediaFormat as error:
+            what = f"song {uri} (downloaded as {path.name})"
+            raise UnsupportedMediaFormat(what, error.detected, AUDIO_DEMUXERS) from error
         except InvalidInput as error:
             raise UndecodableAudio(f"audio {uri} cannot be used: {error}") from error
 

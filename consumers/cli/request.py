@@ -100,6 +100,7 @@ def serve() -> None:
         ProducerSettings,
         PubSubSettings,
         PushAuthSettings,
+        SongSettings,
         StorageSettings,
     )
 
@@ -122,6 +123,7 @@ def serve() -> None:
             publisher=publisher if immediately else None,
             reader=GcsObjectReader(gcs),
             songs_bucket=storage.songs_bucket,
+            song_sources=SongSettings().limits().sources,
             authorize=authorize,
         )
         config = uvicorn.Config(
@@ -137,10 +139,13 @@ def serve() -> None:
 
 def _submit(document: dict[str, Any], *, publish: bool, as_json: bool) -> None:
     from producers.requests import RequestRejected, submit_request  # noqa: PLC0415
+    from schemas.settings import SongSettings  # noqa: PLC0415
 
     with _pool() as pool, _publisher(publish=publish) as publisher:
         try:
-            submitted = submit_request(pool, document, publisher=publisher)
+            submitted = submit_request(
+                pool, document, publisher=publisher, song_sources=SongSettings().limits().sources
+            )
         except RequestRejected as exc:
             for error in exc.errors:
                 typer.echo(f"error: {error.field}: {error.message}", err=True)

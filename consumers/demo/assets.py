@@ -113,14 +113,15 @@ def ensure_in_catalogue(paths: DemoPaths, database_url: str, key: str) -> str:
     from job.storage import LocalStorage  # noqa: PLC0415
     from producers.database import open_pool  # noqa: PLC0415
     from schemas.events import SongRef  # noqa: PLC0415
-    from schemas.settings import DatabaseSettings  # noqa: PLC0415
+    from schemas.settings import DatabaseSettings, SongSettings  # noqa: PLC0415
 
     storage = LocalStorage(paths.storage_root)
     settings = DatabaseSettings(DATABASE_URL=database_url, DB_POOL_MAX_SIZE=1)
     pool = open_pool(settings, name="choreo-demo-catalogue")
     try:
         with pool.connection() as conn:
-            resolved = SongResolver(storage, pool).resolve(conn, SongRef(audio_uri=key))
+            resolver = SongResolver(storage, pool, limits=SongSettings().limits())
+            resolved = resolver.resolve(conn, SongRef(audio_uri=key))
     finally:
         pool.close()
     return resolved.row.song_id

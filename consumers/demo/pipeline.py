@@ -36,6 +36,7 @@ from schemas.settings import (
     DispatcherSettings,
     GeminiSettings,
     PubSubSettings,
+    SongSettings,
     StorageSettings,
     WorkerSettings,
 )
@@ -137,7 +138,10 @@ class EmbeddedPipeline:
         storage_settings = StorageSettings()
         storage = build_storage(storage_settings, project_id)
         consumer = build_blueprint_consumer(
-            side_pool, storage, gemini=gemini_parser_from_settings(GeminiSettings())
+            side_pool,
+            storage,
+            gemini=gemini_parser_from_settings(GeminiSettings()),
+            limits=SongSettings().limits(),
         )
         dispatcher_settings = DispatcherSettings()
         runner = local_runner(dispatcher_settings, side_pool)

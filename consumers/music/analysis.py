@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from consumers.music import beats as beat_grid
 from consumers.music import sections as structure_finder
+from consumers.music.audio_decode import decode_song
 from consumers.music.model import Phrase, Section, SongAnalysis
 from consumers.music.structure import (
     COUNTS_PER_PHRASE,
@@ -20,8 +23,12 @@ from consumers.music.structure import (
     snap_boundaries,
 )
 from schemas.errors import InvalidInput
+from schemas.song_limits import DEFAULT_MAX_SONG_SECONDS
 
 Floats = npt.NDArray[np.float64]
+Samples = npt.NDArray[np.float32]
+Frames = npt.NDArray[np.floating[Any]]
+"""Per-frame features: float32 from the spectrogram, float64 once synced to beats."""
 
 # 22050 Hz keeps hi-hats (up to 11 kHz), which the beat tracker needs on syncopated material;
 # 11025 Hz lost up to 8 points of beat F-measure there for a small speed gain (see the doc).
@@ -41,40 +48,42 @@ LOW_ONSET_HZ = 160.0  # kick drum and bass fundamentals
 SUPERFLUX_LAG = 2
 SUPERFLUX_MAX_SIZE = 3
 BEATS_PER_BAR = 4
+FEATURE_BLOCK_FRAMES = 512
+"""STFT frames computed (and their pitch peaks tracked) at a time: 12 s of audio, 2 MB of power."""
 
 
 @dataclass(frozen=True)
 class _Features:
-    onset: Floats
-    beat_onset: Floats
-    low_onset: Floats
-    chroma: Floats
-    mfcc: Floats
-    rms: Floats
+    onset: Frames
+    beat_onset: Frames
+    low_onset: Frames
+    chroma: Frames
+    mfcc: Frames
+    rms: Frames
 
 
-def analyse_file(path: str | Path) -> SongAnalysis:
-    """Decode a song (mono, 22050 Hz) and analyse it; undecodable files raise InvalidInput."""
-    import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
+def analyse_file(
+    path: str | Path, *, max_seconds: float = DEFAULT_MAX_SONG_SECONDS
+) -> SongAnalysis:
+    """Decode a song (mono, 22050 Hz, float32) and analyse it.
 
+    Undecodable files, files in a format off the allow-list and songs longer than
+    ``max_seconds`` (``MAX_SONG_SECONDS``) raise InvalidInput (see ``audio_decode``).
+    """
     song = Path(path)
     if not song.is_file():
         raise InvalidInput(f"song file {song} does not exist or is not a file")
-    try:
-        y, sr = librosa.load(song, sr=SAMPLE_RATE, mono=True)
-    except Exception as exc:  # soundfile and audioread raise many unrelated types
-        reason = str(exc).strip() or type(exc).__name__  # audioread raises with no message
-        raise InvalidInput(f"song file {song} cannot be decoded as audio: {reason}") from exc
-    return analyse_samples(y, int(sr), source=str(song))
+    y = decode_song(song, sample_rate=SAMPLE_RATE, max_seconds=max_seconds)
+    return analyse_samples(y, SAMPLE_RATE, source=str(song))
 
 
 def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> SongAnalysis:
-    """Analyse mono (or channels-first multi-channel) samples at any sample rate."""
+    """Analyse mono (or channels-first multi-channel) samples at any sample rate (as float32)."""
     import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
 
     audio = _checked_audio(y, sr, source)
     if sr != SAMPLE_RATE:
-        audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE)
+        audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE).astype(np.float32)
     duration = audio.size / SAMPLE_RATE
     feats = _features(audio)
     frames = beat_grid.track_beats(feats.beat_onset, feats.rms, SAMPLE_RATE, HOP)
@@ -132,9 +141,9 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> SongA
     )
 
 
-def _checked_audio(y: npt.ArrayLike, sr: int, source: str) -> Floats:
-    """Mono float samples, or InvalidInput naming what is wrong with them."""
-    audio = np.asarray(y, dtype=float)
+def _checked_audio(y: npt.ArrayLike, sr: int, source: str) -> Samples:
+    """Mono float32 samples (no copy of float32 input), or InvalidInput naming what is wrong."""
+    audio = np.asarray(y, dtype=np.float32)
     if sr <= 0:
         raise InvalidInput(f"{source}: sample rate must be positive, got {sr}")
     if audio.ndim == 2:
@@ -147,17 +156,17 @@ def _checked_audio(y: npt.ArrayLike, sr: int, source: str) -> Floats:
         raise InvalidInput(
             f"{source}: audio is {audio.size / sr:.2f} s long; need at least {MIN_DURATION_S} s"
         )
-    if float(np.sqrt(np.mean(audio**2))) < SILENCE_RMS:
+    if float(np.sqrt(np.dot(audio, audio) / audio.size)) < SILENCE_RMS:
         raise InvalidInput(f"{source}: audio is silent (RMS below {SILENCE_RMS})")
     return audio
 
 
-def _features(audio: Floats) -> _Features:
+def _features(audio: Samples) -> _Features:
     """One STFT, and from it the onset envelopes, chroma, MFCC and loudness per frame."""
     import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
 
-    power = np.abs(librosa.stft(audio, n_fft=N_FFT, hop_length=HOP)) ** 2
-    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE))
+    mel, rms, chroma = _spectral_features(audio)
+    mel_db = librosa.power_to_db(mel)
     low_bins = int(np.sum(librosa.mel_frequencies(n_mels=mel_db.shape[0] + 2) < LOW_ONSET_HZ))
     return _Features(
         onset=librosa.onset.onset_strength(S=mel_db, sr=SAMPLE_RATE),
@@ -165,13 +174,61 @@ def _features(audio: Floats) -> _Features:
             S=mel_db, sr=SAMPLE_RATE, lag=SUPERFLUX_LAG, max_size=SUPERFLUX_MAX_SIZE
         ),
         low_onset=librosa.onset.onset_strength(S=mel_db[: max(low_bins, 2)], sr=SAMPLE_RATE),
-        chroma=librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE),
+        chroma=chroma,
         mfcc=librosa.feature.mfcc(S=mel_db, n_mfcc=13),
-        rms=librosa.feature.rms(S=np.sqrt(power), frame_length=N_FFT)[0],
+        rms=rms,
     )
 
 
-def _beat_sync(feature: Floats, frames: npt.NDArray[np.intp]) -> Floats:
+def _spectral_features(audio: Samples) -> tuple[Samples, Samples, Samples]:
+    """Mel power spectrogram, RMS and chroma per frame, as librosa's whole-song calls give them
+    (``stft`` centred and zero padded, ``melspectrogram``, ``rms``, ``chroma_stft`` tuned by
+    ``estimate_tuning``), a block of STFT frames at a time.
+
+    The full power spectrogram (1025 rows of float32 per frame, 10.6 MB a minute) is never held:
+    every one of these works frame by frame, except chroma's tuning, which needs the pitch peaks
+    of the whole song first. So a first pass keeps mel, RMS and the peaks, a second computes the
+    STFT again for chroma. Memory is the audio, 141 float32 rows per frame and one block.
+    """
+    import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
+
+    frames = 1 + audio.size // HOP
+    mel = np.empty((128, frames), dtype=np.float32)
+    rms = np.empty(frames, dtype=np.float32)
+    pitches, magnitudes = [], []
+    for first, last, power in _power_blocks(audio, frames):
+        mel[:, first:last] = librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE)
+        rms[first:last] = librosa.feature.rms(S=np.sqrt(power), frame_length=N_FFT)[0]
+        pitch, magnitude = librosa.piptrack(S=power, sr=SAMPLE_RATE)
+        found = pitch > 0
+        pitches.append(pitch[found])
+        magnitudes.append(magnitude[found])
+    # estimate_tuning: the pitches whose peak reaches the median peak, per 1/100 of a bin.
+    pitch, magnitude = np.concatenate(pitches), np.concatenate(magnitudes)
+    threshold = np.median(magnitude) if magnitude.size else 0.0
+    tuning = librosa.pitch_tuning(pitch[magnitude >= threshold], resolution=0.01,
+                                  bins_per_octave=12)  # fmt: skip
+    chroma = np.empty((12, frames), dtype=np.float32)
+    for first, last, power in _power_blocks(audio, frames):
+        chroma[:, first:last] = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, tuning=tuning)
+    return mel, rms, chroma
+
+
+def _power_blocks(audio: Samples, frames: int) -> Iterator[tuple[int, int, Samples]]:
+    """(first frame, end frame, power spectrogram of those frames), block by block."""
+    import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
+
+    half = N_FFT // 2
+    for first in range(0, frames, FEATURE_BLOCK_FRAMES):
+        last = min(first + FEATURE_BLOCK_FRAMES, frames)
+        start, stop = first * HOP - half, (last - 1) * HOP + half
+        segment = audio[max(start, 0) : min(stop, audio.size)]
+        segment = np.pad(segment, (max(0, -start), max(0, stop - audio.size)))
+        spectrum = librosa.stft(segment, n_fft=N_FFT, hop_length=HOP, center=False)
+        yield first, last, np.abs(spectrum) ** 2
+
+
+def _beat_sync(feature: Frames, frames: npt.NDArray[np.intp]) -> Floats:
     """Mean of a (dims, frames) feature over each beat (column k covers beat k to beat k+1)."""
     import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
 

@@ -8,6 +8,7 @@ harmonic change (chords change on the bar line).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +16,7 @@ import numpy.typing as npt
 from consumers.music.librosa_beat import import_librosa_beat
 from consumers.music.model import TempoAlternative
 
-Floats = npt.NDArray[np.float64]
+Floats = npt.NDArray[np.floating[Any]]  # float32 envelopes from the spectrogram, or float64
 Ints = npt.NDArray[np.intp]
 
 # An octave alternative at least this well supported makes the tempo ambiguous (measured on
@@ -23,6 +24,10 @@ Ints = npt.NDArray[np.intp]
 OCTAVE_AMBIGUITY_THRESHOLD = 0.5
 # Leading/trailing beats quieter than this share of the loudest frame's RMS (-40 dB) are dropped.
 EDGE_TRIM_RATIO = 0.01
+# librosa.beat.beat_track's tempo estimate: 8 s autocorrelation windows, prior centred on 120 BPM.
+TEMPO_WINDOW_S = 8.0
+TEMPO_BLOCK_FRAMES = 2048
+"""Tempogram columns built at a time (344 x 2048 float64 and its FFT: about 25 MB)."""
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,16 @@ class TempoEstimate:
 
 def track_beats(onset_env: Floats, rms: Floats, sr: int, hop: int) -> Ints:
     """Beat frames from librosa's dynamic-programming tracker, without beats in silent edges."""
+    if not np.any(onset_env):
+        return np.zeros(0, dtype=np.intp)
     # librosa's own trim drops every beat of a quiet intro, so trim only near-silent edges here.
     _, frames = import_librosa_beat().beat_track(
-        onset_envelope=onset_env, sr=sr, hop_length=hop, trim=False, units="frames"
+        onset_envelope=onset_env,
+        sr=sr,
+        hop_length=hop,
+        trim=False,
+        units="frames",
+        bpm=global_tempo(onset_env, sr, hop),
     )
     frames = np.asarray(frames, dtype=np.intp)
     if frames.size == 0:
@@ -49,6 +61,30 @@ def track_beats(onset_env: Floats, rms: Floats, sr: int, hop: int) -> Ints:
     if alive.size == 0:
         return frames[:0]
     return frames[alive[0] : alive[-1] + 1]
+
+
+def global_tempo(onset_env: npt.NDArray[np.floating], sr: int, hop: int) -> float:
+    """The tempo ``beat_track`` estimates when given none, built a block of frames at a time.
+
+    librosa averages an autocorrelation tempogram over the whole song: 344 rows of float64 per
+    onset frame, and an FFT twice that size, 0.6 GB for a 20-minute song. Each column depends
+    only on its own window of the envelope, so the sum is accumulated block by block instead:
+    the same mean tempogram, then librosa's own prior and choice (``feature.tempo(tg=...)``).
+    """
+    import librosa  # noqa: PLC0415 - heavy; imported only when analysing
+
+    win = int(librosa.time_to_frames(TEMPO_WINDOW_S, sr=sr, hop_length=hop).item())
+    frames = onset_env.size
+    padded = np.pad(onset_env, (win // 2, win // 2), mode="linear_ramp", end_values=(0, 0))
+    window = librosa.filters.get_window("hann", win, fftbins=True)[:, None]
+    total = np.zeros(win)
+    for first in range(0, frames, TEMPO_BLOCK_FRAMES):
+        last = min(first + TEMPO_BLOCK_FRAMES, frames)
+        columns = librosa.util.frame(padded[first : last + win - 1], frame_length=win, hop_length=1)
+        correlation = librosa.autocorrelate(columns * window, axis=-2)
+        total += librosa.util.normalize(correlation, norm=np.inf, axis=-2).sum(axis=-1)
+    mean = (total / frames)[:, None]
+    return float(librosa.feature.tempo(tg=mean, sr=sr, hop_length=hop)[0])
 
 
 def pulse_clarity(onset_env: Floats, beat_frames: Ints) -> float:
@@ -66,7 +102,7 @@ def refine_tempo(beats_s: Floats) -> float:
     return float(60.0 / np.median(periods))
 
 
-def _peak_at(env: Floats, frames: npt.NDArray[np.float64], radius: int = 2) -> Floats:
+def _peak_at(env: Floats, frames: Floats, radius: int = 2) -> Floats:
     """The envelope's maximum within ``radius`` frames of each (fractional) frame position."""
     idx = np.rint(frames).astype(int)
     offsets = np.arange(-radius, radius + 1)

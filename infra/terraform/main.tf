@@ -58,5 +58,7 @@ locals {
     VIDEOS_BUCKET     = google_storage_bucket.buckets["videos"].name
     BLUEPRINTS_BUCKET = google_storage_bucket.buckets["blueprints"].name
     DATABASE_URL      = local.database_url
+    # A request's audio_uri may name only the songs bucket or a key under songs/ in it.
+    SONG_SOURCES = "songs/,gs://${google_storage_bucket.buckets["songs"].name}/"
   }
 }

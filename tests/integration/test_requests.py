@@ -165,14 +165,14 @@ def test_a_duplicate_submission_is_idempotent(
     """The same request with the same task id twice gives one task and one event; a different
     request with that id is a conflict."""
     first = submit_song_request(
-        pool, audio_uri="gs://bkt/x.mp3", task_id="t-dup", publisher=publisher
+        pool, audio_uri="gs://choreo-songs/x.mp3", task_id="t-dup", publisher=publisher
     )
     again = submit_song_request(
-        pool, audio_uri="gs://bkt/x.mp3", task_id="t-dup", publisher=publisher
+        pool, audio_uri="gs://choreo-songs/x.mp3", task_id="t-dup", publisher=publisher
     )
     assert first == again == "t-dup"
     with pytest.raises(TaskConflict):
-        submit_song_request(pool, audio_uri="gs://bkt/other.mp3", task_id="t-dup")
+        submit_song_request(pool, audio_uri="gs://choreo-songs/other.mp3", task_id="t-dup")
     assert counts(pool) == (1, 1)
     assert len(published(requests_topic)) == 1
 
@@ -193,7 +193,9 @@ def test_the_cli_prints_the_task_id(
     task_id = json.loads(result.stdout)["task_id"]
     [delivery] = published(requests_topic)
     assert delivery.event.data.task_id == task_id
-    bad = CliRunner().invoke(app, ["request", "song", "--song-id", "x", "--audio-uri", "gs://bkt/a"])
+    bad = CliRunner().invoke(
+        app, ["request", "song", "--song-id", "x", "--audio-uri", "gs://bkt/a"]
+    )
     assert bad.exit_code == 1
     assert "song: " in bad.output
 

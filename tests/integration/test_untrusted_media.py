@@ -1,8 +1,9 @@
 """Downloaded songs and clips that are playlists or lists are refused before FFmpeg follows them.
 
-Real files made with FFmpeg at test time: an HLS playlist and an ``ffconcat`` list naming a local
-file, stored as a clip or a song. The named file is a FIFO, so the test sees whether anything
-opened it: a demuxer following the playlist would.
+Real files made at test time: an HLS playlist and an ``ffconcat`` list naming a local file,
+stored as a clip or a song, read by the video job and by the blueprint consumer's song analysis.
+The named file is a FIFO, so the test sees whether anything opened it: a demuxer following the
+playlist would.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg_pool import ConnectionPool
 
+from consumers.blueprint_consumer.song_store import SongResolver
 from job.assemble import RenderOptions
 from job.errors import AssetUnavailable
 from job.run import JobContext, render_blueprint
@@ -22,6 +25,8 @@ from job.segment_cache import SegmentCache
 from job.storage import LocalStorage
 from job.task_status import NoTaskStatus
 from schemas.blueprint import parse_blueprint
+from schemas.events import SongRef
+from schemas.media_formats import UnsupportedMediaFormat
 from tests.fixtures.blueprints import SONG_KEY, TEST_CLIPS, MovePlan, build_blueprint
 
 pytestmark = pytest.mark.integration
@@ -140,3 +145,22 @@ def test_clips_and_songs_in_other_allowed_formats_still_render(
         clip.unlink()
         song.unlink()
     assert (tmp_path / "work" / "out.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize("key", ["songs/evil.m3u8", "songs/evil.wav"])
+def test_song_analysis_refuses_a_playlist_and_reads_nothing_it_names(
+    pool: ConnectionPool, tmp_path: Path, watched: FifoWatch, key: str
+) -> None:
+    """The blueprint consumer's decoder (libsndfile, then FFmpeg with the allow-list) refuses an
+    HLS playlist stored as a song, naming the song and 'hls'; nothing is registered."""
+    root = tmp_path / "storage"
+    hls_playlist(root / key, watched.path)
+    with (
+        pool.connection() as conn,
+        pytest.raises(UnsupportedMediaFormat, match=rf"song {key} \(downloaded as songs-.*\) "
+                      r"is in format 'hls', which is not allowed"),
+    ):  # fmt: skip
+        SongResolver(LocalStorage(root), pool).resolve(conn, SongRef(audio_uri=key))
+    assert not watched.was_opened()
+    with pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM songs").fetchone() == (0,)
