@@ -22,9 +22,10 @@ def analyze(
     """Analyse a song's tempo, beat grid, downbeats, 8-count phrases, sections and energy."""
     # numpy and librosa load only when the command runs, so `choreo --help` stays fast.
     from consumers.music.analysis import analyse_file  # noqa: PLC0415
+    from schemas.settings import SongSettings  # noqa: PLC0415
 
     try:
-        result = analyse_file(song)
+        result = analyse_file(song, max_seconds=SongSettings().max_seconds)
     except InvalidInput as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc

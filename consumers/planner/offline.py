@@ -187,13 +187,14 @@ def analyse_song(
 ) -> SongAnalysis:
     """The song's analysis, from ``cache`` (keyed by content hash) when it is there."""
     from consumers.music.analysis import analyse_file  # noqa: PLC0415 - librosa is heavy
+    from schemas.settings import SongSettings  # noqa: PLC0415
 
     if not song.is_file():
         raise InvalidInput(f"song file {song} does not exist or is not a file")
     key = file_digest(song) if cache is not None else ""
     if cache is not None and key in cache:
         return cache[key]
-    analysis = analyse_file(song)
+    analysis = analyse_file(song, max_seconds=SongSettings().max_seconds)
     if cache is not None:
         cache[key] = analysis
     return analysis
