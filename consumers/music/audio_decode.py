@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Generator, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,7 +73,7 @@ def decode_song(
             raise InvalidInput(f"song file {path.name} cannot be decoded as audio: {exc}") from exc
     demuxer, rate, duration = _probe(path, timeout_s)
     _check_duration(path, duration, max_seconds, "ffprobe says")
-    with _ffmpeg_decoder(path, demuxer, rate, max_seconds, timeout_s) as blocks:
+    with _ffmpeg_blocks(path, demuxer, rate, max_seconds, timeout_s) as blocks:
         return _collect(blocks, path, rate, sample_rate, max_seconds, expected_s=duration)
 
 
@@ -141,63 +141,61 @@ def _probe(path: Path, timeout_s: float) -> tuple[str, int, float]:
     return demuxer, rate, duration
 
 
-class _ffmpeg_decoder:  # noqa: N801 - used as a context manager, like open()
-    """FFmpeg decoding the first audio stream to mono f32le at ``rate`` on a pipe, in blocks."""
-
-    def __init__(self, path: Path, demuxer: str, rate: int, max_seconds: float, timeout_s: float):
-        self._path, self._timeout_s = path, timeout_s
-        self._args = [
-            "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-            *forced_input(f"file:{path}", demuxer),
-            "-map", "0:a:0", "-vn", "-sn", "-dn", "-t", f"{max_seconds + 1:.3f}",
-            "-ac", "1", "-ar", str(rate), "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1",
-        ]  # fmt: skip
-        self._stderr: IO[bytes] | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self._timer: threading.Timer | None = None
-
-    def __enter__(self) -> Iterator[Samples]:
-        self._stderr = tempfile.TemporaryFile()
+@contextmanager
+def _ffmpeg_blocks(
+    path: Path, demuxer: str, rate: int, max_seconds: float, timeout_s: float
+) -> Iterator[Iterator[Samples]]:
+    """FFmpeg decoding the first audio stream to mono f32le at ``rate`` on a pipe, in blocks;
+    killed on leaving (a refusal mid-file) or after ``timeout_s``."""
+    args = [
+        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+        *forced_input(f"file:{path}", demuxer),
+        "-map", "0:a:0", "-vn", "-sn", "-dn", "-t", f"{max_seconds + 1:.3f}",
+        "-ac", "1", "-ar", str(rate), "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1",
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as stderr:
         try:
-            self._process = subprocess.Popen(
-                self._args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr
+            process = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
             )
         except OSError as exc:
-            self._stderr.close()
-            raise InvalidInput(f"song file {self._path.name}: cannot start ffmpeg: {exc}") from exc
-        self._timer = threading.Timer(self._timeout_s, self._process.kill)
-        self._timer.start()
-        return self._blocks()
+            raise InvalidInput(f"song file {path.name}: cannot start ffmpeg: {exc}") from exc
+        timed_out = threading.Event()
 
-    def _blocks(self) -> Iterator[Samples]:
-        assert self._process is not None and self._process.stdout is not None  # noqa: S101
-        carry = b""
-        while chunk := self._process.stdout.read(BLOCK_FRAMES * 4):
-            data = carry + chunk
-            whole = len(data) - len(data) % 4
-            carry = data[whole:]
-            yield np.frombuffer(data[:whole], dtype="<f4")
-        code = self._process.wait()
-        if code != 0:
-            assert self._stderr is not None  # noqa: S101
-            self._stderr.seek(0)
-            tail = self._stderr.read().decode(errors="replace").strip()[-STDERR_TAIL_CHARS:]
-            raise InvalidInput(
-                f"song file {self._path.name} cannot be decoded as audio: "
-                f"{tail or f'ffmpeg exited {code}'}"
-            )
+        def kill() -> None:
+            timed_out.set()
+            process.kill()
 
-    def __exit__(self, *_exc: object) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._process is not None:
-            if self._process.poll() is None:
-                self._process.kill()
-            self._process.wait()
-            if self._process.stdout is not None:
-                self._process.stdout.close()
-        if self._stderr is not None:
-            self._stderr.close()
+        timer = threading.Timer(timeout_s, kill)
+        timer.start()
+        try:
+            yield _pipe_samples(process, stderr, path, timed_out)
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def _pipe_samples(
+    process: subprocess.Popen[bytes], stderr: IO[bytes], path: Path, timed_out: threading.Event
+) -> Iterator[Samples]:
+    """The f32le samples FFmpeg writes, a block at a time; ``InvalidInput`` if it fails."""
+    assert process.stdout is not None  # noqa: S101 - set by stdout=PIPE
+    carry = b""
+    while chunk := process.stdout.read(BLOCK_FRAMES * 4):
+        data = carry + chunk
+        whole = len(data) - len(data) % 4
+        carry = data[whole:]
+        yield np.frombuffer(data[:whole], dtype="<f4")
+    code = process.wait()
+    if code != 0:
+        stderr.seek(0)
+        tail = stderr.read().decode(errors="replace").strip()[-STDERR_TAIL_CHARS:]
+        reason = "ffmpeg timed out" if timed_out.is_set() else tail or f"ffmpeg exited {code}"
+        raise InvalidInput(f"song file {path.name} cannot be decoded as audio: {reason}")
 
 
 def _collect(
