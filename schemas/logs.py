@@ -7,6 +7,8 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+from schemas.errors import ConfigurationError
+
 _CONFIGURED = False
 
 
@@ -14,7 +16,12 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     """Send every ``logging`` record to stderr as a JSON line (idempotent)."""
     global _CONFIGURED  # noqa: PLW0603 - logging is process-global by nature
     root = logging.getLogger()
-    root.setLevel(level.upper())
+    try:
+        root.setLevel(level.upper())
+    except ValueError:
+        raise ConfigurationError(
+            f"LOG_LEVEL: unknown level {level!r}; one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+        ) from None
     if _CONFIGURED:
         return
     handler = logging.StreamHandler(sys.stderr)

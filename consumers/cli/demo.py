@@ -88,7 +88,7 @@ def demo(
             report = run_demo(request, say=say, on_change=on_change)
         except ChoreoError as error:
             progress.stop()
-            console.print(f"[bold red]error:[/bold red] {error}")
+            typer.echo(f"error: {error}", err=True)
             raise typer.Exit(EXIT_FAILED) from None
         except KeyboardInterrupt:
             progress.stop()

@@ -1,12 +1,11 @@
 """``choreo``: the root command. Each area registers its sub-commands from its own module.
 
 Area modules import their heavy dependencies inside the commands, so ``choreo --help`` and the
-contract commands stay fast and work with any extra installed.
+contract commands stay fast and work with any extra installed. An error that escapes a command
+ends as one line and an exit code (``consumers.cli.errors``).
 """
 
 from __future__ import annotations
-
-import typer
 
 from consumers.cli import (
     analyze,
@@ -24,10 +23,11 @@ from consumers.cli import (
     topology,
     warmup,
 )
+from consumers.cli.errors import ChoreoTyper
 from consumers.cli.render import render
 from consumers.cli.status import status
 
-app = typer.Typer(
+app = ChoreoTyper(
     name="choreo",
     help="Turn a song, or a sentence describing a dance, into a choreographed dance video.",
     no_args_is_help=True,

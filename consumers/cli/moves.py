@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
 
 from schemas.errors import ChoreoError
 from schemas.settings import DatabaseSettings, StorageSettings
@@ -156,10 +155,7 @@ def _with_progress(work: Callable[[Callable[[object], None]], T], total: int, la
 
 
 def _settings() -> tuple[DatabaseSettings, StorageSettings]:
-    try:
-        database, storage = DatabaseSettings(), StorageSettings()
-    except ValidationError as error:
-        _fail(f"invalid settings: {error}")
+    database, storage = DatabaseSettings(), StorageSettings()  # invalid: see consumers.cli.errors
     if not database.database_url:
         _fail("DATABASE_URL is not set: point it at PostgreSQL, e.g. "
               "postgresql://choreo:choreo@127.0.0.1:5432/choreo")  # fmt: skip

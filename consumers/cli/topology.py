@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from schemas.errors import ChoreoError
+from schemas.errors import ChoreoError, ConfigurationError
 from schemas.settings import PubSubSettings, StorageSettings
 from schemas.topology import Topology, build_topology
 
@@ -51,7 +51,17 @@ def storage_client(emulator_host: str, project_id: str) -> Any:
     from google.cloud.storage import Client  # noqa: PLC0415
 
     if not emulator_host:
-        return Client(project=project_id)
+        from google.auth.exceptions import DefaultCredentialsError  # noqa: PLC0415
+
+        try:
+            return Client(project=project_id)
+        except DefaultCredentialsError as error:
+            reason = str(error).split(". ", 1)[0].rstrip(".")
+            raise ConfigurationError(
+                f"no Google Cloud credentials for Cloud Storage ({reason}): set "
+                "STORAGE_EMULATOR_HOST for the emulator, or GOOGLE_APPLICATION_CREDENTIALS, or run "
+                "`gcloud auth application-default login`"
+            ) from None
     from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
 
     return Client(
@@ -64,18 +74,22 @@ def storage_client(emulator_host: str, project_id: str) -> Any:
 def apply_all(
     topology: Topology, project_id: str, *, pubsub_host: str, storage_host: str | None
 ) -> Any:
-    """Apply topics and subscriptions, then buckets unless ``storage_host`` is None."""
+    """Apply topics and subscriptions, then buckets unless ``storage_host`` is None.
+
+    The storage client is made first, so missing credentials stop the run before any change.
+    """
     from producers.topology_apply import apply_buckets, apply_topology  # noqa: PLC0415
 
+    storage = None if storage_host is None else storage_client(storage_host, project_id)
     publisher, subscriber = pubsub_admin_clients(pubsub_host)
     try:
         report = apply_topology(topology, project_id, publisher=publisher, subscriber=subscriber)
     finally:
         subscriber.close()
         publisher.transport.close()
-    if storage_host is None:
+    if storage is None:
         return report
-    return report.extend(apply_buckets(topology, storage_client(storage_host, project_id)))
+    return report.extend(apply_buckets(topology, storage))
 
 
 def print_report(report: Any) -> None:
@@ -107,6 +121,12 @@ def apply_command(
             pubsub_host=pubsub.emulator_host,
             storage_host=storage.emulator_host if buckets else None,
         )
+    except ConfigurationError as error:
+        skip = (
+            "; or pass --no-buckets to apply only the topics and subscriptions" if buckets else ""
+        )
+        typer.echo(f"error: {error}{skip}", err=True)
+        raise typer.Exit(EXIT_ERROR) from error
     except ChoreoError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_ERROR) from error

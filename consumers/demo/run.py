@@ -28,6 +28,7 @@ from consumers.demo.environment import (
 )
 from consumers.demo.pipeline import EmbeddedPipeline
 from consumers.demo.progress import DemoOutputs, TaskSnapshot, follow_task, write_outputs
+from consumers.planner import offline_storage
 from producers.requests import description_request_document, song_request_document
 from schemas.settings import CoreSettings, DatabaseSettings, DemoSettings, PubSubSettings
 
@@ -74,6 +75,8 @@ def run_demo(
     """Run the whole pipeline once for ``request``; the report (``final.state`` says how)."""
     started = time.monotonic()
     check_ffmpeg()
+    if request.song is not None:
+        offline_storage.song_key(request.song)  # a bad --song fails before anything starts
     settings, core = DemoSettings(), CoreSettings()
     paths = DemoPaths.under(core.data_dir)
     report = DemoReport(bus=choose_bus(settings, PubSubSettings()))

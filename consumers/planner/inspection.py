@@ -86,5 +86,9 @@ def _samples(song: Path) -> tuple[npt.NDArray[np.float64], int]:
     except Exception:  # soundfile cannot read mp3 and friends; librosa can
         import librosa  # noqa: PLC0415
 
-        y, rate = librosa.load(song, sr=11025, mono=True)
+        try:
+            y, rate = librosa.load(song, sr=11025, mono=True)
+        except Exception as exc:  # soundfile and audioread raise many unrelated types
+            reason = str(exc).strip() or type(exc).__name__  # audioread raises with no message
+            raise InvalidInput(f"song file {song} cannot be decoded as audio: {reason}") from exc
         return np.asarray(y, dtype=np.float64), int(rate)
