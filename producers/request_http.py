@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -134,7 +135,7 @@ def create_producer_app(
     )
 
 
-def _request_document(body: bytes) -> object:
+def _request_document(body: bytes) -> Any:
     """The JSON body; ``RequestRejected`` naming the field (``description``) or ``body``."""
     try:
         return loads_strict(body)

@@ -95,6 +95,7 @@ def test_env_exports_point_at_the_running_stack() -> None:
         "PUBSUB_EMULATOR_HOST",
         "PUBSUB_PROJECT_ID",
         "STORAGE_EMULATOR_HOST",
+        "PUSH_AUTH_ENABLED",
     }
     assert exported["PUBSUB_PROJECT_ID"] == "choreo-local"
     assert exported["STORAGE_EMULATOR_HOST"].startswith("http://127.0.0.1:")
