@@ -88,6 +88,7 @@ Line = Annotated[str, AfterValidator(_line)]
 Lines = Annotated[str, AfterValidator(_lines)]
 NonBlankText = Annotated[str, Field(min_length=1, pattern=r"\S"), AfterValidator(_lines)]
 
+
 # gs://..., file://... or a relative storage key, checked lexically by schemas.storage_uri (no
 # traversal, percent-encoding, ~ or drive prefixes, control characters). Where a URI is fetched
 # or written, the allowed roots and buckets are checked as well.
