@@ -89,7 +89,7 @@ def create_producer_app(
             refused = await run_in_threadpool(authorize, request.headers.get("authorization"))
             if refused is not None:
                 return JSONResponse({"error": refused[1]}, status_code=refused[0])
-        body, size = await _read_limited(request, MAX_EVENT_BYTES)
+        body, size = await read_limited(request, MAX_EVENT_BYTES)
         try:
             if size > MAX_EVENT_BYTES:
                 raise EventDecodeError(f"body of {size} bytes exceeds {MAX_EVENT_BYTES} bytes")
@@ -145,8 +145,12 @@ def _request_document(body: bytes) -> Any:
         raise RequestRejected([FieldError("body", f"is not valid JSON: {exc.problem}")]) from None
 
 
-async def _read_limited(request: Request, max_bytes: int) -> tuple[bytes, int]:
-    """At most ``max_bytes + 1`` bytes of the body, and its (declared or read) size."""
+async def read_limited(request: Request, max_bytes: int) -> tuple[bytes, int]:
+    """At most ``max_bytes + 1`` bytes of the body, and its size (declared, or as far as read).
+
+    A declared ``Content-Length`` over the limit is not read at all; a body without one is read
+    until it passes the limit, so an endless upload costs at most ``max_bytes`` of memory.
+    """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         return b"", int(declared)

@@ -33,6 +33,7 @@ from consumers.runtime.oidc import (
     Unauthenticated,
 )
 from lifecycle.rejections import Rejection, kept_headers
+from producers.request_http import read_limited
 from schemas.event_codec import from_http
 from schemas.event_envelope import EventDecodeError
 from schemas.settings import HttpSettings
@@ -142,25 +143,6 @@ async def _check_token(
     client = request.client.host if request.client else None
     log.warning("request refused: %s", reason, extra={"status": status, "client": client})
     return _error(status, reason)
-
-
-async def read_limited(request: Request, max_bytes: int) -> tuple[bytes, int]:
-    """At most ``max_bytes + 1`` bytes of the body, and its size (declared, or as far as read).
-
-    A declared ``Content-Length`` over the limit is not read at all; a body without one is read
-    until it passes the limit, so an endless upload costs at most ``max_bytes`` of memory.
-    """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        return b"", int(declared)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > max_bytes:
-            break
-    return b"".join(chunks)[: max_bytes + 1], size
 
 
 def _error(status: int, reason: str) -> JSONResponse:
