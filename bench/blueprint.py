@@ -28,8 +28,9 @@ machine). Prints a table and writes JSON to ``bench/results/``.
   folder, started and stopped by the bench (a few seconds, not timed). No local stack needed.
 - peak RSS of the fresh process (``RUSAGE_CHILDREN``) and of this process.
 
-The songs are synthesized (``consumers.music.synth``), 116 BPM, 88 bars (3 min 2 s), and the move
-library is the procedural demo library (clips rendered small, since planning never reads them).
+The songs are synthesized (``choreo_cli.demo.song_synth``), 116 BPM, 88 bars (3 min 2 s), and
+the move library is the procedural demo library (clips rendered small, since planning never
+reads them).
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ GOALS_S = {"fresh": 5.0, "warm_new_song": 1.5, "cache_hit": 0.1}
 
 def make_inputs(work: Path, library: Path | None) -> tuple[list[Path], Path]:
     """Three synthesized songs and a move library folder (built when not given)."""
-    from consumers.moves.demo_library import build_demo_library  # noqa: PLC0415
-    from consumers.moves.render import ClipFormat  # noqa: PLC0415
-    from consumers.music.synth import synthesize_song, write_wav  # noqa: PLC0415
+    from choreo_cli.demo.song_synth import synthesize_song, write_wav  # noqa: PLC0415
+    from choreography.moves.demo_library import build_demo_library  # noqa: PLC0415
+    from choreography.moves.render import ClipFormat  # noqa: PLC0415
 
     songs = []
     for seed in range(3):
@@ -122,10 +123,10 @@ def fresh(
 _CACHED_ANALYSIS_PLAN = """
 import sys
 from pathlib import Path
-from consumers.music.model import SongAnalysis
-from consumers.planner import offline
-from consumers.planner.output import video_output
-from consumers.planner.planner import plan_choreography
+from choreography.music.model import SongAnalysis
+from choreography.planner import offline
+from choreography.planner.output import video_output
+from choreography.planner.planner import plan_choreography
 from schemas.events import Constraints
 analysis = SongAnalysis.model_validate_json(Path(sys.argv[1]).read_text())
 library = offline.library_from_folder(Path(sys.argv[2]))
@@ -139,7 +140,7 @@ def fresh_cached(
     song: Path, library: Path, work: Path, repeat: int, env: dict[str, str]
 ) -> tuple[float, float]:
     """Best wall time of a new process planning with the analysis already cached."""
-    from consumers.music.analysis import analyse_file  # noqa: PLC0415
+    from choreography.music.analysis import analyse_file  # noqa: PLC0415
 
     cached = work / "analysis.json"
     cached.write_text(analyse_file(song).model_dump_json())
@@ -162,9 +163,9 @@ def _best_of(
 
 def in_process(songs: list[Path], library_dir: Path, work: Path, hits: int) -> dict[str, Any]:
     """Warm-worker and cache-hit timings, with a breakdown of the warm plan."""
-    from consumers.planner import offline  # noqa: PLC0415
-    from consumers.planner.output import video_output  # noqa: PLC0415
-    from consumers.planner.planner import plan_choreography  # noqa: PLC0415
+    from choreography.planner import offline  # noqa: PLC0415
+    from choreography.planner.output import video_output  # noqa: PLC0415
+    from choreography.planner.planner import plan_choreography  # noqa: PLC0415
     from schemas.events import Constraints  # noqa: PLC0415
 
     constraints = Constraints(style="hip-hop", difficulty="beginner")
@@ -231,10 +232,10 @@ def postgres_cache_hits(
     """
     from psycopg_pool import ConnectionPool  # noqa: PLC0415
 
+    from blobstore.storage import LocalStorage  # noqa: PLC0415
+    from choreo_cli.demo.environment import DemoPaths, demo_database  # noqa: PLC0415
+    from choreography.planner.offline import file_digest  # noqa: PLC0415
     from consumers.blueprint_consumer.song_store import SongResolver  # noqa: PLC0415
-    from consumers.demo.environment import DemoPaths, demo_database  # noqa: PLC0415
-    from consumers.planner.offline import file_digest  # noqa: PLC0415
-    from job.storage import LocalStorage  # noqa: PLC0415
     from schemas.events import SongRef  # noqa: PLC0415
     from schemas.song_limits import SongLimits, SongSources  # noqa: PLC0415
 

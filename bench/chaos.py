@@ -49,8 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from consumers.cli.topology import pubsub_admin_clients  # noqa: E402
-from consumers.local_stack import (  # noqa: E402
+from choreo_cli.local_stack import (  # noqa: E402
     GcsEmulator,
     PostgresServer,
     PubSubEmulator,
@@ -59,7 +58,8 @@ from consumers.local_stack import (  # noqa: E402
     start_stack,
     stop_stack,
 )
-from producers.migrations import migrate  # noqa: E402
+from choreo_cli.topology import pubsub_admin_clients  # noqa: E402
+from lifecycle.migrations import migrate  # noqa: E402
 from producers.topology_apply import apply_topology  # noqa: E402
 from schemas.settings import StackSettings  # noqa: E402
 from schemas.topology import build_topology  # noqa: E402
@@ -193,7 +193,7 @@ class Chaos:
             check=True,
             capture_output=True,
         )
-        from consumers.music.synth import synthesize_song, write_wav  # noqa: PLC0415
+        from choreo_cli.demo.song_synth import synthesize_song, write_wav  # noqa: PLC0415
 
         song = synthesize_song(
             120.0, "syncopated", (("intro", 2), ("verse", 3), ("chorus", 3)), seed=3
@@ -247,7 +247,7 @@ class Chaos:
 
     def submit(self) -> list[str]:
         """``--requests`` requests, mixed paths, spread over ``--submit-over`` seconds."""
-        from producers.database import open_pool  # noqa: PLC0415
+        from lifecycle.database import open_pool  # noqa: PLC0415
         from producers.requests import (  # noqa: PLC0415
             submit_description_request,
             submit_song_request,

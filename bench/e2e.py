@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from consumers.cli.topology import pubsub_admin_clients  # noqa: E402
-from producers.database import open_pool  # noqa: E402
-from producers.migrations import migrate  # noqa: E402
+from choreo_cli.topology import pubsub_admin_clients  # noqa: E402
+from lifecycle.database import open_pool  # noqa: E402
+from lifecycle.migrations import migrate  # noqa: E402
 from producers.pubsub_publisher import build_pubsub_publisher  # noqa: E402
 from producers.requests import song_request_document, submit_request  # noqa: E402
 from producers.topology_apply import apply_topology  # noqa: E402
@@ -78,7 +78,7 @@ def main() -> int:
 
 def run(url: str, scratch: Path, requests: int) -> dict[str, Any]:
     """Set up, start the workers, measure."""
-    from consumers.music.synth import synthesize_song, write_wav  # noqa: PLC0415
+    from choreo_cli.demo.song_synth import synthesize_song, write_wav  # noqa: PLC0415
 
     migrate(url)
     storage = scratch / "storage"

@@ -138,10 +138,10 @@ def _build(plans: list[MovePlan], task_id: str) -> dict[str, Any]:
 
 def run_job_scenario(blueprint_file: Path, root: Path, cache: Path, out: Path) -> dict[str, Any]:
     """Render with the job's code (no DB, no bus), in this process."""
+    from blobstore.storage import LocalStorage  # noqa: PLC0415
     from job.assemble import RenderOptions  # noqa: PLC0415
     from job.run import JobContext, render_blueprint  # noqa: PLC0415
     from job.segment_cache import SegmentCache  # noqa: PLC0415
-    from job.storage import LocalStorage  # noqa: PLC0415
     from job.task_status import NoTaskStatus  # noqa: PLC0415
     from schemas.blueprint import parse_blueprint  # noqa: PLC0415
     from schemas.settings import JobSettings  # noqa: PLC0415

@@ -30,12 +30,12 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from consumers.vector_search import search as search_module
-from consumers.vector_search.embedding_store import load_matrix
-from consumers.vector_search.move_matrix import MoveMatrix
-from consumers.vector_search.search import MoveFilter, MoveIndex
-from consumers.vector_search.spaces import Embedding, l2_normalise_rows
-from producers.migrations import migrate
+from choreography.search import search as search_module
+from choreography.search.embedding_store import load_matrix
+from choreography.search.move_matrix import MoveMatrix
+from choreography.search.search import MoveFilter, MoveIndex
+from choreography.search.spaces import Embedding, l2_normalise_rows
+from lifecycle.migrations import migrate
 from schemas.settings import VectorSearchSettings
 
 DIM, K = 384, 20

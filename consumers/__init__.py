@@ -1,4 +1,6 @@
-"""Consumers: the blueprint consumer, the dispatcher, the status recorder, and the CLI.
+"""The three consumers (blueprint, dispatcher, status recorder) and their runtime.
 
-Nothing imports this package (checked by import-linter); it is the outermost layer.
+Each consumer is a deployable: a handler, its composition root (``app.py``) and
+``python -m consumers.<name>`` to serve it. Nothing imports this package except the command line
+(``choreo_cli``), which is the outermost layer (checked by import-linter).
 """

@@ -18,6 +18,8 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from blobstore.configured import buckets, build_storage, storage_rules
+from blobstore.gcs import GcsStorage, gcs_client
 from job.assemble import RenderOptions
 from job.blueprint_source import (
     GcsReader,
@@ -30,8 +32,6 @@ from job.ffmpeg_run import stop_all as stop_ffmpeg
 from job.notify import Publisher, PubSubPublisher
 from job.run import JobContext, record_failure, run_job
 from job.segment_cache import SegmentCache
-from job.storage import LocalStorage, Storage, StorageKind
-from job.storage_gcs import GcsStorage, gcs_client
 from job.task_status import NoTaskStatus, PostgresTaskStatus, TaskStatus
 from schemas.blueprint import Blueprint
 from schemas.logs import configure_logging
@@ -55,20 +55,6 @@ class TaskContext(logging.Filter):
         """Stamp the record; never drops it."""
         record.task_id = self.task_id
         return True
-
-
-def build_storage(settings: StorageSettings, project_id: str) -> Storage:
-    """The configured backend: a local root, or Cloud Storage (or its emulator)."""
-    if settings.backend == "local":
-        return LocalStorage(settings.local_root)
-    return GcsStorage(gcs_client(settings.emulator_host, project_id), _buckets(settings))
-
-
-def storage_rules(settings: StorageSettings) -> tuple[Path | None, frozenset[str] | None]:
-    """The storage root and allowed buckets the blueprint's URIs are validated against."""
-    if settings.backend == "local":
-        return settings.local_root, None
-    return None, frozenset(_buckets(settings).values())
 
 
 def render_options(settings: JobSettings, work_dir: Path) -> RenderOptions:
@@ -210,15 +196,6 @@ def _task_status(
 def _gcs_reader(settings: StorageSettings, pubsub: PubSubSettings) -> GcsReader:
     def read(uri: str, limit: int) -> bytes:
         client = gcs_client(settings.emulator_host, pubsub.project_id)
-        return GcsStorage(client, _buckets(settings)).read_bytes(uri, "blueprints", limit)
+        return GcsStorage(client, buckets(settings)).read_bytes(uri, "blueprints", limit)
 
     return read
-
-
-def _buckets(settings: StorageSettings) -> dict[StorageKind, str]:
-    return {
-        "songs": settings.songs_bucket,
-        "moves": settings.moves_bucket,
-        "videos": settings.videos_bucket,
-        "blueprints": settings.blueprints_bucket,
-    }

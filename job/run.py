@@ -16,16 +16,16 @@ from pathlib import Path
 
 import backoff
 
-from job.assemble import Assembled, RenderOptions, assemble_video
-from job.errors import JobFailure, NotOwner, StatusFailed, StorageFailed
-from job.notify import Publisher
-from job.storage import (
+from blobstore.storage import (
     PermanentStorageError,
     Storage,
     TransientStorageError,
-    fetch_inputs,
     with_retries,
 )
+from job.assemble import Assembled, RenderOptions, assemble_video
+from job.errors import JobFailure, NotOwner, StatusFailed, StorageFailed
+from job.fetch import fetch_inputs
+from job.notify import Publisher
 from job.task_status import OutboxMessage, Start, TaskStatus
 from lifecycle.task_failure import failure_event, failure_reason
 from schemas.blueprint import Blueprint

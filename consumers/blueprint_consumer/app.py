@@ -12,17 +12,17 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from blobstore.configured import build_storage
+from blobstore.storage import Storage
+from choreography.planner.gemini import GeminiDescriptionParser, gemini_parser_from_settings
+from choreography.planner.gemini_refiner import gemini_refiner_from_settings
+from choreography.planner.planner import plan_choreography
+from choreography.search.cache import move_index_cache_from_pool
+from choreography.search.text_embedding import TextEmbedder, text_embedder_from_settings
 from consumers.blueprint_consumer.handler import CONSUMER, BlueprintConsumer, PlanFn
 from consumers.blueprint_consumer.song_store import Analyser, SongResolver
-from consumers.planner.gemini import GeminiDescriptionParser, gemini_parser_from_settings
-from consumers.planner.gemini_refiner import gemini_refiner_from_settings
-from consumers.planner.planner import plan_choreography
 from consumers.runtime.handler import EventHandler
-from consumers.vector_search.cache import move_index_cache_from_pool
-from consumers.vector_search.text_embedding import TextEmbedder, text_embedder_from_settings
-from job.main import build_storage
-from job.storage import Storage
-from producers.database import open_pool
+from lifecycle.database import open_pool
 from schemas.events import SOURCE_BLUEPRINT_CONSUMER
 from schemas.settings import (
     BlueprintConsumerSettings,

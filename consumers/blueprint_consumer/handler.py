@@ -30,20 +30,20 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from choreography.moves.library_store import get_move
+from choreography.moves.model import difficulties_up_to
+from choreography.planner.candidates import MoveCandidate, candidate_from_move
+from choreography.planner.description import ParsedDescription, merge_constraints, parse_description
+from choreography.planner.gemini import GeminiDescriptionParser
+from choreography.planner.output import video_output
+from choreography.planner.planner import plan_choreography
+from choreography.planner.song_choice import choose_song
+from choreography.search.cache import MoveIndexCache
+from choreography.search.move_search import search_by_text
+from choreography.search.search import MoveFilter, SearchHit
+from choreography.search.text_embedding import TextEmbedder
 from consumers.blueprint_consumer.song_store import ResolvedSong, SongResolver, analysed_catalog
-from consumers.moves.library_store import get_move
-from consumers.moves.model import difficulties_up_to
-from consumers.planner.candidates import MoveCandidate, candidate_from_move
-from consumers.planner.description import ParsedDescription, merge_constraints, parse_description
-from consumers.planner.gemini import GeminiDescriptionParser
-from consumers.planner.output import video_output
-from consumers.planner.planner import plan_choreography
-from consumers.planner.song_choice import choose_song
 from consumers.runtime.failure_stage import failure_stage, tagged
-from consumers.vector_search.cache import MoveIndexCache
-from consumers.vector_search.move_search import search_by_text
-from consumers.vector_search.search import MoveFilter, SearchHit
-from consumers.vector_search.text_embedding import TextEmbedder
 from lifecycle.outbox import add_to_outbox
 from lifecycle.task_store import transition
 from schemas.blueprint import Blueprint, parse_blueprint

@@ -8,7 +8,7 @@ or stale, and the analysis written back. Cache writes go through their own short
 
 Before anything is downloaded the audio's URI must be in ``SONG_SOURCES`` and its size at most
 ``MAX_SONG_BYTES``; the decoder refuses songs longer than ``MAX_SONG_SECONDS`` and files in a
-format off the allow-list (``consumers.music.audio_decode``). Each refusal is permanent and names
+format off the allow-list (``choreography.music.audio_decode``). Each refusal is permanent and names
 its setting (``schemas.song_limits``).
 """
 
@@ -28,10 +28,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
-from consumers.music.analysis import analyse_file
-from consumers.music.model import ANALYSIS_VERSION, SongAnalysis
-from consumers.planner.song_choice import CatalogSong
-from job.storage import ObjectTooLarge, Storage, file_sha256, local_name
+from blobstore.storage import ObjectTooLarge, Storage, file_sha256, local_name
+from choreography.music.analysis import analyse_file
+from choreography.music.model import ANALYSIS_VERSION, SongAnalysis
+from choreography.planner.song_choice import CatalogSong
 
 # One rule for content-derived song ids, shared with the upload trigger.
 from producers.song_registry import song_id_for

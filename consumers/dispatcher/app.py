@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from psycopg_pool import ConnectionPool
 
+from blobstore.configured import build_storage
 from consumers.dispatcher.cloud_run import (
     CloudRunLauncher,
     CloudRunLaunches,
@@ -27,9 +28,8 @@ from consumers.dispatcher.handler import CONSUMER, Dispatcher
 from consumers.dispatcher.launcher import StorageBlueprintStash
 from consumers.dispatcher.local_runner import LocalJobRunner
 from consumers.runtime.handler import EventHandler
-from job.main import build_storage
+from lifecycle.database import open_pool
 from lifecycle.executions import Launcher
-from producers.database import open_pool
 from schemas.events import SOURCE_DISPATCHER
 from schemas.settings import DatabaseSettings, DispatcherSettings, PubSubSettings, StorageSettings
 

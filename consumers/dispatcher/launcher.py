@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from job.storage import LocalStorage, Storage
+from blobstore.storage import LocalStorage, Storage
 from schemas.errors import PermanentError, TransientError
 
 BLUEPRINT_KEY = "blueprints/{task_id}.json"

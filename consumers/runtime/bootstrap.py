@@ -24,10 +24,10 @@ from consumers.runtime.handler import EventHandler, EventProcessor
 from consumers.runtime.http_app import create_app, serve
 from consumers.runtime.oidc import push_verifier
 from consumers.runtime.pull_worker import PullWorker, UnaryPullWorker
-from producers.database import open_pool
+from lifecycle.database import open_pool
+from lifecycle.task_reaper import TaskReaper
 from producers.outbox_relay import OutboxRelay
 from producers.pubsub_publisher import build_pubsub_publisher
-from producers.task_reaper import TaskReaper
 from schemas.errors import ConfigurationError
 from schemas.logs import configure_logging
 from schemas.settings import (

@@ -39,7 +39,7 @@ def demo_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def e2e_song(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 24-second synthesized song, written once per session."""
-    from consumers.music.synth import synthesize_song, write_wav  # noqa: PLC0415 - numpy
+    from choreo_cli.demo.song_synth import synthesize_song, write_wav  # noqa: PLC0415 - numpy
 
     song = synthesize_song(SONG_TEMPO, "syncopated", SONG_STRUCTURE, seed=5)
     return write_wav(tmp_path_factory.mktemp("e2e-song") / "e2e-song.wav", song.y, song.sr)

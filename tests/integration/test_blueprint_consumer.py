@@ -13,21 +13,21 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
+from blobstore.storage import LocalStorage, file_sha256
+from choreo_cli.demo.song_synth import synthesize_song, write_wav
+from choreography.moves.bundle import storage_key
+from choreography.moves.demo_library import demo_drafts
+from choreography.moves.library_store import upsert_move
+from choreography.music.analysis import analyse_file
+from choreography.music.model import SongAnalysis
+from choreography.planner.planner import plan_choreography
+from choreography.search.embedding_store import save_many_embeddings
+from choreography.search.embeddings import embed_moves
+from choreography.search.text_embedding import LocalTextEmbedder
 from consumers.blueprint_consumer.app import as_event_handler, build_blueprint_consumer
 from consumers.blueprint_consumer.song_store import register_song, save_analysis
-from consumers.moves.bundle import storage_key
-from consumers.moves.demo_library import demo_drafts
-from consumers.moves.library_store import upsert_move
-from consumers.music.analysis import analyse_file
-from consumers.music.model import SongAnalysis
-from consumers.music.synth import synthesize_song, write_wav
-from consumers.planner.planner import plan_choreography
 from consumers.runtime.error_mapping import Outcome
 from consumers.runtime.handler import EventProcessor
-from consumers.vector_search.embedding_store import save_many_embeddings
-from consumers.vector_search.embeddings import embed_moves
-from consumers.vector_search.text_embedding import LocalTextEmbedder
-from job.storage import LocalStorage, file_sha256
 from lifecycle.outbox import outbox_rows
 from lifecycle.task_store import create_task, get_task
 from schemas.blueprint import Blueprint, parse_blueprint

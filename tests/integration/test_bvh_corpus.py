@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
-from consumers.moves.bvh import read_bvh
-from consumers.moves.bvh_import import (
+from choreo_cli.main import app
+from choreography.moves.bvh import read_bvh
+from choreography.moves.bvh_import import (
     BvhSplitOptions,
     canonical_keypoints,
     detect_frame_rate,
     drafts_from_bvh,
     header_rate,
 )
-from consumers.moves.render import render_clip
-from consumers.moves.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
+from choreography.moves.render import render_clip
+from choreography.moves.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
-from producers.migrations import load_migrations
+from choreo_cli.main import app
+from lifecycle.migrations import load_migrations
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_installed_entry_point_exits_1_when_database_url_is_unset() -> None:
     """The real `choreo db migrate` process exits with status 1 and the error on stderr."""
     env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
     completed = subprocess.run(
-        [sys.executable, "-m", "consumers.cli.main", "db", "migrate"],
+        [sys.executable, "-m", "choreo_cli.main", "db", "migrate"],
         env=env,
         capture_output=True,
         text=True,

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
-from consumers.moves.demo_library import demo_drafts
-from consumers.moves.model import DIFFICULTIES, ENERGIES
-from consumers.moves.skeleton import JOINT_INDEX, NUM_JOINTS
-from consumers.planner.candidates import motion_beats
+from choreo_cli.main import app
+from choreography.moves.demo_library import demo_drafts
+from choreography.moves.model import DIFFICULTIES, ENERGIES
+from choreography.moves.skeleton import JOINT_INDEX, NUM_JOINTS
+from choreography.planner.candidates import motion_beats
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

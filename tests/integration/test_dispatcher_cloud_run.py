@@ -23,6 +23,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from blobstore.storage import LocalStorage
 from consumers.dispatcher.app import as_event_handler
 from consumers.dispatcher.cloud_run import (
     CloudRunLauncher,
@@ -34,7 +35,6 @@ from consumers.dispatcher.handler import Dispatcher
 from consumers.dispatcher.launcher import StorageBlueprintStash
 from consumers.runtime.error_mapping import Outcome
 from consumers.runtime.handler import EventProcessor
-from job.storage import LocalStorage
 from lifecycle.outbox import outbox_rows
 from lifecycle.task_store import create_task, get_task, transition
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event

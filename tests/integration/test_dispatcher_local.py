@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from blobstore.storage import LocalStorage
 from consumers.dispatcher.app import as_event_handler
 from consumers.dispatcher.handler import Dispatcher
 from consumers.dispatcher.job_exits import JobExit, settle_exit
@@ -25,7 +26,6 @@ from consumers.dispatcher.launcher import StorageBlueprintStash
 from consumers.dispatcher.local_runner import LocalJobRunner
 from consumers.runtime.error_mapping import Outcome
 from consumers.runtime.handler import EventProcessor
-from job.storage import LocalStorage
 from lifecycle.task_store import create_task, get_task, task_history, transition
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import SOURCE_BLUEPRINT_CONSUMER, BlueprintReady

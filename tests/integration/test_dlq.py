@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
+from choreo_cli.main import app
 from producers.dlq import DeadLetterQueue
 from producers.dlq_replay import ReplayOptions, audit_rows, replay, subscription_lock
 from producers.pubsub_publisher import PubSubPublisher
@@ -333,7 +333,7 @@ def test_a_replay_killed_between_republish_and_ack_loses_nothing(
         import os, signal, sys
         import psycopg
         from google.cloud import pubsub_v1
-        from consumers.cli.topology import pubsub_admin_clients
+        from choreo_cli.topology import pubsub_admin_clients
         from producers.dlq import DeadLetterQueue
         from producers.dlq_replay import ReplayOptions, replay
         from producers.pubsub_publisher import PubSubPublisher

@@ -6,16 +6,16 @@ import numpy as np
 import psycopg
 import pytest
 
-from consumers.vector_search.cache import move_index_cache_from_pool
-from consumers.vector_search.embedding_store import (
+from choreography.search.cache import move_index_cache_from_pool
+from choreography.search.embedding_store import (
     library_version,
     load_matrix,
     save_embeddings,
     save_many_embeddings,
 )
-from consumers.vector_search.embeddings import combine_embeddings
-from consumers.vector_search.spaces import Embedding, l2_normalise
-from producers.database import open_pool
+from choreography.search.embeddings import combine_embeddings
+from choreography.search.spaces import Embedding, l2_normalise
+from lifecycle.database import open_pool
 from schemas.errors import InvalidInput, NotFound
 from schemas.settings import DatabaseSettings, VectorSearchSettings
 

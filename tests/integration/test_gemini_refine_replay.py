@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import SecretStr
 
-from consumers.planner.gemini_refiner import GeminiSequenceRefiner, gemini_refiner_from_settings
+from choreography.planner.gemini_refiner import GeminiSequenceRefiner, gemini_refiner_from_settings
 from schemas.blueprint import Blueprint
 from schemas.settings import GeminiSettings
 from tests.fixtures.gemini import ReplayServer

@@ -8,8 +8,8 @@ import re
 import pytest
 from pydantic import SecretStr
 
-from consumers.planner.description import parse_description
-from consumers.planner.gemini import (
+from choreography.planner.description import parse_description
+from choreography.planner.gemini import (
     GeminiBadAnswer,
     GeminiDescriptionParser,
     GeminiRefused,

@@ -42,7 +42,7 @@ def test_heavy_libraries_are_not_installed(job_venv: Path, module: str) -> None:
 def test_job_entrypoint_imports_and_its_unit_tests_pass(job_venv: Path) -> None:
     """``job.main`` imports, and tests/unit/test_job_*.py pass, with nothing but ``.[job]``."""
     python = str(job_venv / "bin/python")
-    subprocess.run([python, "-c", "import job.main, job.storage_gcs, job.notify"], check=True)
+    subprocess.run([python, "-c", "import job.main, blobstore.gcs, job.notify"], check=True)
     tests = sorted(str(path) for path in (ROOT / "tests/unit").glob("test_job_*.py"))
     done = subprocess.run(
         # --noconftest: the shared fixtures serve other areas and may import their libraries.

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from blobstore.storage import LocalStorage
 from job.assemble import RenderOptions
 from job.run import JobContext, render_blueprint
 from job.segment_cache import SegmentCache
-from job.storage import LocalStorage
 from job.task_status import NoTaskStatus
 from schemas.blueprint import Blueprint, parse_blueprint
 from tests.fixtures.blueprints import TEST_CLIPS, MovePlan, build_blueprint

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from job.errors import AssetUnavailable, ExitCode, StorageFailed
-from job.storage import (
+from blobstore.gcs import GcsStorage
+from blobstore.storage import (
     LocalStorage,
     PermanentStorageError,
     StorageKind,
     TransientStorageError,
-    fetch_inputs,
     file_sha256,
 )
-from job.storage_gcs import GcsStorage
+from job.errors import AssetUnavailable, ExitCode, StorageFailed
+from job.fetch import fetch_inputs
 from schemas.blueprint import Blueprint, parse_blueprint
 from tests.fixtures.blueprints import (
     SONG_KEY,

@@ -1,7 +1,7 @@
 """librosa's beat tracker, on the analysis path, is saved to and loaded from numba's disk cache.
 
 librosa 0.11.0 declares ``__beat_local_score`` with ``cache=False``; without
-``consumers.music.librosa_beat`` it compiles in every process and never reaches the cache.
+``choreography.music.librosa_beat`` it compiles in every process and never reaches the cache.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The analysis's own entry to librosa's beat tracker, on a click every 43 frames (~120 BPM).
 TRACK_BEATS = """
 import numpy as np
-from consumers.music.beats import track_beats
+from choreography.music.beats import track_beats
 onsets = (np.arange(2000) % 43 == 0).astype(float)
 print(len(track_beats(onsets, np.ones(2000), 22050, 512)))
 """

@@ -29,7 +29,7 @@ STATUS_LINE = re.compile(
 def choreo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the choreo CLI in a subprocess from the repository root."""
     return subprocess.run(
-        [sys.executable, "-m", "consumers.cli.main", *args],
+        [sys.executable, "-m", "choreo_cli.main", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -11,7 +11,7 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from producers.migrations import (
+from lifecycle.migrations import (
     ADVISORY_LOCK_KEY,
     Migration,
     MigrationError,

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
-from consumers.moves.bundle import MoveDraft, write_bundle
-from consumers.moves.ingest import import_bundle
-from consumers.moves.library_store import MoveFilters, count_moves, get_move, list_moves
-from consumers.moves.procedural_motion import MotionRecipe, generate_keypoints
-from producers.database import connect
+from choreo_cli.main import app
+from choreography.moves.bundle import MoveDraft, write_bundle
+from choreography.moves.ingest import import_bundle
+from choreography.moves.library_store import MoveFilters, count_moves, get_move, list_moves
+from choreography.moves.procedural_motion import MotionRecipe, generate_keypoints
+from lifecycle.database import connect
 from schemas.errors import InvalidInput, NotFound
 
 pytestmark = pytest.mark.integration

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from consumers.moves.ingest import import_bundle
-from consumers.moves.model import Move
-from consumers.vector_search.embedding_store import load_matrix
-from consumers.vector_search.embeddings import embed_moves
-from consumers.vector_search.spaces import Embedding
-from consumers.vector_search.text_embedding import LocalTextEmbedder
-from producers.database import connect
+from choreography.moves.ingest import import_bundle
+from choreography.moves.model import Move
+from choreography.search.embedding_store import load_matrix
+from choreography.search.embeddings import embed_moves
+from choreography.search.spaces import Embedding
+from choreography.search.text_embedding import LocalTextEmbedder
+from lifecycle.database import connect
 from tests.integration.test_move_import import bundle  # noqa: F401 - shared module fixture
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from consumers.music.analysis import analyse_file
-from consumers.music.model import SongAnalysis
-from consumers.music.scoring import beat_f_measure
+from choreography.music.analysis import analyse_file
+from choreography.music.model import SongAnalysis
+from choreography.music.scoring import beat_f_measure
 
 pytestmark = pytest.mark.integration
 

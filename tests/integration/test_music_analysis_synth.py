@@ -13,10 +13,10 @@ from functools import cache
 
 import pytest
 
-from consumers.music.analysis import analyse_samples
-from consumers.music.model import Section, SongAnalysis
-from consumers.music.scoring import beat_f_measure, beats_at_alternative, downbeat_phase_correct
-from consumers.music.synth import STYLES, Style, SynthSong, synthesize_song
+from choreo_cli.demo.song_synth import STYLES, Style, SynthSong, synthesize_song
+from choreography.music.analysis import analyse_samples
+from choreography.music.model import Section, SongAnalysis
+from choreography.music.scoring import beat_f_measure, beats_at_alternative, downbeat_phase_correct
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
-from consumers.moves.bundle import write_bundle
-from consumers.moves.demo_library import demo_drafts
-from consumers.moves.render import ClipFormat
-from consumers.music.synth import synthesize_song, write_wav
+from choreo_cli.demo.song_synth import synthesize_song, write_wav
+from choreo_cli.main import app
+from choreography.moves.bundle import write_bundle
+from choreography.moves.demo_library import demo_drafts
+from choreography.moves.render import ClipFormat
 from schemas.blueprint import parse_blueprint
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

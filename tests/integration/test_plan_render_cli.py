@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from consumers.moves.bundle import write_bundle
-from consumers.moves.demo_library import demo_drafts
-from consumers.moves.render import ClipFormat
-from consumers.music.synth import synthesize_song, write_wav
+from choreo_cli.demo.song_synth import synthesize_song, write_wav
+from choreography.moves.bundle import write_bundle
+from choreography.moves.demo_library import demo_drafts
+from choreography.moves.render import ClipFormat
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
+from choreo_cli.main import app
 from lifecycle.rejections import (
     EXCERPT_BYTES,
     Rejection,

@@ -16,7 +16,7 @@ from google.cloud import pubsub_v1
 from psycopg_pool import ConnectionPool
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
+from choreo_cli.main import app
 from lifecycle.task_store import get_task
 from producers.pubsub_publisher import PubSubPublisher
 from producers.request_http import create_producer_app

@@ -230,7 +230,7 @@ def test_a_half_configured_service_refuses_to_start_in_one_line(service: str) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUSH_AUTH_")}
     env |= {"PUSH_AUTH_AUDIENCE": AUDIENCE, "PORT": "0"}
     done = subprocess.run(
-        [sys.executable, "-m", "consumers.cli.main", "serve", service],
+        [sys.executable, "-m", "choreo_cli.main", "serve", service],
         env=env,
         capture_output=True,
         text=True,

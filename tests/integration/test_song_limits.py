@@ -14,10 +14,10 @@ import pytest
 from psycopg_pool import ConnectionPool
 from starlette.testclient import TestClient
 
+from blobstore.gcs import GcsStorage
+from blobstore.storage import LocalStorage, Storage
+from choreo_cli.demo.song_synth import synthesize_song, write_wav
 from consumers.blueprint_consumer.song_store import ResolvedSong, SongResolver, register_song
-from consumers.music.synth import synthesize_song, write_wav
-from job.storage import LocalStorage, Storage
-from job.storage_gcs import GcsStorage
 from producers.request_http import create_producer_app
 from schemas.events import SongRef
 from schemas.song_limits import (

@@ -13,7 +13,7 @@ import typer
 from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
-from consumers.cli.status import EXIT_TASK_FAILED, status
+from choreo_cli.status import EXIT_TASK_FAILED, status
 from lifecycle.task_store import create_task, transition
 from schemas.task_state import HAPPY_PATH, State
 from tests.fixtures.blueprints import TEST_CLIPS, MovePlan, build_blueprint

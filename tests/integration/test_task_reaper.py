@@ -10,11 +10,11 @@ import pytest
 from psycopg_pool import ConnectionPool
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
+from choreo_cli.main import app
 from lifecycle.outbox import outbox_rows
 from lifecycle.task_failure import fail_task
+from lifecycle.task_reaper import SOURCE_REAPER, TaskReaper
 from lifecycle.task_store import create_task, get_task, task_history, transition
-from producers.task_reaper import SOURCE_REAPER, TaskReaper
 from schemas.event_codec import from_pubsub
 from schemas.events import TaskFailed
 from schemas.task_state import HAPPY_PATH, State

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from consumers.cli.topology import pubsub_admin_clients, storage_client
+from choreo_cli.topology import pubsub_admin_clients, storage_client
 from producers.topology_apply import (
     PubSubUnreachable,
     StorageUnreachable,

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from psycopg_pool import ConnectionPool
 
+from blobstore.storage import LocalStorage
 from consumers.blueprint_consumer.song_store import SongResolver
 from job.assemble import RenderOptions
 from job.errors import AssetUnavailable
 from job.run import JobContext, render_blueprint
 from job.segment_cache import SegmentCache
-from job.storage import LocalStorage
 from job.task_status import NoTaskStatus
 from schemas.blueprint import parse_blueprint
 from schemas.events import SongRef

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
+from choreo_cli.main import app
 from schemas.blueprint import MAX_BLUEPRINT_BYTES, Blueprint
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"

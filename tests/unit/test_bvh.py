@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from consumers.moves.bvh import parse_bvh, world_positions
-from consumers.moves.bvh_import import (
+from choreography.moves.bvh import parse_bvh, world_positions
+from choreography.moves.bvh_import import (
     canonical_frame,
     canonical_keypoints,
     detect_frame_rate,
     header_rate,
     split_counts,
 )
-from consumers.moves.procedural_motion import MotionRecipe, generate_keypoints
-from consumers.moves.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
+from choreography.moves.procedural_motion import MotionRecipe, generate_keypoints
+from choreography.moves.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
 from schemas.errors import InvalidInput
 
 ARM_BVH = """HIERARCHY

@@ -13,7 +13,7 @@ from google.api_core import exceptions as api
 from google.auth.exceptions import DefaultCredentialsError
 from pydantic import ValidationError
 
-from consumers.cli.errors import ChoreoTyper, describe
+from choreo_cli.errors import ChoreoTyper, describe
 from schemas.errors import InvalidInput
 from schemas.settings import DatabaseSettings
 

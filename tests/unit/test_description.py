@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from consumers.planner.description import (
+from choreography.planner.description import (
     DurationOutOfRange,
     merge_constraints,
     parse_description,

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 from google.genai import errors
 
-from consumers.moves.model import Move
-from consumers.moves.skeleton import JOINT_INDEX, rest_pose
-from consumers.vector_search.embeddings import (
+from choreography.moves.model import Move
+from choreography.moves.skeleton import JOINT_INDEX, rest_pose
+from choreography.search.embeddings import (
     DEFAULT_WEIGHTS,
     combine_embeddings,
     embed_moves,
     move_text,
 )
-from consumers.vector_search.pose_embedding import embed_pose
-from consumers.vector_search.rhythm_embedding import embed_rhythm
-from consumers.vector_search.spaces import Embedding
-from consumers.vector_search.text_embedding import (
+from choreography.search.pose_embedding import embed_pose
+from choreography.search.rhythm_embedding import embed_rhythm
+from choreography.search.spaces import Embedding
+from choreography.search.text_embedding import (
     GeminiTextEmbedder,
     LocalTextEmbedder,
     text_embedder_from_settings,

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 import consumers.blueprint_consumer.handler as blueprint_handler
+from choreography.planner.description import DurationOutOfRange
+from choreography.planner.song_choice import NoSongFits
 from consumers.blueprint_consumer.handler import BlueprintConsumer, NoMatchingMoves
 from consumers.blueprint_consumer.song_store import ResolvedSong, UndecodableAudio
-from consumers.planner.description import DurationOutOfRange
-from consumers.planner.song_choice import NoSongFits
 from consumers.runtime.failure_stage import STAGES, failure_stage, stage_of, tagged
 from schemas.errors import InvalidInput
 from schemas.event_envelope import Delivery, new_event

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from consumers.music.audio_decode import _collect
-from job.storage import LocalStorage, ObjectTooLarge
+from blobstore.storage import LocalStorage, ObjectTooLarge
+from choreography.music.audio_decode import _collect
 from producers.requests import RequestRejected, build_request, song_request_document
 from schemas.settings import SongSettings
 from schemas.song_limits import (

@@ -13,8 +13,8 @@ from pathlib import Path
 import google_crc32c
 import pytest
 
-from job.storage import TransientStorageError
-from job.storage_gcs import _check_digest
+from blobstore.gcs import _check_digest
+from blobstore.storage import TransientStorageError
 
 DATA = b"choreo clip bytes\n" * 4096
 

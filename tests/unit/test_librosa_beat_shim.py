@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from consumers.music.librosa_beat import UNCACHED_GUFUNCS, _caching
+from choreography.music.librosa_beat import UNCACHED_GUFUNCS, _caching
 
 
 def _recording_guvectorize(calls: list[dict[str, Any]]) -> Callable[..., Any]:

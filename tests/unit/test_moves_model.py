@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from consumers.moves.model import (
+from choreography.moves.model import (
     ENERGY_VALUES,
     STYLES,
     Move,
@@ -19,7 +19,7 @@ from consumers.moves.model import (
     pack_keypoints,
     unpack_keypoints,
 )
-from consumers.moves.skeleton import BONES, JOINT_INDEX, JOINTS, NUM_JOINTS, PELVIS, rest_pose
+from choreography.moves.skeleton import BONES, JOINT_INDEX, JOINTS, NUM_JOINTS, PELVIS, rest_pose
 from schemas.errors import InvalidInput
 
 

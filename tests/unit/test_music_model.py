@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from consumers.music import beats as beat_grid
-from consumers.music import sections
-from consumers.music.analysis import _beat_sync, analyse_file, analyse_samples
-from consumers.music.model import SongAnalysis
-from consumers.music.structure import (
+from choreography.music import beats as beat_grid
+from choreography.music import sections
+from choreography.music.analysis import _beat_sync, analyse_file, analyse_samples
+from choreography.music.model import SongAnalysis
+from choreography.music.structure import (
     PRIME,
     build_phrases,
     energy_level,

@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from consumers.music.model import SongAnalysis
-from consumers.planner.candidates import MoveCandidate, mirror_pose
-from consumers.planner.costs import PlannerSettings
-from consumers.planner.output import video_output
-from consumers.planner.planner import plan_choreography
-from consumers.planner.synthetic import SectionSpec, grid_analysis, synthetic_candidates
+from choreography.music.model import SongAnalysis
+from choreography.planner.candidates import MoveCandidate, mirror_pose
+from choreography.planner.costs import PlannerSettings
+from choreography.planner.output import video_output
+from choreography.planner.planner import plan_choreography
 from schemas.blueprint import Blueprint
 from schemas.errors import InvalidInput
 from schemas.events import Constraints
+from tests.fixtures.synthetic_library import SectionSpec, grid_analysis, synthetic_candidates
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 VERSE_CHORUS = [

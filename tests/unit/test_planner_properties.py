@@ -10,11 +10,10 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from consumers.music.model import SongAnalysis
-from consumers.planner.candidates import MoveCandidate
-from consumers.planner.output import video_output
-from consumers.planner.planner import plan_choreography
-from consumers.planner.synthetic import SectionSpec, grid_analysis, synthetic_candidates
+from choreography.music.model import SongAnalysis
+from choreography.planner.candidates import MoveCandidate
+from choreography.planner.output import video_output
+from choreography.planner.planner import plan_choreography
 from schemas.blueprint import (
     SPEED_FACTOR_MAX,
     SPEED_FACTOR_MIN,
@@ -23,6 +22,7 @@ from schemas.blueprint import (
     parse_blueprint,
 )
 from schemas.events import Constraints
+from tests.fixtures.synthetic_library import SectionSpec, grid_analysis, synthetic_candidates
 
 SETTINGS = settings(max_examples=40, deadline=None)
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)

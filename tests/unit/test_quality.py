@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from consumers.moves.skeleton import NUM_JOINTS
-from consumers.planner.candidates import MoveCandidate, motion_beats
-from consumers.planner.output import video_output
-from consumers.planner.planner import plan_choreography
-from consumers.planner.quality import beat_align_score, quality_report
-from consumers.planner.synthetic import SectionSpec, grid_analysis, synthetic_candidates
+from choreography.moves.skeleton import NUM_JOINTS
+from choreography.planner.candidates import MoveCandidate, motion_beats
+from choreography.planner.output import video_output
+from choreography.planner.planner import plan_choreography
+from choreography.planner.quality import beat_align_score, quality_report
 from schemas.blueprint import Blueprint
+from tests.fixtures.synthetic_library import SectionSpec, grid_analysis, synthetic_candidates
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from consumers.planner.candidates import MoveCandidate
-from consumers.planner.costs import CostModel, PlannerSettings
-from consumers.planner.output import video_output
-from consumers.planner.planner import (
+from choreography.planner.candidates import MoveCandidate
+from choreography.planner.costs import CostModel, PlannerSettings
+from choreography.planner.output import video_output
+from choreography.planner.planner import (
     plan_choreography,
     plan_sections,
     resolve_constraints,
     usable_candidates,
 )
-from consumers.planner.refinement import (
+from choreography.planner.refinement import (
     RefinementRejected,
     SequenceRefinement,
     SlotChoice,
@@ -27,10 +27,10 @@ from consumers.planner.refinement import (
     apply_refinement,
     slot_options,
 )
-from consumers.planner.synthetic import SectionSpec, grid_analysis, synthetic_candidates
-from consumers.planner.window import choose_window
+from choreography.planner.window import choose_window
 from schemas.blueprint import Blueprint
 from schemas.events import Constraints
+from tests.fixtures.synthetic_library import SectionSpec, grid_analysis, synthetic_candidates
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 CONSTRAINTS = Constraints(style="hip-hop", difficulty="beginner")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from consumers.planner.song_choice import CatalogSong, NoSongFits, choose_song
+from choreography.planner.song_choice import CatalogSong, NoSongFits, choose_song
 from schemas.errors import NotFound
 from schemas.events import Constraints
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.task_reaper import LOST, STAGE_OF, TaskReaper, deadlines
+from lifecycle.task_reaper import LOST, STAGE_OF, TaskReaper, deadlines
 from schemas.events import TaskFailed
 from schemas.settings import ReaperSettings
 from schemas.task_state import TERMINAL, State

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
+from choreo_cli.main import app
 from producers.topology_apply import desired_subscription, subscription_differences
 from schemas.errors import InvalidInput
 from schemas.settings import StorageSettings

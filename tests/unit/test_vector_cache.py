@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from consumers.vector_search.cache import MoveIndexCache
-from consumers.vector_search.move_matrix import MoveMatrix
-from consumers.vector_search.search import MoveIndex
-from consumers.vector_search.spaces import Embedding, l2_normalise_rows
+from choreography.search.cache import MoveIndexCache
+from choreography.search.move_matrix import MoveMatrix
+from choreography.search.search import MoveIndex
+from choreography.search.spaces import Embedding, l2_normalise_rows
 from schemas.errors import TransientError
 from schemas.settings import VectorSearchSettings
 

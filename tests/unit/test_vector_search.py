@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.vector_search import search as search_module
-from consumers.vector_search.exact_search import exact_top_k
-from consumers.vector_search.move_matrix import MoveMatrix
-from consumers.vector_search.move_search import search_like
-from consumers.vector_search.search import MoveFilter, MoveIndex
-from consumers.vector_search.spaces import Embedding, l2_normalise_rows
+from choreography.search import search as search_module
+from choreography.search.exact_search import exact_top_k
+from choreography.search.move_matrix import MoveMatrix
+from choreography.search.move_search import search_like
+from choreography.search.search import MoveFilter, MoveIndex
+from choreography.search.spaces import Embedding, l2_normalise_rows
 from schemas.errors import InvalidInput, NotFound
 from schemas.settings import VectorSearchSettings
 

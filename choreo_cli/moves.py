@@ -1,0 +1,170 @@
+"""`choreo moves` commands: build move bundles (procedural demo, BVH capture) and import them.
+
+Add a command with ``@app.command()`` below; heavy imports (numpy, psycopg) stay inside the
+commands so ``choreo --help`` stays fast. Exit status 1 means something was skipped or failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+
+import typer
+
+from schemas.errors import ChoreoError
+from schemas.settings import DatabaseSettings, StorageSettings
+
+if TYPE_CHECKING:
+    from choreography.moves.ingest import ImportReport
+
+app = typer.Typer(help="The move library: build demo moves, import BVH captures and bundles.",
+                  no_args_is_help=True)  # fmt: skip
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@app.callback()
+def _configure_logging() -> None:
+    """The move library: build demo moves, import BVH captures and bundles."""
+    from schemas.logs import configure_logging  # noqa: PLC0415 - see module doc
+    from schemas.settings import CoreSettings  # noqa: PLC0415
+
+    core = CoreSettings()
+    configure_logging(core.log_level, json_lines=core.log_json)
+
+
+@app.command("import")
+def import_moves(
+    path: Annotated[Path, typer.Argument(help="A bundle folder with manifest.json, or a manifest")],
+) -> None:
+    """Import the moves a manifest lists; re-importing a move id updates it."""
+    report = _import(path)
+    raise typer.Exit(0 if report.all_imported else 1)
+
+
+@app.command("import-bvh")
+def import_bvh(
+    file: Annotated[Path, typer.Argument(help="A BVH motion-capture file (read in place)")],
+    *,
+    bpm: Annotated[float, typer.Option(help="Tempo the capture was danced at (beats/minute)")],
+    split_counts: Annotated[int, typer.Option(help="Counts (beats) per move")] = 8,
+    style: Annotated[str, typer.Option(help="Style of the resulting moves")] = "salsa",
+    difficulty: Annotated[
+        str, typer.Option(help="beginner|intermediate|advanced")
+    ] = "intermediate",
+    energy: Annotated[str, typer.Option(help="low|medium|high")] = "medium",
+    start: Annotated[float, typer.Option(help="Seconds to skip (e.g. a shaky start)")] = 0.0,
+    fps: Annotated[float | None, typer.Option(help="Override the frame-rate check")] = None,
+    scale: Annotated[float, typer.Option(help="Multiply positions (unit fix)")] = 1.0,
+    id_prefix: Annotated[
+        str | None, typer.Option(help="Move id prefix (default: file name)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Keep the bundle here (default: temporary)")
+    ] = None,
+    bundle_only: Annotated[bool, typer.Option(help="Write the bundle; do not import it")] = False,
+) -> None:
+    """Cut a BVH capture into moves of whole counts, render their clips and import them."""
+    from choreography.moves.bundle import write_bundle  # noqa: PLC0415 - see module doc
+    from choreography.moves.bvh_import import BvhSplitOptions, drafts_from_bvh  # noqa: PLC0415
+
+    options = BvhSplitOptions(bpm, split_counts, style, difficulty, energy, start, fps, scale,
+                              id_prefix)  # fmt: skip
+    try:
+        finding, drafts = drafts_from_bvh(file, options)
+    except (ChoreoError, ValueError) as error:
+        _fail(str(error))
+    typer.echo(
+        f"{file}: header {finding.header_fps:g} fps, using {finding.fps:g} fps ({finding.reason})"
+    )
+    typer.echo(f"{len(drafts)} moves of {split_counts} counts at {bpm:g} BPM")
+    with tempfile.TemporaryDirectory(prefix="choreo-bvh-") as scratch:
+        target = out or Path(scratch)
+        try:
+            manifest = _with_progress(lambda step: write_bundle(target, drafts, on_rendered=step),
+                                      len(drafts), "rendering")  # fmt: skip
+        except (ChoreoError, ValueError) as error:
+            _fail(str(error))
+        typer.echo(f"wrote {manifest}")
+        if bundle_only:
+            return
+        report = _import(manifest)
+    raise typer.Exit(0 if report.all_imported else 1)
+
+
+@app.command("demo-library")
+def demo_library(
+    out: Annotated[Path, typer.Argument(help="Folder to write clips, keypoints and manifest to")],
+    *,
+    seed: Annotated[int, typer.Option(help="Seed for the procedural variations")] = 7,
+    workers: Annotated[int, typer.Option(help="Clips rendered in parallel")] = 2,
+) -> None:
+    """Write the procedural demo library (48 moves, rendered clips) as an importable bundle."""
+    from choreography.moves.bundle import write_bundle  # noqa: PLC0415 - see module doc
+    from choreography.moves.demo_library import demo_drafts  # noqa: PLC0415
+
+    drafts = demo_drafts(seed)
+    total = len(drafts)
+    try:
+        manifest = _with_progress(
+            lambda step: write_bundle(out, drafts, workers=workers, on_rendered=step),
+            total, "rendering",
+        )  # fmt: skip
+    except ChoreoError as error:
+        _fail(str(error))
+    typer.echo(f"wrote {total} moves to {manifest}; import with `choreo moves import {out}`")
+
+
+def _import(path: Path) -> ImportReport:
+    from choreography.moves.ingest import import_bundle  # noqa: PLC0415 - see module doc
+    from choreography.search.embeddings import embed_moves  # noqa: PLC0415
+    from choreography.search.text_embedding import text_embedder_from_settings  # noqa: PLC0415
+    from lifecycle.database import connect  # noqa: PLC0415
+    from schemas.settings import VectorSearchSettings  # noqa: PLC0415
+
+    database, storage = _settings()
+    text_embedder = text_embedder_from_settings(VectorSearchSettings())
+    try:
+        with connect(database.database_url, timeout_s=database.connect_timeout_s) as conn:
+            report = import_bundle(
+                path, conn, storage.local_root, embed=lambda m: embed_moves([m], text_embedder)[0]
+            )
+    except ChoreoError as error:
+        _fail(str(error))
+    _print_report(report)
+    return report
+
+
+def _print_report(report: ImportReport) -> None:
+    for outcome in report.outcomes:
+        detail = f": {outcome.detail}" if outcome.status == "skipped" else ""
+        typer.echo(f"{outcome.status:<8} {outcome.entry}{detail}")
+    counts = {s: len(report.with_status(s)) for s in ("imported", "updated", "skipped")}
+    typer.echo(f"{report.manifest}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def _with_progress(work: Callable[[Callable[[object], None]], T], total: int, label: str) -> T:
+    from rich.progress import Progress  # noqa: PLC0415 - see module doc
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        return work(lambda _done: progress.advance(task))
+
+
+def _settings() -> tuple[DatabaseSettings, StorageSettings]:
+    database, storage = DatabaseSettings(), StorageSettings()  # invalid: see choreo_cli.errors
+    if not database.database_url:
+        _fail("DATABASE_URL is not set: point it at PostgreSQL, e.g. "
+              "postgresql://choreo:choreo@127.0.0.1:5432/choreo")  # fmt: skip
+    if storage.backend != "local":
+        _fail(f"STORAGE_BACKEND={storage.backend}: moves import copies clips to a local "
+              "STORAGE_ROOT only")  # fmt: skip
+    return database, storage
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)

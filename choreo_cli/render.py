@@ -1,0 +1,98 @@
+"""`choreo render`: render a blueprint file locally with the job's code (no database, no bus)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Render a blueprint into a video locally.", no_args_is_help=True)
+
+
+@app.command()
+def render(
+    blueprint_path: Annotated[
+        Path, typer.Argument(metavar="BLUEPRINT", help="Blueprint JSON file.", show_default=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the MP4.")] = Path(
+        "video.mp4"
+    ),
+    storage_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--storage-root", help="Local storage root (default: STORAGE_ROOT).", show_default=False
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace OUT if it exists.")
+    ] = False,
+) -> None:
+    """Render BLUEPRINT to OUT with a progress bar; exit codes as in job/README.md."""
+    # The job's modules (psycopg, google clients) load only when this command runs.
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    from blobstore.configured import build_storage, storage_rules  # noqa: PLC0415
+    from job.blueprint_source import read_blueprint_text, validate_blueprint  # noqa: PLC0415
+    from job.errors import AssetUnavailable, ExitCode, JobFailure  # noqa: PLC0415
+    from job.main import render_options, work_directory  # noqa: PLC0415
+    from job.run import JobContext, render_blueprint  # noqa: PLC0415
+    from job.task_status import NoTaskStatus  # noqa: PLC0415
+    from schemas.settings import JobSettings, PubSubSettings, StorageSettings  # noqa: PLC0415
+
+    if out.exists() and not overwrite:
+        typer.echo(f"{out} exists; pass --overwrite to replace it", err=True)
+        raise typer.Exit(ExitCode.INVALID_BLUEPRINT)
+    settings, pubsub = JobSettings(), PubSubSettings()
+    storage_settings = StorageSettings()
+    if storage_root is not None:
+        storage_settings = storage_settings.model_copy(
+            update={"backend": "local", "local_root": storage_root}
+        )
+    try:
+        raw = read_blueprint_text("", str(blueprint_path.resolve()), None)
+        root, buckets = storage_rules(storage_settings)
+        blueprint = validate_blueprint(raw, storage_root=root, allowed_buckets=buckets)
+        storage = build_storage(storage_settings, pubsub.project_id)
+        with (
+            work_directory(settings.work_dir) as work_dir,
+            Progress(
+                "[progress.description]{task.description}", BarColumn(), TaskProgressColumn(),
+                TimeElapsedColumn(), transient=False,
+            ) as bar,
+        ):  # fmt: skip
+            task = bar.add_task(f"rendering {blueprint.task_id}", total=100)
+            context = JobContext(
+                storage=storage,
+                status=NoTaskStatus(),
+                publisher=None,
+                render=render_options(settings, work_dir),
+                download_workers=settings.download_workers,
+                storage_retries=settings.storage_retries,
+            )
+            result = render_blueprint(
+                blueprint,
+                context,
+                work_dir / "video.mp4",
+                lambda percent: bar.update(task, completed=percent),
+            )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(result.path, out)
+    except JobFailure as failure:
+        hint = (
+            _missing_asset_hint(storage_settings) if isinstance(failure, AssetUnavailable) else ""
+        )
+        typer.echo(f"error ({failure.error_code}): {failure}{hint}", err=True)
+        raise typer.Exit(failure.exit_code) from failure
+    cached = f"{result.pieces_cached}/{result.pieces} pieces cached"
+    typer.echo(f"{out}: {result.duration_s:.2f} s, {result.frames} frames, {cached}")
+
+
+def _missing_asset_hint(settings: Any) -> str:
+    """What to do when a song or clip is not in storage (``choreo plan`` stores them)."""
+    where = f"storage root {settings.local_root}" if settings.backend == "local" else "the buckets"
+    return (
+        f" (looked in {where}: `choreo plan --song FILE` stores the song and a --library's "
+        f"clips there, `choreo moves import DIR` a library's clips; or pass --storage-root)"
+    )

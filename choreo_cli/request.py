@@ -1,0 +1,257 @@
+"""`choreo request`: submit a choreography request (song or description), or serve the producer.
+
+``song`` and ``describe`` validate the request, store the queued task and its event in one
+transaction, publish it at once unless ``--no-publish`` (the outbox relay would otherwise), and
+print the task id. ``serve`` runs the producer HTTP service (``POST /requests`` and the
+songs-bucket upload trigger). This module is the composition root for both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from schemas.errors import ChoreoError
+
+app = typer.Typer(help="Submit choreography requests, or serve the producer HTTP API.")
+
+EXIT_ERROR = 1
+
+Style = Annotated[str | None, typer.Option(help="Dance style slug, e.g. hip-hop.")]
+Difficulty = Annotated[str | None, typer.Option(help="beginner, intermediate or advanced.")]
+Energy = Annotated[str | None, typer.Option(help="low, medium or high.")]
+Duration = Annotated[float | None, typer.Option(help="Video length in seconds (15-600).")]
+TaskId = Annotated[str | None, typer.Option(help="Your own task id (retries are idempotent).")]
+NoPublish = Annotated[
+    bool, typer.Option("--no-publish", help="Leave publishing to the outbox relay.")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of the bare task id.")]
+
+
+@app.command()
+def song(
+    *,
+    song_id: Annotated[str | None, typer.Option(help="A song from the catalogue.")] = None,
+    audio_uri: Annotated[str | None, typer.Option(help="gs://... or a storage key.")] = None,
+    style: Style = None,
+    difficulty: Difficulty = None,
+    energy: Energy = None,
+    duration: Duration = None,
+    task_id: TaskId = None,
+    no_publish: NoPublish = False,
+    as_json: AsJson = False,
+) -> None:
+    """Request a dance for a song (--song-id) or an audio file (--audio-uri)."""
+    from producers.requests import song_request_document  # noqa: PLC0415 - keep --help fast
+
+    document = song_request_document(
+        song_id=song_id,
+        audio_uri=audio_uri,
+        constraints=_constraints(style, difficulty, energy, duration),
+        task_id=task_id,
+        client={"name": "choreo-cli"},
+    )
+    _submit(document, publish=not no_publish, as_json=as_json)
+
+
+@app.command()
+def describe(
+    description: Annotated[str, typer.Argument(help="e.g. 'energetic hip-hop for beginners'.")],
+    *,
+    song_id: Annotated[str | None, typer.Option(help="Dance to this song.")] = None,
+    style: Style = None,
+    difficulty: Difficulty = None,
+    energy: Energy = None,
+    duration: Duration = None,
+    task_id: TaskId = None,
+    no_publish: NoPublish = False,
+    as_json: AsJson = False,
+) -> None:
+    """Request a dance from a description; the song is given or picked from the catalogue."""
+    from producers.requests import description_request_document  # noqa: PLC0415
+
+    document = description_request_document(
+        description,
+        song_id=song_id,
+        constraints=_constraints(style, difficulty, energy, duration),
+        task_id=task_id,
+        client={"name": "choreo-cli"},
+    )
+    _submit(document, publish=not no_publish, as_json=as_json)
+
+
+@app.command()
+def serve() -> None:
+    """Serve POST /requests and the songs-bucket upload trigger (HTTP_HOST, PORT)."""
+    import uvicorn  # noqa: PLC0415
+
+    from choreo_cli.topology import storage_client  # noqa: PLC0415
+    from producers.request_http import create_producer_app  # noqa: PLC0415
+    from producers.song_registry import GcsObjectReader  # noqa: PLC0415
+    from schemas.logs import configure_logging  # noqa: PLC0415
+    from schemas.settings import (  # noqa: PLC0415
+        CoreSettings,
+        HttpSettings,
+        OutboxSettings,
+        ProducerSettings,
+        PubSubSettings,
+        PushAuthSettings,
+        SongSettings,
+        StorageSettings,
+    )
+
+    core, http, storage = CoreSettings(), HttpSettings(), StorageSettings()
+    outbox = OutboxSettings()
+    configure_logging(core.log_level, json_lines=core.log_json)
+    try:
+        authorize = _authorize(PushAuthSettings())  # a half-configured start is refused here
+    except ChoreoError as exc:
+        _fail(str(exc))
+    immediately = ProducerSettings().publish_immediately
+    with (
+        _pool() as pool,
+        _publisher(publish=immediately or outbox.relay_enabled) as publisher,
+        _relay(pool, publisher, outbox),
+    ):
+        gcs = storage_client(storage.emulator_host, PubSubSettings().project_id)
+        app_ = create_producer_app(
+            pool,
+            publisher=publisher if immediately else None,
+            reader=GcsObjectReader(gcs),
+            songs_bucket=storage.songs_bucket,
+            song_sources=SongSettings().limits().sources,
+            authorize=authorize,
+        )
+        config = uvicorn.Config(
+            app_,
+            host=http.host,
+            port=http.port,
+            log_config=None,
+            timeout_graceful_shutdown=int(http.shutdown_grace_s),
+            lifespan="off",
+        )
+        uvicorn.Server(config).run()
+
+
+def _submit(document: dict[str, Any], *, publish: bool, as_json: bool) -> None:
+    from producers.requests import RequestRejected, submit_request  # noqa: PLC0415
+    from schemas.settings import SongSettings  # noqa: PLC0415
+
+    with _pool() as pool, _publisher(publish=publish) as publisher:
+        try:
+            submitted = submit_request(
+                pool, document, publisher=publisher, song_sources=SongSettings().limits().sources
+            )
+        except RequestRejected as exc:
+            for error in exc.errors:
+                typer.echo(f"error: {error.field}: {error.message}", err=True)
+            raise typer.Exit(EXIT_ERROR) from None
+        except ChoreoError as exc:
+            _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(vars(submitted)))
+        return
+    typer.echo(submitted.task_id)
+    if not submitted.created:
+        typer.echo("(an identical request with this task id exists; nothing new)", err=True)
+    elif publish and not submitted.published:
+        typer.echo("(stored; publishing failed, the outbox relay will retry)", err=True)
+
+
+def _constraints(
+    style: str | None, difficulty: str | None, energy: str | None, duration: float | None
+) -> dict[str, Any] | None:
+    given = {"style": style, "difficulty": difficulty, "energy": energy, "duration_s": duration}
+    chosen = {k: v for k, v in given.items() if v is not None}
+    return chosen or None
+
+
+def _authorize(settings: Any) -> Any:
+    """The OIDC check for the upload trigger, as the producer app's ``authorize`` callable."""
+    from consumers.runtime.oidc import (  # noqa: PLC0415
+        CertificatesUnavailable,
+        Forbidden,
+        Unauthenticated,
+        push_verifier,
+    )
+
+    verifier = push_verifier(settings)
+    if verifier is None:
+        return None
+
+    def authorize(header: str | None) -> tuple[int, str] | None:
+        try:
+            verifier.verify(header)
+        except Unauthenticated as error:
+            return 401, str(error)
+        except Forbidden as error:
+            return 403, str(error)
+        except CertificatesUnavailable as error:
+            return 503, str(error)
+        return None
+
+    return authorize
+
+
+@contextmanager
+def _pool() -> Iterator[Any]:
+    from lifecycle.database import open_pool  # noqa: PLC0415
+    from schemas.settings import DatabaseSettings  # noqa: PLC0415
+
+    try:
+        pool = open_pool(DatabaseSettings(), name="choreo-producer")
+    except ChoreoError as exc:
+        _fail(str(exc))
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@contextmanager
+def _publisher(*, publish: bool) -> Iterator[Any]:
+    if not publish:
+        yield None
+        return
+    from producers.pubsub_publisher import build_pubsub_publisher  # noqa: PLC0415
+    from schemas.settings import PubSubSettings  # noqa: PLC0415
+
+    publisher = build_pubsub_publisher(PubSubSettings())
+    try:
+        yield publisher
+    finally:
+        publisher.close()
+
+
+@contextmanager
+def _relay(pool: Any, publisher: Any, outbox: Any) -> Iterator[None]:
+    """The producer's own outbox relay (``OUTBOX_RELAY_ENABLED``) for the life of the service.
+
+    Without it, requests stored while Pub/Sub was down (or every request, with
+    ``PRODUCER_PUBLISH_IMMEDIATELY=false``) would wait for a relay that may not publish them.
+    """
+    if publisher is None or not outbox.relay_enabled:
+        yield
+        return
+    import threading  # noqa: PLC0415
+
+    from producers.outbox_relay import OutboxRelay  # noqa: PLC0415
+
+    relay = OutboxRelay.from_settings(pool, publisher, outbox)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), name="outbox", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_ERROR)

@@ -1,0 +1,290 @@
+"""Analyse a song file or samples into a :class:`SongAnalysis` (librosa imported lazily)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from choreography.music import beats as beat_grid
+from choreography.music import sections as structure_finder
+from choreography.music.audio_decode import decode_song
+from choreography.music.model import Phrase, Section, SongAnalysis
+from choreography.music.structure import (
+    COUNTS_PER_PHRASE,
+    build_phrases,
+    energy_level,
+    normalise,
+    section_labels,
+    snap_boundaries,
+)
+from schemas.errors import InvalidInput
+from schemas.song_limits import DEFAULT_MAX_SONG_SECONDS
+
+Floats = npt.NDArray[np.float64]
+Samples = npt.NDArray[np.float32]
+Frames = npt.NDArray[np.floating[Any]]
+"""Per-frame features: float32 from the spectrogram, float64 once synced to beats."""
+
+# 22050 Hz keeps hi-hats (up to 11 kHz), which the beat tracker needs on syncopated material;
+# 11025 Hz lost up to 8 points of beat F-measure there for a small speed gain (see the doc).
+SAMPLE_RATE = 22050
+HOP = 512
+N_FFT = 2048
+MIN_DURATION_S = 3.0
+MIN_BEATS = 4
+# Onsets at the beats vs anywhere: a tone or noise scores 1.03-1.08, the real songs in the
+# corpus 1.27-2.4 and synthesized songs 1.7-3.4 (docs/MUSIC_ANALYSIS.md).
+MIN_PULSE_CLARITY = 1.15
+SILENCE_RMS = 1e-4  # about -80 dBFS: below this everywhere, there is nothing to dance to
+LOW_ONSET_HZ = 160.0  # kick drum and bass fundamentals
+# SuperFlux (Boeck & Widmer 2013; librosa's documented recipe): flux against the frame 2 hops back,
+# after a 3-band maximum filter across mel bands, so vibrato and slides on soft melodic notes
+# do not read as onsets. Used only to track beats (docs/MUSIC_ANALYSIS.md).
+SUPERFLUX_LAG = 2
+SUPERFLUX_MAX_SIZE = 3
+BEATS_PER_BAR = 4
+FEATURE_BLOCK_FRAMES = 512
+"""STFT frames computed (and their pitch peaks tracked) at a time: 12 s of audio, 2 MB of power."""
+
+
+@dataclass(frozen=True)
+class _Features:
+    onset: Frames
+    beat_onset: Frames
+    low_onset: Frames
+    chroma: Frames
+    mfcc: Frames
+    rms: Frames
+
+
+def analyse_file(
+    path: str | Path, *, max_seconds: float = DEFAULT_MAX_SONG_SECONDS
+) -> SongAnalysis:
+    """Decode a song (mono, 22050 Hz, float32) and analyse it.
+
+    Undecodable files, files in a format off the allow-list and songs longer than
+    ``max_seconds`` (``MAX_SONG_SECONDS``) raise InvalidInput (see ``audio_decode``).
+    """
+    song = Path(path)
+    if not song.is_file():
+        raise InvalidInput(f"song file {song} does not exist or is not a file")
+    y = decode_song(song, sample_rate=SAMPLE_RATE, max_seconds=max_seconds)
+    return analyse_samples(y, SAMPLE_RATE, source=str(song))
+
+
+def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> SongAnalysis:
+    """Analyse mono (or channels-first multi-channel) samples at any sample rate (as float32)."""
+    import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
+
+    audio = _checked_audio(y, sr, source)
+    if sr != SAMPLE_RATE:
+        audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE).astype(np.float32)
+    duration = audio.size / SAMPLE_RATE
+    feats = _features(audio)
+    frames = beat_grid.track_beats(feats.beat_onset, feats.rms, SAMPLE_RATE, HOP)
+    if frames.size < MIN_BEATS:
+        raise InvalidInput(
+            f"{source}: only {frames.size} beats detected (need {MIN_BEATS}); no steady pulse"
+        )
+    clarity = beat_grid.pulse_clarity(feats.onset, frames)
+    if clarity < MIN_PULSE_CLARITY:
+        raise InvalidInput(
+            f"{source}: no steady pulse to dance to (beats barely stand out: pulse clarity "
+            f"{clarity:.2f} < {MIN_PULSE_CLARITY})"
+        )
+    beats_s = librosa.frames_to_time(frames, sr=SAMPLE_RATE, hop_length=HOP)
+    beat_chroma = _beat_sync(feats.chroma, frames)
+    phase, phase_conf = beat_grid.bar_phase(feats.low_onset, frames, beat_chroma, BEATS_PER_BAR)
+    chord_contrast = beat_grid.bar_change_contrast(
+        beat_grid.harmonic_change(beat_chroma), phase, BEATS_PER_BAR
+    )
+    tempo = beat_grid.estimate_tempo(feats.onset, feats.low_onset, frames, beats_s, chord_contrast)
+    beat_mfcc = _beat_sync(feats.mfcc, frames)
+    novelty = structure_finder.bar_novelty(beat_mfcc, phase, BEATS_PER_BAR)
+    bars = structure_finder.boundary_bars(novelty)
+    # Section changes start 8-counts, so they decide which bar of each pair is count 1.
+    parity = structure_finder.phrase_parity(bars, novelty)
+    phrases = build_phrases(beats_s.tolist(), phase + BEATS_PER_BAR * parity, duration)
+    boundary_times = [float(beats_s[phase + BEATS_PER_BAR * b]) for b in bars]
+    energy = _beat_energy(feats, frames)
+    sections = _sections(
+        beat_chroma=beat_chroma,
+        beat_mfcc=beat_mfcc,
+        energy=energy,
+        phrases=phrases,
+        boundary_times=boundary_times,
+        duration=duration,
+    )
+    return SongAnalysis(
+        duration_s=duration,
+        sample_rate=SAMPLE_RATE,
+        tempo_bpm=tempo.bpm,
+        tempo_confidence=tempo.confidence,
+        tempo_alternatives=tempo.alternatives,
+        octave_ambiguous=tempo.ambiguous,
+        beats_per_bar=BEATS_PER_BAR,
+        beats_s=beats_s.tolist(),
+        downbeats_s=beats_s[phase::BEATS_PER_BAR].tolist(),
+        bar_phase=phase,
+        downbeat_confidence=phase_conf,
+        phrases=phrases,
+        sections=sections,
+        energy_per_beat=energy.tolist(),
+        energy_per_phrase=[
+            float(energy[p.first_beat : p.first_beat + COUNTS_PER_PHRASE].mean()) for p in phrases
+        ],
+    )
+
+
+def _checked_audio(y: npt.ArrayLike, sr: int, source: str) -> Samples:
+    """Mono float32 samples (no copy of float32 input), or InvalidInput naming what is wrong."""
+    audio = np.asarray(y, dtype=np.float32)
+    if sr <= 0:
+        raise InvalidInput(f"{source}: sample rate must be positive, got {sr}")
+    if audio.ndim == 2:
+        audio = audio.mean(axis=0)  # channels first, as librosa returns them
+    if audio.ndim != 1:
+        raise InvalidInput(f"{source}: samples must be 1-D (mono) or 2-D (channels, samples)")
+    if not np.all(np.isfinite(audio)):
+        raise InvalidInput(f"{source}: samples contain NaN or infinite values")
+    if audio.size / sr < MIN_DURATION_S:
+        raise InvalidInput(
+            f"{source}: audio is {audio.size / sr:.2f} s long; need at least {MIN_DURATION_S} s"
+        )
+    if float(np.sqrt(np.dot(audio, audio) / audio.size)) < SILENCE_RMS:
+        raise InvalidInput(f"{source}: audio is silent (RMS below {SILENCE_RMS})")
+    return audio
+
+
+def _features(audio: Samples) -> _Features:
+    """One STFT, and from it the onset envelopes, chroma, MFCC and loudness per frame."""
+    import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
+
+    mel, rms, chroma = _spectral_features(audio)
+    mel_db = librosa.power_to_db(mel)
+    low_bins = int(np.sum(librosa.mel_frequencies(n_mels=mel_db.shape[0] + 2) < LOW_ONSET_HZ))
+    return _Features(
+        onset=librosa.onset.onset_strength(S=mel_db, sr=SAMPLE_RATE),
+        beat_onset=librosa.onset.onset_strength(
+            S=mel_db, sr=SAMPLE_RATE, lag=SUPERFLUX_LAG, max_size=SUPERFLUX_MAX_SIZE
+        ),
+        low_onset=librosa.onset.onset_strength(S=mel_db[: max(low_bins, 2)], sr=SAMPLE_RATE),
+        chroma=chroma,
+        mfcc=librosa.feature.mfcc(S=mel_db, n_mfcc=13),
+        rms=rms,
+    )
+
+
+def _spectral_features(audio: Samples) -> tuple[Samples, Samples, Samples]:
+    """Mel power spectrogram, RMS and chroma per frame, as librosa's whole-song calls give them
+    (``stft`` centred and zero padded, ``melspectrogram``, ``rms``, ``chroma_stft`` tuned by
+    ``estimate_tuning``), a block of STFT frames at a time.
+
+    The full power spectrogram (1025 rows of float32 per frame, 10.6 MB a minute) is never held:
+    every one of these works frame by frame, except chroma's tuning, which needs the pitch peaks
+    of the whole song first. So a first pass keeps mel, RMS and the peaks, a second computes the
+    STFT again for chroma. Memory is the audio, 141 float32 rows per frame and one block.
+    """
+    import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
+
+    frames = 1 + audio.size // HOP
+    mel = np.empty((128, frames), dtype=np.float32)
+    rms = np.empty(frames, dtype=np.float32)
+    pitches, magnitudes = [], []
+    for first, last, power in _power_blocks(audio, frames):
+        mel[:, first:last] = librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE)
+        rms[first:last] = librosa.feature.rms(S=np.sqrt(power), frame_length=N_FFT)[0]
+        pitch, magnitude = librosa.piptrack(S=power, sr=SAMPLE_RATE)
+        found = pitch > 0
+        pitches.append(pitch[found])
+        magnitudes.append(magnitude[found])
+    # estimate_tuning: the pitches whose peak reaches the median peak, per 1/100 of a bin.
+    pitch, magnitude = np.concatenate(pitches), np.concatenate(magnitudes)
+    threshold = np.median(magnitude) if magnitude.size else 0.0
+    tuning = librosa.pitch_tuning(pitch[magnitude >= threshold], resolution=0.01,
+                                  bins_per_octave=12)  # fmt: skip
+    chroma = np.empty((12, frames), dtype=np.float32)
+    for first, last, power in _power_blocks(audio, frames):
+        chroma[:, first:last] = librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE, tuning=tuning)
+    return mel, rms, chroma
+
+
+def _power_blocks(audio: Samples, frames: int) -> Iterator[tuple[int, int, Samples]]:
+    """(first frame, end frame, power spectrogram of those frames), block by block."""
+    import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
+
+    half = N_FFT // 2
+    for first in range(0, frames, FEATURE_BLOCK_FRAMES):
+        last = min(first + FEATURE_BLOCK_FRAMES, frames)
+        start, stop = first * HOP - half, (last - 1) * HOP + half
+        segment = audio[max(start, 0) : min(stop, audio.size)]
+        segment = np.pad(segment, (max(0, -start), max(0, stop - audio.size)))
+        spectrum = librosa.stft(segment, n_fft=N_FFT, hop_length=HOP, center=False)
+        yield first, last, np.abs(spectrum) ** 2
+
+
+def _beat_sync(feature: Frames, frames: npt.NDArray[np.intp]) -> Floats:
+    """Mean of a (dims, frames) feature over each beat (column k covers beat k to beat k+1)."""
+    import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
+
+    # Boundaries are the beats plus the end; padding with frame 0 instead would merge a beat
+    # that falls on frame 0 and leave one column short.
+    bounds = [*frames.tolist(), feature.shape[1]]
+    synced = librosa.util.sync(feature, bounds, aggregate=np.mean, pad=False)
+    return np.asarray(synced, dtype=float)
+
+
+def _beat_energy(feats: _Features, frames: npt.NDArray[np.intp]) -> Floats:
+    """Per-beat energy 0..1: loudness (dB) and onset density, each normalised, averaged."""
+    loud = 20 * np.log10(_beat_sync(feats.rms[None, :], frames)[0] + 1e-6)
+    busy = _beat_sync(feats.onset[None, :], frames)[0]
+    return np.asarray(normalise((normalise(loud) + normalise(busy)) / 2, 0, 100))
+
+
+def _sections(
+    *,
+    beat_chroma: Floats,
+    beat_mfcc: Floats,
+    energy: Floats,
+    phrases: list[Phrase],
+    boundary_times: list[float],
+    duration: float,
+) -> list[Section]:
+    """Sections over the whole song; interior boundaries are snapped to phrase starts."""
+    first_beats = [p.first_beat for p in phrases]
+    if len(phrases) < 2:
+        spans = [structure_finder.SectionSpan(0, len(phrases), None, 0.0, False)]
+    else:
+        starts = [p.start_s for p in phrases]
+        cuts = [i for i in snap_boundaries(boundary_times, starts) if i > 0]
+        sim = structure_finder.phrase_similarity(beat_chroma, beat_mfcc, first_beats)
+        spans = structure_finder.label_repeats(sim, cuts)
+    labels = section_labels([s.repeat_of for s in spans], [s.varied for s in spans])
+    out: list[Section] = []
+    for i, span in enumerate(spans):
+        start = 0.0 if i == 0 else phrases[span.first_phrase].start_s
+        end = duration if i == len(spans) - 1 else phrases[spans[i + 1].first_phrase].start_s
+        beat_lo = first_beats[span.first_phrase] if phrases and i > 0 else 0
+        last = span.first_phrase + span.phrase_count - 1
+        beat_hi = first_beats[last] + COUNTS_PER_PHRASE if phrases and span.phrase_count else None
+        level = float(np.mean(energy[beat_lo:beat_hi])) if energy.size else 0.0
+        out.append(
+            Section(
+                index=i,
+                start_s=start,
+                end_s=end,
+                first_phrase=span.first_phrase,
+                phrase_count=span.phrase_count,
+                label=labels[i],
+                repeat_of=span.repeat_of,
+                repeat_similarity=span.similarity,
+                energy=level,
+                energy_level=energy_level(level),
+            )
+        )
+    return out

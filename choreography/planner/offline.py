@@ -1,0 +1,254 @@
+"""Planning without the bus (the imperative shell around the pure planner): ``choreo plan``.
+
+Reads the move library from a bundle folder (``manifest.json`` + ``keypoints/*.npy``, as
+``choreo moves demo-library`` writes it) or from PostgreSQL, analyses the song (or takes the
+analysis from a cache), searches the library by text with the move index, and plans (with a
+sequence refiner when one is given; see ``refinement``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from choreography.moves.bundle import MANIFEST_NAME, storage_key
+from choreography.moves.model import STYLES, Move, difficulties_up_to
+from choreography.music.model import SongAnalysis
+from choreography.planner.candidates import MoveCandidate, candidate_from_move
+from choreography.planner.offline_storage import song_key
+from choreography.planner.output import video_output
+from choreography.planner.planner import plan_choreography
+from choreography.planner.refinement import SequenceRefiner
+from schemas.blueprint import Blueprint
+from schemas.errors import ConfigurationError, InvalidInput
+from schemas.events import Constraints
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MoveLibrary:
+    """Moves with their motion summaries and a text index, built once per process."""
+
+    moves: list[Move]
+    source: str
+    clip_files: dict[str, Path] = field(default_factory=dict)
+    """Clip file of each move by id, for a bundle folder (a database library's are stored)."""
+    _candidates: dict[str, MoveCandidate] = field(default_factory=dict, repr=False)
+    _index: Any = field(default=None, repr=False)
+    _embedder: Any = field(default=None, repr=False)
+
+    def candidate(self, move_id: str, score: float) -> MoveCandidate:
+        """The planner candidate for a move (motion summary computed once) with ``score``."""
+        if move_id not in self._candidates:
+            move = next(m for m in self.moves if m.move_id == move_id)
+            self._candidates[move_id] = candidate_from_move(move, 0.0)
+        return replace(self._candidates[move_id], score=score)
+
+    def all_candidates(self) -> dict[str, MoveCandidate]:
+        """Every move as a candidate (score 0), by move id: what the quality figures need."""
+        return {m.move_id: self.candidate(m.move_id, 0.0) for m in self.moves}
+
+    def search(self, text: str, style: str | None, difficulty: str | None) -> list[MoveCandidate]:
+        """Moves of the style and difficulty (when given) ranked by text similarity to ``text``."""
+        from choreography.search.move_search import search_by_text  # noqa: PLC0415
+        from choreography.search.search import MoveFilter  # noqa: PLC0415
+
+        index, embedder = self._text_index()
+        filters = MoveFilter.of(style, difficulties_up_to(difficulty))
+        result = search_by_text(index, embedder, text, k=len(self.moves), filters=filters)
+        if not result.hits:
+            raise InvalidInput(
+                f"no move in {self.source} has style {style or 'any'!r} and difficulty "
+                f"{difficulty or 'any'!r} (styles there: "
+                f"{sorted({m.style for m in self.moves})})"
+            )
+        return [self.candidate(hit.move_id, hit.score) for hit in result.hits]
+
+    def _text_index(self) -> tuple[Any, Any]:
+        if self._index is None:
+            from choreography.search.embeddings import move_text  # noqa: PLC0415
+            from choreography.search.move_matrix import MoveMatrix  # noqa: PLC0415
+            from choreography.search.search import MoveIndex  # noqa: PLC0415
+            from choreography.search.text_embedding import (  # noqa: PLC0415
+                text_embedder_from_settings,
+            )
+            from schemas.settings import VectorSearchSettings  # noqa: PLC0415
+
+            settings = VectorSearchSettings()
+            embedder = text_embedder_from_settings(settings)
+            matrix = embedder.embed([move_text(m) for m in self.moves])
+            data = MoveMatrix(
+                kind="text",
+                space=embedder.space,
+                ids=np.array([m.move_id for m in self.moves]),
+                styles=np.array([m.style for m in self.moves]),
+                difficulties=np.array([m.difficulty for m in self.moves]),
+                energies=np.array([m.energy for m in self.moves]),
+                matrix=np.ascontiguousarray(matrix, dtype=np.float32),
+                library_version=0,
+            )
+            self._index, self._embedder = MoveIndex(data, settings), embedder
+        return self._index, self._embedder
+
+
+def library_from_folder(folder: Path) -> MoveLibrary:
+    """Read a move bundle folder; clip URIs are the storage keys ``choreo moves import`` uses."""
+    manifest = folder / MANIFEST_NAME
+    try:
+        document = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{manifest}: cannot read the move library manifest: {exc}") from None
+    entries = document.get("moves") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInput(f"{manifest}: expected an object with a non-empty 'moves' list")
+    moves = [_move_from_entry(folder, i, entry) for i, entry in enumerate(entries)]
+    clips = {
+        move.move_id: folder / str(entry["clip"])
+        for move, entry in zip(moves, entries, strict=True)
+        if isinstance(entry.get("clip"), str)
+    }
+    return MoveLibrary(moves, str(folder), clips)
+
+
+def _move_from_entry(folder: Path, index: int, entry: object) -> Move:
+    where = f"{folder / MANIFEST_NAME}: moves[{index}]"
+    if not isinstance(entry, dict):
+        raise InvalidInput(f"{where}: expected an object")
+    try:
+        keypoints = np.load(folder / str(entry["keypoints"]), allow_pickle=False)
+        return Move(
+            move_id=entry["move_id"],
+            name=entry["name"],
+            description=entry.get("description", ""),
+            style=entry["style"],
+            difficulty=entry["difficulty"],
+            energy=entry["energy"],
+            tempo_bpm=entry["tempo_bpm"],
+            counts=entry["counts"],
+            clip_uri=storage_key(entry["style"], entry["move_id"]),
+            tags=tuple(entry.get("tags", ())),
+            keypoints=keypoints,
+            fps=entry["fps"],
+        )
+    except KeyError as exc:
+        raise InvalidInput(f"{where}: missing field {exc.args[0]!r}") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{where}: cannot read keypoints: {exc}") from None
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: {exc}") from None
+
+
+def library_from_database(database_url: str) -> MoveLibrary:
+    """Every move in the PostgreSQL library at ``database_url``."""
+    from choreography.moves.library_store import list_moves  # noqa: PLC0415
+    from lifecycle.database import connect  # noqa: PLC0415
+
+    if not database_url:
+        raise ConfigurationError(
+            "DATABASE_URL is not set: give --library DIR or point DATABASE_URL at the library"
+        )
+    with connect(database_url) as conn:
+        moves = list_moves(conn)
+    if not moves:
+        raise InvalidInput("the move library database has no moves (import some first)")
+    return MoveLibrary(moves, "the database library")
+
+
+def canonical_style(style: str | None) -> str | None:
+    """The library's spelling of a style (``hiphop`` -> ``hip-hop``), or ``InvalidInput``."""
+    if style is None:
+        return None
+    wanted = style.lower().replace("-", "").replace("_", "")
+    for known in STYLES:
+        if known.replace("-", "") == wanted:
+            return known
+    raise InvalidInput(f"style: unknown style {style!r}; one of {list(STYLES)}")
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file: the analysis cache key."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def analyse_song(
+    song: Path, cache: MutableMapping[str, SongAnalysis] | None = None
+) -> SongAnalysis:
+    """The song's analysis, from ``cache`` (keyed by content hash) when it is there."""
+    from choreography.music.analysis import analyse_file  # noqa: PLC0415 - librosa is heavy
+    from schemas.settings import SongSettings  # noqa: PLC0415
+
+    if not song.is_file():
+        raise InvalidInput(f"song file {song} does not exist or is not a file")
+    key = file_digest(song) if cache is not None else ""
+    if cache is not None and key in cache:
+        return cache[key]
+    analysis = analyse_file(song, max_seconds=SongSettings().max_seconds)
+    if cache is not None:
+        cache[key] = analysis
+    return analysis
+
+
+@dataclass(frozen=True)
+class OfflineRequest:
+    """What ``choreo plan`` was asked for."""
+
+    song: Path
+    description: str | None = None
+    constraints: Constraints = field(default_factory=Constraints)
+    task_id: str = "offline"
+    audio_uri: str | None = None
+    """The song's URI in the blueprint; by default its content key (``song_key``)."""
+    video_uri: str | None = None
+    seed: int = 0
+
+
+def plan_offline(
+    request: OfflineRequest,
+    library: MoveLibrary,
+    analysis_cache: MutableMapping[str, SongAnalysis] | None = None,
+    refiner: SequenceRefiner | None = None,
+) -> tuple[Blueprint, SongAnalysis]:
+    """Analyse, search and plan one request; return the blueprint and the analysis used."""
+    from choreography.planner.description import (  # noqa: PLC0415
+        merge_constraints,
+        parse_description_locally,
+    )
+
+    constraints = request.constraints
+    keywords: tuple[str, ...] = ()
+    if request.description:
+        parsed = parse_description_locally(request.description)
+        constraints = merge_constraints(constraints, parsed.constraints)
+        keywords = parsed.keywords
+    style = canonical_style(constraints.style)
+    audio_uri = request.audio_uri or song_key(request.song)
+    analysis = analyse_song(request.song, analysis_cache)
+    constraints = constraints.model_copy(update={"style": style})
+    words = [style, constraints.difficulty, constraints.energy, *keywords]
+    text = request.description or " ".join(w for w in words if w) or "dance"
+    candidates = library.search(text, style, constraints.difficulty)
+    blueprint = plan_choreography(
+        analysis,
+        constraints,
+        candidates,
+        task_id=request.task_id,
+        audio_uri=audio_uri,
+        output=video_output(request.video_uri or f"videos/{request.task_id}.mp4"),
+        seed=request.seed,
+        title=request.song.stem[:200] or "Untitled",
+        description=request.description,
+        refiner=refiner,
+    )
+    return blueprint, analysis
