@@ -13,6 +13,8 @@ from choreography.planner.window import SongWindow, WindowSection
 from schemas.blueprint import SCHEMA_VERSION, Constraints, VideoOutput
 
 ANALYSER = "choreo music analysis v{version}"
+# ``song.choice_reason`` is a LongText in the blueprint schema.
+MAX_CHOICE_REASON = 2000
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class SongInfo:
     title: str = "Untitled"
     song_id: str | None = None
     artist: str | None = None
+    choice_reason: str | None = None
+    """Why this song was chosen, when the request named none (cut to the schema's limit)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ def blueprint_document(
             "song_id": song.song_id,
             "title": song.title,
             "artist": song.artist,
+            "choice_reason": song.choice_reason[:MAX_CHOICE_REASON] if song.choice_reason else None,
             "audio_uri": song.audio_uri,
             "duration_s": analysis.duration_s,
             "tempo_bpm": analysis.tempo_bpm,

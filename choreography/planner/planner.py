@@ -71,11 +71,15 @@ def plan_choreography(
     title: str = "Untitled",
     song_id: str | None = None,
     description: str | None = None,
+    choice_reason: str | None = None,
     settings: PlannerSettings | None = None,
     created_at: datetime | None = None,
     refiner: SequenceRefiner | None = None,
 ) -> Blueprint:
-    """Plan a schema-valid blueprint; ``InvalidInput`` names the constraint nothing fits."""
+    """Plan a schema-valid blueprint; ``InvalidInput`` names the constraint nothing fits.
+
+    ``choice_reason``: why the song was chosen (a request without a song), recorded as given.
+    """
     settings = settings or PlannerSettings()
     effective = resolve_constraints(analysis, constraints, candidates)
     usable, fits = usable_candidates(analysis, effective, candidates, task_id)
@@ -90,7 +94,7 @@ def plan_choreography(
         task_id=task_id,
         created_at=created_at or datetime.now(UTC),
         analysis=analysis,
-        song=SongInfo(audio_uri, title, song_id),
+        song=SongInfo(audio_uri, title, song_id, choice_reason=choice_reason),
         window=window,
         constraints=effective,
         description=description,

@@ -16,10 +16,11 @@ from blobstore.configured import build_storage
 from blobstore.storage import Storage
 from choreography.planner.gemini import GeminiDescriptionParser, gemini_parser_from_settings
 from choreography.planner.gemini_refiner import gemini_refiner_from_settings
+from choreography.planner.pipeline import PlanFn
 from choreography.planner.planner import plan_choreography
 from choreography.search.cache import move_index_cache_from_pool
 from choreography.search.text_embedding import TextEmbedder, text_embedder_from_settings
-from consumers.blueprint_consumer.handler import CONSUMER, BlueprintConsumer, PlanFn
+from consumers.blueprint_consumer.handler import CONSUMER, BlueprintConsumer
 from consumers.blueprint_consumer.song_store import Analyser, SongResolver
 from consumers.runtime.handler import EventHandler
 from lifecycle.database import open_pool

@@ -10,7 +10,11 @@ Runs inside the runtime's transaction (``consumers.runtime``), which also holds 
    Without a song, choose one from the analysed catalog (the reason goes into the blueprint).
 3. Resolve the song and its analysis (cached by content hash; see ``song_store``).
 4. Candidate moves from the index cache: style and difficulty filters, energy preferred.
-5. Plan, then validate with ``parse_blueprint``.
+5. Plan; the planner validates the blueprint (choice reason included) with ``parse_blueprint``.
+
+Steps 2, 4 and 5 are ``choreography.planner.pipeline``, the planning pipeline ``choreo plan``
+runs too; this handler gives it its ports (the index cache, the library tables, the catalog)
+and tags each step with its failure stage.
 6. Store the blueprint (one per task), CAS ``analyzing -> planned``, ``blueprint.ready`` to
    the outbox.
 
@@ -23,7 +27,7 @@ download and analysis), ``planning`` (song choice, move search, planning, valida
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,23 +35,26 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from choreography.moves.library_store import get_move
-from choreography.moves.model import difficulties_up_to
 from choreography.planner.candidates import MoveCandidate, candidate_from_move
-from choreography.planner.description import ParsedDescription, merge_constraints, parse_description
+from choreography.planner.description import ParsedDescription
 from choreography.planner.gemini import GeminiDescriptionParser
-from choreography.planner.output import video_output
+from choreography.planner.pipeline import (
+    PlanFn,
+    PlannedSong,
+    PlanningPipeline,
+    PlanningRequest,
+    TextIndexSearch,
+    Understood,
+)
 from choreography.planner.planner import plan_choreography
-from choreography.planner.song_choice import choose_song
 from choreography.search.cache import MoveIndexCache
-from choreography.search.move_search import search_by_text
-from choreography.search.search import MoveFilter, SearchHit
 from choreography.search.text_embedding import TextEmbedder
 from consumers.blueprint_consumer.song_store import ResolvedSong, SongResolver, analysed_catalog
 from consumers.runtime.failure_stage import failure_stage, tagged
 from lifecycle.outbox import add_to_outbox
 from lifecycle.task_store import transition
-from schemas.blueprint import Blueprint, parse_blueprint
-from schemas.errors import InvalidInput, NotFound
+from schemas.blueprint import Blueprint
+from schemas.errors import InvalidInput
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import (
     SOURCE_BLUEPRINT_CONSUMER,
@@ -62,17 +69,6 @@ from schemas.task_state import STATE_ORDER, StaleState, State
 log = logging.getLogger(__name__)
 
 CONSUMER = "blueprint-consumer"
-# Below this many moves at the requested energy, moves of other energies are added: the planner
-# follows the song's energy curve and needs more than one or two moves to vary.
-MIN_CANDIDATES_AT_ENERGY = 6
-
-PlanFn = Callable[..., Blueprint]
-
-
-class NoMatchingMoves(NotFound):
-    """The move library has no move passing the request's style and difficulty filters."""
-
-    error_code = "no-matching-moves"
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,10 @@ class BlueprintConsumer:
         plan: PlanFn = plan_choreography,
     ) -> None:
         self._songs, self._moves, self._embedder = songs, moves, embedder
-        self._settings, self._gemini, self._plan = settings, gemini, plan
+        self._settings = settings
+        self._pipeline = PlanningPipeline(
+            candidate_moves=settings.candidate_moves, seed=settings.seed, gemini=gemini, plan=plan
+        )
 
     def handle(
         self, conn: psycopg.Connection[Any], event: ChoreoEvent, delivery: Delivery[ChoreoEvent]
@@ -115,7 +114,7 @@ class BlueprintConsumer:
             return
         inputs = self.planning_inputs(conn, request)
         with failure_stage("planning"):
-            candidates = self.candidates(conn, inputs.constraints, request, inputs.parsed)
+            candidates = self.candidates(conn, request, inputs)
             blueprint = self._planned(request, inputs, candidates)
             _store(conn, blueprint, event, inputs.song)
         log.info(
@@ -133,50 +132,28 @@ class BlueprintConsumer:
         self, conn: psycopg.Connection[Any], request: ChoreographyRequested
     ) -> PlanningInputs:
         """Constraints (parsed and merged), the song (given or chosen) and its analysis."""
-        parsed = None
-        constraints = request.constraints
-        if request.path == "describe" and request.description is not None:
-            with failure_stage("request"):
-                parsed = parse_description(request.description, gemini=self._gemini)
-                constraints = merge_constraints(request.constraints, parsed.constraints)
+        with failure_stage("request"):
+            understood = self._pipeline.understand(PlanningRequest.of(request))
         choice_reason = None
         ref = request.song
         if ref is None:
             with failure_stage("planning"):
-                choice = choose_song(
-                    analysed_catalog(conn),
-                    constraints or Constraints(),
-                    parsed.tempo_range() if parsed else None,
-                )
+                choice = self._pipeline.choose_song(lambda: analysed_catalog(conn), understood)
             ref, choice_reason = SongRef(song_id=choice.song.song_id), choice.reason
         with failure_stage("analysis"):
             song = self._songs.resolve(conn, ref)
-        return PlanningInputs(constraints, parsed, song, choice_reason)
+        return PlanningInputs(understood.constraints, understood.parsed, song, choice_reason)
 
     def candidates(
-        self,
-        conn: psycopg.Connection[Any],
-        constraints: Constraints | None,
-        request: ChoreographyRequested,
-        parsed: ParsedDescription | None,
+        self, conn: psycopg.Connection[Any], request: ChoreographyRequested, inputs: PlanningInputs
     ) -> list[MoveCandidate]:
         """Moves for the planner: style and difficulty filtered, the requested energy first."""
-        wanted = constraints or Constraints()
-        index = self._moves.get()
-        text = _search_text(request, wanted, parsed)
-        k = self._settings.candidate_moves
-        levels = difficulties_up_to(wanted.difficulty)  # a level is a ceiling, see the planner
-        strict = MoveFilter.of(wanted.style, levels, wanted.energy)
-        hits = list(search_by_text(index, self._embedder, text, k, strict).hits)
-        if wanted.energy and len(hits) < MIN_CANDIDATES_AT_ENERGY:
-            wider = MoveFilter.of(wanted.style, levels)
-            hits = _merged(hits, search_by_text(index, self._embedder, text, k, wider).hits)
-        if not hits:
-            raise NoMatchingMoves(
-                f"no move in the library matches {_filters(wanted)} "
-                f"({index.data.size} moves in the index)"
-            )
-        return [candidate_from_move(get_move(conn, hit.move_id), hit.score) for hit in hits]
+        return self._pipeline.candidates(
+            PlanningRequest.of(request),
+            Understood(inputs.constraints, inputs.parsed),
+            TextIndexSearch(self._moves.get(), self._embedder),
+            _LibraryMoves(conn),
+        )
 
     def _planned(
         self,
@@ -185,24 +162,30 @@ class BlueprintConsumer:
         candidates: Sequence[MoveCandidate],
     ) -> Blueprint:
         row = inputs.song.row
-        spec = inputs.constraints.output if inputs.constraints else None
-        blueprint = self._plan(
+        song = PlannedSong(
             inputs.song.analysis,
-            inputs.constraints,
-            candidates,
-            task_id=request.task_id,
-            audio_uri=row.audio_uri,
-            output=video_output(f"{self._settings.video_prefix}/{request.task_id}.mp4", spec),
-            seed=self._settings.seed,
+            row.audio_uri,
             title=row.title or "Untitled",
             song_id=row.song_id,
-            description=request.description if request.path == "describe" else None,
+            choice_reason=inputs.choice_reason,
         )
-        document = blueprint.model_dump(mode="json")
-        if inputs.choice_reason is not None:
-            document["song"]["choice_reason"] = inputs.choice_reason[:2000]
-        # Whatever the planner returned is checked against the contract the job will apply.
-        return parse_blueprint(document)
+        return self._pipeline.blueprint(
+            PlanningRequest.of(request),
+            Understood(inputs.constraints, inputs.parsed),
+            song,
+            candidates,
+            video_uri=f"{self._settings.video_prefix}/{request.task_id}.mp4",
+        )
+
+
+@dataclass(frozen=True)
+class _LibraryMoves:
+    """The pipeline's ``MoveLoader``: moves read from the library tables on this connection."""
+
+    conn: psycopg.Connection[Any]
+
+    def candidate(self, move_id: str, score: float) -> MoveCandidate:
+        return candidate_from_move(get_move(self.conn, move_id), score)
 
 
 def _start_analysis(conn: psycopg.Connection[Any], task_id: str, event_id: str) -> bool:
@@ -250,29 +233,3 @@ def _store(
     add_to_outbox(
         conn, new_event(ready, source=SOURCE_BLUEPRINT_CONSUMER, traceparent=event.traceparent)
     )
-
-
-def _search_text(
-    request: ChoreographyRequested, wanted: Constraints, parsed: ParsedDescription | None
-) -> str:
-    words = [
-        wanted.style or "",
-        wanted.difficulty or "",
-        f"{wanted.energy} energy" if wanted.energy else "",
-    ]
-    if parsed is not None:
-        words += list(parsed.keywords)
-    if request.description:
-        words.append(request.description)
-    return " ".join(w for w in words if w).strip() or "dance move"
-
-
-def _merged(first: Sequence[SearchHit], more: Sequence[SearchHit]) -> list[SearchHit]:
-    seen = {hit.move_id for hit in first}
-    return [*first, *(hit for hit in more if hit.move_id not in seen)]
-
-
-def _filters(wanted: Constraints) -> str:
-    named = [f"{name} {value!r}" for name, value in (("style", wanted.style),
-             ("difficulty", wanted.difficulty)) if value]  # fmt: skip
-    return " and ".join(named) if named else "any style and difficulty"

@@ -8,14 +8,15 @@ from typing import Any
 import pytest
 
 import consumers.blueprint_consumer.handler as blueprint_handler
-from choreography.planner.description import DurationOutOfRange
-from choreography.planner.song_choice import NoSongFits
-from consumers.blueprint_consumer.handler import BlueprintConsumer, NoMatchingMoves
+from choreography.planner.description import DurationOutOfRange, parse_description
+from choreography.planner.pipeline import NoMatchingMoves
+from choreography.planner.song_choice import NoSongFits, choose_song
+from consumers.blueprint_consumer.handler import BlueprintConsumer
 from consumers.blueprint_consumer.song_store import ResolvedSong, UndecodableAudio
 from consumers.runtime.failure_stage import STAGES, failure_stage, stage_of, tagged
 from schemas.errors import InvalidInput
 from schemas.event_envelope import Delivery, new_event
-from schemas.events import SOURCE_PRODUCER, ChoreographyRequested, TaskFailed
+from schemas.events import SOURCE_PRODUCER, ChoreographyRequested, Constraints, TaskFailed
 from schemas.settings import BlueprintConsumerSettings
 
 
@@ -107,13 +108,13 @@ def test_description_out_of_range_is_a_request_failure(monkeypatch: pytest.Monke
     stage = stage_of_failure(monkeypatch, path="describe", description="hip-hop for 20 minutes")
     assert stage == "request"
     with pytest.raises(DurationOutOfRange):
-        blueprint_handler.parse_description("hip-hop for 20 minutes")
+        parse_description("hip-hop for 20 minutes")
 
 
 def test_no_song_fits_is_a_planning_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty analysed catalog for a describe request without a song fails at planning."""
     with pytest.raises(NoSongFits):
-        blueprint_handler.choose_song([], blueprint_handler.Constraints(), None)
+        choose_song([], Constraints(), None)
     assert stage_of_failure(monkeypatch, path="describe", description="chill pop") == "planning"
 
 
