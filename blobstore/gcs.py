@@ -27,6 +27,7 @@ from blobstore.storage import (
     StorageKind,
     TransientStorageError,
 )
+from schemas.errors import ConfigurationError
 from schemas.storage_uri import UnsafeStorageUri, parse_storage_uri
 
 _PERMANENT = (api.NotFound, api.Forbidden, api.Unauthorized, api.BadRequest)
@@ -41,7 +42,17 @@ def gcs_client(emulator_host: str, project_id: str) -> Any:
     from google.cloud.storage import Client  # noqa: PLC0415 - only the GCS backend pays for the import
 
     if not emulator_host:
-        return Client(project=project_id or None)
+        from google.auth.exceptions import DefaultCredentialsError  # noqa: PLC0415
+
+        try:
+            return Client(project=project_id or None)
+        except DefaultCredentialsError as error:
+            reason = str(error).split(". ", 1)[0].rstrip(".")
+            raise ConfigurationError(
+                f"no Google Cloud credentials for Cloud Storage ({reason}): set "
+                "STORAGE_EMULATOR_HOST for the emulator, or GOOGLE_APPLICATION_CREDENTIALS, or run "
+                "`gcloud auth application-default login`"
+            ) from None
     from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
 
     return Client(

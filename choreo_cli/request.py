@@ -3,7 +3,8 @@
 ``song`` and ``describe`` validate the request, store the queued task and its event in one
 transaction, publish it at once unless ``--no-publish`` (the outbox relay would otherwise), and
 print the task id. ``serve`` runs the producer HTTP service (``POST /requests`` and the
-songs-bucket upload trigger). This module is the composition root for both.
+songs-bucket upload trigger), whose composition root is :mod:`producers.app`
+(``python -m producers`` in the image).
 """
 
 from __future__ import annotations
@@ -87,54 +88,12 @@ def describe(
 @app.command()
 def serve() -> None:
     """Serve POST /requests and the songs-bucket upload trigger (HTTP_HOST, PORT)."""
-    import uvicorn  # noqa: PLC0415
+    from producers.app import serve as serve_producer  # noqa: PLC0415 - keep --help fast
 
-    from choreo_cli.topology import storage_client  # noqa: PLC0415
-    from producers.request_http import create_producer_app  # noqa: PLC0415
-    from producers.song_registry import GcsObjectReader  # noqa: PLC0415
-    from schemas.logs import configure_logging  # noqa: PLC0415
-    from schemas.settings import (  # noqa: PLC0415
-        CoreSettings,
-        HttpSettings,
-        OutboxSettings,
-        ProducerSettings,
-        PubSubSettings,
-        PushAuthSettings,
-        SongSettings,
-        StorageSettings,
-    )
-
-    core, http, storage = CoreSettings(), HttpSettings(), StorageSettings()
-    outbox = OutboxSettings()
-    configure_logging(core.log_level, json_lines=core.log_json)
     try:
-        authorize = _authorize(PushAuthSettings())  # a half-configured start is refused here
+        serve_producer()
     except ChoreoError as exc:
         _fail(str(exc))
-    immediately = ProducerSettings().publish_immediately
-    with (
-        _pool() as pool,
-        _publisher(publish=immediately or outbox.relay_enabled) as publisher,
-        _relay(pool, publisher, outbox),
-    ):
-        gcs = storage_client(storage.emulator_host, PubSubSettings().project_id)
-        app_ = create_producer_app(
-            pool,
-            publisher=publisher if immediately else None,
-            reader=GcsObjectReader(gcs),
-            songs_bucket=storage.songs_bucket,
-            song_sources=SongSettings().limits().sources,
-            authorize=authorize,
-        )
-        config = uvicorn.Config(
-            app_,
-            host=http.host,
-            port=http.port,
-            log_config=None,
-            timeout_graceful_shutdown=int(http.shutdown_grace_s),
-            lifespan="off",
-        )
-        uvicorn.Server(config).run()
 
 
 def _submit(document: dict[str, Any], *, publish: bool, as_json: bool) -> None:
@@ -170,33 +129,6 @@ def _constraints(
     return chosen or None
 
 
-def _authorize(settings: Any) -> Any:
-    """The OIDC check for the upload trigger, as the producer app's ``authorize`` callable."""
-    from consumers.runtime.oidc import (  # noqa: PLC0415
-        CertificatesUnavailable,
-        Forbidden,
-        Unauthenticated,
-        push_verifier,
-    )
-
-    verifier = push_verifier(settings)
-    if verifier is None:
-        return None
-
-    def authorize(header: str | None) -> tuple[int, str] | None:
-        try:
-            verifier.verify(header)
-        except Unauthenticated as error:
-            return 401, str(error)
-        except Forbidden as error:
-            return 403, str(error)
-        except CertificatesUnavailable as error:
-            return 503, str(error)
-        return None
-
-    return authorize
-
-
 @contextmanager
 def _pool() -> Iterator[Any]:
     from lifecycle.database import open_pool  # noqa: PLC0415
@@ -225,31 +157,6 @@ def _publisher(*, publish: bool) -> Iterator[Any]:
         yield publisher
     finally:
         publisher.close()
-
-
-@contextmanager
-def _relay(pool: Any, publisher: Any, outbox: Any) -> Iterator[None]:
-    """The producer's own outbox relay (``OUTBOX_RELAY_ENABLED``) for the life of the service.
-
-    Without it, requests stored while Pub/Sub was down (or every request, with
-    ``PRODUCER_PUBLISH_IMMEDIATELY=false``) would wait for a relay that may not publish them.
-    """
-    if publisher is None or not outbox.relay_enabled:
-        yield
-        return
-    import threading  # noqa: PLC0415
-
-    from producers.outbox_relay import OutboxRelay  # noqa: PLC0415
-
-    relay = OutboxRelay.from_settings(pool, publisher, outbox)
-    stop = threading.Event()
-    thread = threading.Thread(target=relay.run_forever, args=(stop,), name="outbox", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(10)
 
 
 def _fail(message: str) -> NoReturn:

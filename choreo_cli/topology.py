@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from blobstore.gcs import gcs_client
 from schemas.errors import ChoreoError, ConfigurationError
 from schemas.settings import PubSubSettings, StorageSettings
 from schemas.topology import Topology, build_topology
@@ -46,31 +47,6 @@ def pubsub_admin_clients(emulator_host: str) -> tuple[Any, Any]:
     return publisher, subscriber
 
 
-def storage_client(emulator_host: str, project_id: str) -> Any:
-    """A Cloud Storage client: on the emulator at ``emulator_host`` (a URL), else on GCP."""
-    from google.cloud.storage import Client  # noqa: PLC0415
-
-    if not emulator_host:
-        from google.auth.exceptions import DefaultCredentialsError  # noqa: PLC0415
-
-        try:
-            return Client(project=project_id)
-        except DefaultCredentialsError as error:
-            reason = str(error).split(". ", 1)[0].rstrip(".")
-            raise ConfigurationError(
-                f"no Google Cloud credentials for Cloud Storage ({reason}): set "
-                "STORAGE_EMULATOR_HOST for the emulator, or GOOGLE_APPLICATION_CREDENTIALS, or run "
-                "`gcloud auth application-default login`"
-            ) from None
-    from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
-
-    return Client(
-        project=project_id,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options={"api_endpoint": emulator_host},
-    )
-
-
 def apply_all(
     topology: Topology, project_id: str, *, pubsub_host: str, storage_host: str | None
 ) -> Any:
@@ -80,7 +56,7 @@ def apply_all(
     """
     from producers.topology_apply import apply_buckets, apply_topology  # noqa: PLC0415
 
-    storage = None if storage_host is None else storage_client(storage_host, project_id)
+    storage = None if storage_host is None else gcs_client(storage_host, project_id)
     publisher, subscriber = pubsub_admin_clients(pubsub_host)
     try:
         report = apply_topology(topology, project_id, publisher=publisher, subscriber=subscriber)

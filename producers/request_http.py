@@ -9,9 +9,11 @@ Served by uvicorn as a Starlette app, like the consumer runtime's push endpoint.
   503 when the database cannot be reached (nothing was stored; try again).
 - ``POST /events/storage``: Cloud Storage ``object.v1.finalized`` from Eventarc (binary or
   structured CloudEvent) → 200 with what happened (registered, existing, ignored); a body that is
-  not such an event (or is over 1 MB) is poison: 200 ``{"outcome": "rejected", "reason"}``, logged
-  and recorded in ``rejected_messages``; 503/500 make Eventarc retry. When an ``authorize``
-  callable is given (the composition root builds it from the OIDC verifier) it guards this route.
+  not such an event (or is over 1 MB) is poison: 200 ``{"outcome": "undecodable", "reason"}``,
+  logged and recorded in ``rejected_messages``; 503/500 make Eventarc retry. The statuses come
+  from :mod:`delivery.error_mapping`, the same table every consumer answers with. When an
+  ``authorize`` callable is given (:mod:`producers.app` builds it from the OIDC verifier) it
+  guards this route.
 - ``GET /healthz`` → 200.
 """
 
@@ -30,11 +32,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from lifecycle.rejections import Rejection, kept_headers, record_rejection
+from delivery.error_mapping import Outcome, Verdict, classify, is_unexpected, verdict_for
+from delivery.http import read_limited
+from delivery.rejection import reject
+from lifecycle.rejections import Rejection, kept_headers
 from producers.publishing import Publisher
 from producers.requests import FieldError, RequestRejected, TaskConflict, submit_request
 from producers.song_registry import ObjectReader, register_upload
-from schemas.errors import InvalidInput, PermanentError, TransientError
+from schemas.errors import InvalidInput, TransientError
 from schemas.event_codec import decode_http
 from schemas.event_envelope import EventDecodeError
 from schemas.song_limits import DEFAULT_LIMITS, SongSources
@@ -99,7 +104,6 @@ def create_producer_app(
             )
         except InvalidInput as exc:
             # Poison: a retry would fail the same way. Acknowledge it, and keep it for operators.
-            log.error("storage event rejected: %s", exc)
             rejection = Rejection(
                 receiver="producer",
                 transport=f"http {request.url.path}",
@@ -108,19 +112,15 @@ def create_producer_app(
                 headers=kept_headers(dict(request.headers.items())),
                 body_bytes=size,
             )
-            try:
-                await run_in_threadpool(_record, pool, rejection)
-            except (PoolTimeout, psycopg.Error) as record_error:
-                log.warning("rejection not recorded, Eventarc will retry: %s", record_error)
-                return JSONResponse({"error": f"try again later: {record_error}"}, 503)
-            return JSONResponse({"outcome": "rejected", "reason": str(exc)}, status_code=200)
-        except PermanentError as exc:
-            # Retrying cannot help: acknowledge (2xx) so Eventarc stops, and say why.
-            log.error("storage event failed for good: %s", exc)
-            return JSONResponse({"outcome": "failed", "reason": str(exc)}, status_code=200)
-        except (TransientError, PoolTimeout, psycopg.OperationalError) as exc:
-            log.warning("storage event not handled, Eventarc will retry: %s", exc)
-            return JSONResponse({"error": str(exc)}, status_code=503)
+            return _answer(await run_in_threadpool(reject, pool, exc, rejection))
+        except Exception as exc:
+            # The same mapping as every consumer: permanent 200, transient 503, a bug 500.
+            outcome = classify(exc)
+            log.log(
+                logging.ERROR if outcome is Outcome.FAILED_PERMANENTLY else logging.WARNING,
+                "storage event not registered (%s): %s", outcome, exc,
+            )  # fmt: skip
+            return _answer(verdict_for(outcome, str(exc), unexpected=is_unexpected(exc)))
         return JSONResponse(asdict(registration), status_code=200)
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -145,26 +145,11 @@ def _request_document(body: bytes) -> Any:
         raise RequestRejected([FieldError("body", f"is not valid JSON: {exc.problem}")]) from None
 
 
-async def read_limited(request: Request, max_bytes: int) -> tuple[bytes, int]:
-    """At most ``max_bytes + 1`` bytes of the body, and its size (declared, or as far as read).
-
-    A declared ``Content-Length`` over the limit is not read at all; a body without one is read
-    until it passes the limit, so an endless upload costs at most ``max_bytes`` of memory.
-    """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        return b"", int(declared)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            break
-    return bytes(body[: max_bytes + 1]), len(body)
-
-
-def _record(pool: ConnectionPool, rejection: Rejection) -> None:
-    with pool.connection() as conn:
-        record_rejection(conn, rejection)
+def _answer(verdict: Verdict) -> JSONResponse:
+    content = {"outcome": str(verdict.outcome)}
+    if verdict.reason:
+        content["reason"] = verdict.reason
+    return JSONResponse(content, status_code=verdict.http_status)
 
 
 def _field_errors(status: int, errors: list[FieldError]) -> JSONResponse:

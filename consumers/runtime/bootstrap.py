@@ -22,8 +22,8 @@ from psycopg_pool import ConnectionPool
 
 from consumers.runtime.handler import EventHandler, EventProcessor
 from consumers.runtime.http_app import create_app, serve
-from consumers.runtime.oidc import push_verifier
 from consumers.runtime.pull_worker import PullWorker, UnaryPullWorker
+from delivery.oidc import push_verifier
 from lifecycle.database import open_pool
 from lifecycle.task_reaper import TaskReaper
 from producers.outbox_relay import OutboxRelay

@@ -5,7 +5,7 @@ reports in ``task.failed`` unless the error carries its own (:mod:`.failure_stag
 function of ``(conn, event, delivery)`` whose database effects commit in one transaction with
 the ``processed_events`` record. It never sees the transport: the pull worker and the HTTP app
 decode first and hand the same :class:`Delivery` to :meth:`EventProcessor.process`, which
-applies :mod:`consumers.runtime.error_mapping`.
+applies :mod:`delivery.error_mapping`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from consumers.runtime.error_mapping import (
+from consumers.runtime.failure_stage import Stage, stage_of
+from consumers.runtime.idempotency import claim_event, run_once
+from delivery.error_mapping import (
     Outcome,
     Verdict,
     classify,
@@ -27,10 +29,9 @@ from consumers.runtime.error_mapping import (
     is_unexpected,
     verdict_for,
 )
-from consumers.runtime.failure_stage import Stage, stage_of
-from consumers.runtime.idempotency import claim_event, run_once
+from delivery.rejection import reject
 from lifecycle.outbox import add_to_outbox
-from lifecycle.rejections import Rejection, record_rejection
+from lifecycle.rejections import Rejection
 from lifecycle.task_failure import fail_task, failure_event
 from producers.publishing import current_traceparent
 from schemas.errors import NotFound
@@ -75,26 +76,9 @@ class EventProcessor:
         return verdict
 
     def reject(self, error: Exception, rejection: Rejection) -> Verdict:
-        """Acknowledge a message that can never be handled: log it and record it.
-
-        The verdict acks (HTTP 200) once the ``rejected_messages`` row is written; if it cannot
-        be written (the database is down) the verdict retries, so the poison comes back and is
-        recorded later rather than lost without a trace.
-        """
-        extra = {
-            "consumer": self.handler.consumer,
-            "transport": rejection.transport,
-            "message_id": rejection.message_id,
-            "body_bytes": rejection.body_bytes or len(rejection.body),
-        }
-        log.error("rejected message: %s", error, extra={**extra, "outcome": Outcome.UNDECODABLE})
-        try:
-            with self.pool.connection() as conn:
-                record_rejection(conn, rejection)
-        except Exception as record_error:
-            log.exception("could not record a rejected message; it will come back", extra=extra)
-            return verdict_for(Outcome.RETRY, f"recording the rejection failed: {record_error}")
-        return verdict_for(Outcome.UNDECODABLE, str(error))
+        """Acknowledge a message that can never be handled: log it and record it
+        (:func:`delivery.rejection.reject`; a retry verdict if the row cannot be written)."""
+        return reject(self.pool, error, rejection)
 
     def _process(self, delivery: Delivery[ChoreoEvent]) -> Verdict:
         event = delivery.event

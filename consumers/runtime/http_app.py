@@ -2,7 +2,7 @@
 
 ``POST /`` accepts binary and structured CloudEvents, the Pub/Sub push wrapper and Eventarc's
 ``messagePublished`` wrapper (all decoded by :func:`schemas.event_codec.from_http` into the same
-typed event) and answers with the status :mod:`consumers.runtime.error_mapping` gives: 2xx acks,
+typed event) and answers with the status :mod:`delivery.error_mapping` gives: 2xx acks,
 5xx makes Pub/Sub retry (then dead-letter). A body that can never be handled (it does not decode,
 or it is over ``HTTP_MAX_BODY_BYTES``) is answered 200, logged, and recorded in
 ``rejected_messages`` (:mod:`lifecycle.rejections`), since a retry would fail the same way. With
@@ -26,14 +26,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from consumers.runtime.handler import EventProcessor
-from consumers.runtime.oidc import (
-    CertificatesUnavailable,
-    Forbidden,
-    GoogleTokenVerifier,
-    Unauthenticated,
-)
+from delivery.http import read_limited
+from delivery.oidc import GoogleTokenVerifier, refusal
 from lifecycle.rejections import Rejection, kept_headers
-from producers.request_http import read_limited
 from schemas.event_codec import from_http
 from schemas.event_envelope import EventDecodeError
 from schemas.settings import HttpSettings
@@ -130,16 +125,10 @@ async def _check_token(
     """None when the request may proceed, else the 401/403/503 refusal."""
     if verifier is None:
         return None
-    try:
-        await run_in_threadpool(verifier.verify, request.headers.get("authorization"))
-    except Unauthenticated as error:
-        status, reason = 401, str(error)
-    except Forbidden as error:
-        status, reason = 403, str(error)
-    except CertificatesUnavailable as error:
-        status, reason = 503, str(error)
-    else:
+    refused = await run_in_threadpool(refusal, verifier, request.headers.get("authorization"))
+    if refused is None:
         return None
+    status, reason = refused
     client = request.client.host if request.client else None
     log.warning("request refused: %s", reason, extra={"status": status, "client": client})
     return _error(status, reason)

@@ -26,8 +26,8 @@ from choreography.search.embeddings import embed_moves
 from choreography.search.text_embedding import LocalTextEmbedder
 from consumers.blueprint_consumer.app import as_event_handler, build_blueprint_consumer
 from consumers.blueprint_consumer.song_store import register_song, save_analysis
-from consumers.runtime.error_mapping import Outcome
 from consumers.runtime.handler import EventProcessor
+from delivery.error_mapping import Outcome
 from lifecycle.outbox import outbox_rows
 from lifecycle.task_store import create_task, get_task
 from schemas.blueprint import Blueprint, parse_blueprint

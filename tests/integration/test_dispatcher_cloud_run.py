@@ -33,8 +33,8 @@ from consumers.dispatcher.cloud_run import (
 )
 from consumers.dispatcher.handler import Dispatcher
 from consumers.dispatcher.launcher import StorageBlueprintStash
-from consumers.runtime.error_mapping import Outcome
 from consumers.runtime.handler import EventProcessor
+from delivery.error_mapping import Outcome
 from lifecycle.outbox import outbox_rows
 from lifecycle.task_store import create_task, get_task, transition
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event

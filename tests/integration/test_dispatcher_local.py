@@ -24,8 +24,8 @@ from consumers.dispatcher.handler import Dispatcher
 from consumers.dispatcher.job_exits import JobExit, settle_exit
 from consumers.dispatcher.launcher import StorageBlueprintStash
 from consumers.dispatcher.local_runner import LocalJobRunner
-from consumers.runtime.error_mapping import Outcome
 from consumers.runtime.handler import EventProcessor
+from delivery.error_mapping import Outcome
 from lifecycle.task_store import create_task, get_task, task_history, transition
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import SOURCE_BLUEPRINT_CONSUMER, BlueprintReady

@@ -167,7 +167,7 @@ def test_a_malformed_storage_event_is_acked_and_recorded_naming_the_field(
     response = producer_http.post(
         "/events/storage", headers=binary(data)[0], content=binary(data)[1]
     )
-    assert (response.status_code, response.json()["outcome"]) == (200, "rejected")
+    assert (response.status_code, response.json()["outcome"]) == (200, "undecodable")
     assert "data.generation" in response.json()["reason"]
     with pool.connection() as conn:
         [row] = list_rejections(conn)

@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 from psycopg_pool import ConnectionPool
 
-from consumers.runtime.oidc import (
+from delivery.oidc import (
     UNKNOWN_KID_REFETCH_S,
     Forbidden,
     GoogleTokenVerifier,
@@ -219,7 +219,7 @@ def test_auth_is_on_by_default_and_needs_both_settings(
     monkeypatch.setenv("PUSH_AUTH_SERVICE_ACCOUNT", SERVICE_ACCOUNT)
     assert isinstance(push_verifier(PushAuthSettings()), GoogleTokenVerifier)
     monkeypatch.setenv("PUSH_AUTH_ENABLED", "false")
-    with caplog.at_level(logging.WARNING, logger="consumers.runtime.oidc"):
+    with caplog.at_level(logging.WARNING, logger="delivery.oidc"):
         assert push_verifier(PushAuthSettings()) is None
     assert "NOT authenticated" in caplog.text
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from psycopg_pool import ConnectionPool
 
-from consumers.runtime.error_mapping import Outcome, Verdict
 from consumers.runtime.handler import EventHandler, EventProcessor
 from consumers.runtime.pull_worker import PullWorker
+from delivery.error_mapping import Outcome, Verdict
 from lifecycle.outbox import outbox_rows
 from lifecycle.rejections import list_rejections
 from lifecycle.task_store import get_task

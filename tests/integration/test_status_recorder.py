@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from psycopg_pool import ConnectionPool
 
-from consumers.runtime.error_mapping import Outcome
 from consumers.runtime.handler import EventProcessor
 from consumers.status_recorder.app import status_recorder
+from delivery.error_mapping import Outcome
 from lifecycle.outbox import outbox_rows
 from lifecycle.task_store import create_task, get_task, task_history, transition
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event

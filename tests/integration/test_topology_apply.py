@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from choreo_cli.topology import pubsub_admin_clients, storage_client
+from blobstore.gcs import gcs_client as storage_client
+from choreo_cli.topology import pubsub_admin_clients
 from producers.topology_apply import (
     PubSubUnreachable,
     StorageUnreachable,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.runtime.error_mapping import (
+from delivery.error_mapping import (
     Outcome,
     classify,
     error_code,
     is_unexpected,
     verdict_for,
 )
-from consumers.runtime.oidc import CertificatesUnavailable
+from delivery.oidc import CertificatesUnavailable
 from producers.publishing import PublishFailed
 from schemas.errors import InvalidInput, NotFound, TransientError
 from schemas.event_envelope import EventDecodeError

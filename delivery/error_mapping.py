@@ -31,6 +31,9 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+import psycopg
+from psycopg_pool import PoolTimeout
+
 from schemas.errors import PermanentError, TransientError
 from schemas.task_state import StaleState
 
@@ -74,8 +77,12 @@ def classify(error: BaseException) -> Outcome:
 
 
 def is_unexpected(error: BaseException) -> bool:
-    """True for an exception that is not one of choreo's intents (a bug, or an unmapped error)."""
-    return not isinstance(error, TransientError | PermanentError | StaleState)
+    """True for an exception that is not one of choreo's intents (a bug, or an unmapped error).
+
+    PostgreSQL being unreachable (a pool timeout, a dropped connection) is expected: 503.
+    """
+    expected = TransientError | PermanentError | StaleState | PoolTimeout | psycopg.OperationalError
+    return not isinstance(error, expected)
 
 
 def error_code(error: BaseException) -> str:

@@ -154,3 +154,20 @@ def push_verifier(settings: PushAuthSettings, request: Any = None) -> GoogleToke
         )
         return None
     return GoogleTokenVerifier(settings, request)
+
+
+def refusal(verifier: GoogleTokenVerifier, authorization: str | None) -> tuple[int, str] | None:
+    """None when the token passes, else the (HTTP status, reason) to refuse with.
+
+    401 for no or a malformed token, 403 for a valid token of the wrong audience or account, 503
+    when Google's certificates cannot be fetched: every deployable answers these the same way.
+    """
+    try:
+        verifier.verify(authorization)
+    except Unauthenticated as error:
+        return 401, str(error)
+    except Forbidden as error:
+        return 403, str(error)
+    except CertificatesUnavailable as error:
+        return 503, str(error)
+    return None
