@@ -125,14 +125,16 @@ import sys
 from pathlib import Path
 from choreography.music.model import SongAnalysis
 from choreography.planner import offline
-from choreography.planner.output import video_output
-from choreography.planner.planner import plan_choreography
+from choreography.planner.pipeline import PlannedSong, PlanningPipeline, PlanningRequest
 from schemas.events import Constraints
 analysis = SongAnalysis.model_validate_json(Path(sys.argv[1]).read_text())
 library = offline.library_from_folder(Path(sys.argv[2]))
-candidates = library.search("hip-hop beginner", "hip-hop", "beginner")
-plan_choreography(analysis, Constraints(style="hip-hop", difficulty="beginner"), candidates,
-                  task_id="bench", audio_uri="songs/a.wav", output=video_output("videos/b.mp4"))
+pipeline = PlanningPipeline()
+request = PlanningRequest("bench", Constraints(style="hip-hop", difficulty="beginner"))
+understood = pipeline.understand(request)
+candidates = pipeline.candidates(request, understood, library, library)
+pipeline.blueprint(request, understood, PlannedSong(analysis, "songs/a.wav"), candidates,
+                   video_uri="videos/b.mp4")
 """
 
 
@@ -164,12 +166,18 @@ def _best_of(
 def in_process(songs: list[Path], library_dir: Path, work: Path, hits: int) -> dict[str, Any]:
     """Warm-worker and cache-hit timings, with a breakdown of the warm plan."""
     from choreography.planner import offline  # noqa: PLC0415
-    from choreography.planner.output import video_output  # noqa: PLC0415
-    from choreography.planner.planner import plan_choreography  # noqa: PLC0415
+    from choreography.planner.pipeline import (  # noqa: PLC0415
+        PlannedSong,
+        PlanningPipeline,
+        PlanningRequest,
+    )
     from schemas.events import Constraints  # noqa: PLC0415
 
     constraints = Constraints(style="hip-hop", difficulty="beginner")
     library = offline.library_from_folder(library_dir)
+    pipeline = PlanningPipeline()
+    planning = PlanningRequest("bench", constraints)
+    understood = pipeline.understand(planning)
     cache: dict[str, Any] = {}
 
     def plan(song: Path) -> float:
@@ -179,11 +187,9 @@ def in_process(songs: list[Path], library_dir: Path, work: Path, hits: int) -> d
         return time.perf_counter() - start
 
     def plan_analysed(analysis: Any) -> None:
-        candidates = library.search("hip-hop beginner", "hip-hop", "beginner")
-        plan_choreography(
-            analysis, constraints, candidates, task_id="bench", audio_uri=songs[2].name,
-            output=video_output("videos/bench.mp4"),
-        )  # fmt: skip
+        candidates = pipeline.candidates(planning, understood, library, library)
+        song = PlannedSong(analysis, songs[2].name)
+        pipeline.blueprint(planning, understood, song, candidates, video_uri="videos/bench.mp4")
 
     warm_up = plan(songs[1])  # imports, library motion summaries, text index
     warm = plan(songs[2])
@@ -193,12 +199,12 @@ def in_process(songs: list[Path], library_dir: Path, work: Path, hits: int) -> d
     start = time.perf_counter()
     analysis = offline.analyse_song(songs[0])
     analysed = time.perf_counter()
-    candidates = library.search("hip-hop beginner", "hip-hop", "beginner")
+    candidates = pipeline.candidates(planning, understood, library, library)
     searched = time.perf_counter()
-    blueprint = plan_choreography(
-        analysis, constraints, candidates, task_id="bench", audio_uri="songs/a.wav",
-        output=video_output("videos/bench.mp4"),
-    )  # fmt: skip
+    song = PlannedSong(analysis, "songs/a.wav")
+    blueprint = pipeline.blueprint(
+        planning, understood, song, candidates, video_uri="videos/bench.mp4"
+    )
     planned = time.perf_counter()
     return {
         "first_plan_in_process_s": warm_up,

@@ -56,12 +56,15 @@ def plan(
     """Plan a choreography for a song offline and write its blueprint.
 
     Without ``--audio-uri`` the song is stored (named by its content) and, with ``--library``,
-    the clips the blueprint uses too, so ``choreo render`` finds them. With ``GEMINI_REFINE=true``
-    and ``GEMINI_API_KEY`` set, Gemini may refine the planned moves.
+    the clips the blueprint uses too, so ``choreo render`` finds them. The moves are chosen as
+    the blueprint consumer chooses them (one planning pipeline, ``BLUEPRINT_CANDIDATE_MOVES``
+    per search). With ``GEMINI_API_KEY`` set, Gemini parses ``--describe``; with
+    ``GEMINI_REFINE=true`` too, it may refine the planned moves.
     """
     from pydantic import ValidationError  # noqa: PLC0415
 
     from blobstore.configured import build_storage  # noqa: PLC0415
+    from choreography.planner.gemini import gemini_parser_from_settings  # noqa: PLC0415
     from choreography.planner.gemini_refiner import gemini_refiner_from_settings  # noqa: PLC0415
     from choreography.planner.offline import (  # noqa: PLC0415
         OfflineRequest,
@@ -73,6 +76,7 @@ def plan(
     from choreography.planner.quality import quality_report  # noqa: PLC0415
     from schemas.events import Constraints  # noqa: PLC0415
     from schemas.settings import (  # noqa: PLC0415
+        BlueprintConsumerSettings,
         DatabaseSettings,
         GeminiSettings,
         PubSubSettings,
@@ -101,9 +105,15 @@ def plan(
             task_id=task_id,
             audio_uri=audio_uri,
             seed=seed,
+            candidate_moves=BlueprintConsumerSettings().candidate_moves,
         )
-        refiner = gemini_refiner_from_settings(GeminiSettings())
-        blueprint, analysis = plan_offline(request, moves, refiner=refiner)
+        gemini = GeminiSettings()
+        blueprint, analysis = plan_offline(
+            request,
+            moves,
+            refiner=gemini_refiner_from_settings(gemini),
+            gemini=gemini_parser_from_settings(gemini),
+        )
         storage_settings = StorageSettings()
         if storage_root is not None:
             storage_settings = storage_settings.model_copy(

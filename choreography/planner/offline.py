@@ -2,8 +2,9 @@
 
 Reads the move library from a bundle folder (``manifest.json`` + ``keypoints/*.npy``, as
 ``choreo moves demo-library`` writes it) or from PostgreSQL, analyses the song (or takes the
-analysis from a cache), searches the library by text with the move index, and plans (with a
-sequence refiner when one is given; see ``refinement``).
+analysis from a cache), and runs the planning pipeline the blueprint consumer runs
+(``pipeline``: description, search text, candidate moves, planner; with a sequence refiner when
+one is given, see ``refinement``), the library serving as its move search and move loader.
 """
 
 from __future__ import annotations
@@ -11,36 +12,54 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from choreography.moves.bundle import MANIFEST_NAME, storage_key
-from choreography.moves.model import STYLES, Move, difficulties_up_to
+from choreography.moves.model import STYLES, Move
 from choreography.music.model import SongAnalysis
 from choreography.planner.candidates import MoveCandidate, candidate_from_move
 from choreography.planner.offline_storage import song_key
-from choreography.planner.output import video_output
+from choreography.planner.pipeline import (
+    DEFAULT_CANDIDATE_MOVES,
+    PlannedSong,
+    PlanningPipeline,
+    PlanningRequest,
+    TextIndexSearch,
+)
 from choreography.planner.planner import plan_choreography
 from choreography.planner.refinement import SequenceRefiner
 from schemas.blueprint import Blueprint
 from schemas.errors import ConfigurationError, InvalidInput
 from schemas.events import Constraints
 
+if TYPE_CHECKING:
+    from choreography.planner.gemini import GeminiDescriptionParser
+    from choreography.search.search import MoveFilter, MoveIndex, SearchHit
+    from choreography.search.text_embedding import TextEmbedder
+    from schemas.settings import VectorSearchSettings
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class MoveLibrary:
-    """Moves with their motion summaries and a text index, built once per process."""
+    """Moves with their motion summaries and a text index, built once per process.
+
+    The planning pipeline's move search (``size``, ``search``) and move loader (``candidate``).
+    """
 
     moves: list[Move]
     source: str
     clip_files: dict[str, Path] = field(default_factory=dict)
     """Clip file of each move by id, for a bundle folder (a database library's are stored)."""
+    text_embedder: TextEmbedder | None = None
+    """The embedder of the text index; by default the one the settings configure."""
     _candidates: dict[str, MoveCandidate] = field(default_factory=dict, repr=False)
     _index: Any = field(default=None, repr=False)
     _embedder: Any = field(default=None, repr=False)
@@ -56,47 +75,49 @@ class MoveLibrary:
         """Every move as a candidate (score 0), by move id: what the quality figures need."""
         return {m.move_id: self.candidate(m.move_id, 0.0) for m in self.moves}
 
-    def search(self, text: str, style: str | None, difficulty: str | None) -> list[MoveCandidate]:
-        """Moves of the style and difficulty (when given) ranked by text similarity to ``text``."""
-        from choreography.search.move_search import search_by_text  # noqa: PLC0415
-        from choreography.search.search import MoveFilter  # noqa: PLC0415
+    @property
+    def size(self) -> int:
+        """How many moves the library holds."""
+        return len(self.moves)
 
-        index, embedder = self._text_index()
-        filters = MoveFilter.of(style, difficulties_up_to(difficulty))
-        result = search_by_text(index, embedder, text, k=len(self.moves), filters=filters)
-        if not result.hits:
-            raise InvalidInput(
-                f"no move in {self.source} has style {style or 'any'!r} and difficulty "
-                f"{difficulty or 'any'!r} (styles there: "
-                f"{sorted({m.style for m in self.moves})})"
-            )
-        return [self.candidate(hit.move_id, hit.score) for hit in result.hits]
+    def search(self, text: str, k: int, filters: MoveFilter) -> Sequence[SearchHit]:
+        """At most ``k`` moves passing ``filters``, ranked by text similarity to ``text``."""
+        return TextIndexSearch(*self._text_index()).search(text, k, filters)
 
     def _text_index(self) -> tuple[Any, Any]:
         if self._index is None:
-            from choreography.search.embeddings import move_text  # noqa: PLC0415
-            from choreography.search.move_matrix import MoveMatrix  # noqa: PLC0415
-            from choreography.search.search import MoveIndex  # noqa: PLC0415
             from choreography.search.text_embedding import (  # noqa: PLC0415
                 text_embedder_from_settings,
             )
             from schemas.settings import VectorSearchSettings  # noqa: PLC0415
 
             settings = VectorSearchSettings()
-            embedder = text_embedder_from_settings(settings)
-            matrix = embedder.embed([move_text(m) for m in self.moves])
-            data = MoveMatrix(
-                kind="text",
-                space=embedder.space,
-                ids=np.array([m.move_id for m in self.moves]),
-                styles=np.array([m.style for m in self.moves]),
-                difficulties=np.array([m.difficulty for m in self.moves]),
-                energies=np.array([m.energy for m in self.moves]),
-                matrix=np.ascontiguousarray(matrix, dtype=np.float32),
-                library_version=0,
-            )
-            self._index, self._embedder = MoveIndex(data, settings), embedder
+            embedder = self.text_embedder or text_embedder_from_settings(settings)
+            self._index, self._embedder = text_index(self.moves, embedder, settings), embedder
         return self._index, self._embedder
+
+
+def text_index(
+    moves: Sequence[Move], embedder: TextEmbedder, settings: VectorSearchSettings | None = None
+) -> MoveIndex:
+    """A move index over the moves' text embeddings (``move_text``), as the library stores them."""
+    from choreography.search.embeddings import move_text  # noqa: PLC0415
+    from choreography.search.move_matrix import MoveMatrix  # noqa: PLC0415
+    from choreography.search.search import MoveIndex  # noqa: PLC0415
+    from schemas.settings import VectorSearchSettings  # noqa: PLC0415
+
+    matrix = embedder.embed([move_text(m) for m in moves])
+    data = MoveMatrix(
+        kind="text",
+        space=embedder.space,
+        ids=np.array([m.move_id for m in moves]),
+        styles=np.array([m.style for m in moves]),
+        difficulties=np.array([m.difficulty for m in moves]),
+        energies=np.array([m.energy for m in moves]),
+        matrix=np.ascontiguousarray(matrix, dtype=np.float32),
+        library_version=0,
+    )
+    return MoveIndex(data, settings or VectorSearchSettings())
 
 
 def library_from_folder(folder: Path) -> MoveLibrary:
@@ -212,6 +233,8 @@ class OfflineRequest:
     """The song's URI in the blueprint; by default its content key (``song_key``)."""
     video_uri: str | None = None
     seed: int = 0
+    candidate_moves: int = DEFAULT_CANDIDATE_MOVES
+    """Moves taken per search, as the consumer's ``BLUEPRINT_CANDIDATE_MOVES``."""
 
 
 def plan_offline(
@@ -219,36 +242,38 @@ def plan_offline(
     library: MoveLibrary,
     analysis_cache: MutableMapping[str, SongAnalysis] | None = None,
     refiner: SequenceRefiner | None = None,
+    gemini: GeminiDescriptionParser | None = None,
 ) -> tuple[Blueprint, SongAnalysis]:
-    """Analyse, search and plan one request; return the blueprint and the analysis used."""
-    from choreography.planner.description import (  # noqa: PLC0415
-        merge_constraints,
-        parse_description_locally,
-    )
+    """Analyse, search and plan one request; return the blueprint and the analysis used.
 
-    constraints = request.constraints
-    keywords: tuple[str, ...] = ()
-    if request.description:
-        parsed = parse_description_locally(request.description)
-        constraints = merge_constraints(constraints, parsed.constraints)
-        keywords = parsed.keywords
-    style = canonical_style(constraints.style)
+    The planning pipeline of the blueprint consumer: a ``--describe`` request is path
+    ``describe`` (parsed by ``gemini`` when given, else locally), and the same song analysis,
+    constraints and library give the consumer's moves in the consumer's order.
+    """
+    # The command line's spelling of a style (``hiphop``) is the library's (``hip-hop``).
+    style = canonical_style(request.constraints.style)
+    planning = PlanningRequest(
+        task_id=request.task_id,
+        constraints=request.constraints.model_copy(update={"style": style}),
+        description=request.description or None,
+        describe=bool(request.description),
+    )
+    pipeline = PlanningPipeline(
+        candidate_moves=request.candidate_moves,
+        seed=request.seed,
+        gemini=gemini,
+        plan=partial(plan_choreography, refiner=refiner),
+    )
+    understood = pipeline.understand(planning)
     audio_uri = request.audio_uri or song_key(request.song)
     analysis = analyse_song(request.song, analysis_cache)
-    constraints = constraints.model_copy(update={"style": style})
-    words = [style, constraints.difficulty, constraints.energy, *keywords]
-    text = request.description or " ".join(w for w in words if w) or "dance"
-    candidates = library.search(text, style, constraints.difficulty)
-    blueprint = plan_choreography(
-        analysis,
-        constraints,
+    candidates = pipeline.candidates(planning, understood, library, library)
+    song = PlannedSong(analysis, audio_uri, title=request.song.stem[:200] or "Untitled")
+    blueprint = pipeline.blueprint(
+        planning,
+        understood,
+        song,
         candidates,
-        task_id=request.task_id,
-        audio_uri=audio_uri,
-        output=video_output(request.video_uri or f"videos/{request.task_id}.mp4"),
-        seed=request.seed,
-        title=request.song.stem[:200] or "Untitled",
-        description=request.description,
-        refiner=refiner,
+        video_uri=request.video_uri or f"videos/{request.task_id}.mp4",
     )
     return blueprint, analysis
