@@ -38,6 +38,7 @@ from choreography.search.search import MoveFilter, SearchHit
 from schemas.blueprint import Blueprint
 from schemas.errors import NotFound
 from schemas.events import ChoreographyRequested, Constraints
+from schemas.settings import BlueprintConsumerSettings
 
 if TYPE_CHECKING:
     from choreography.planner.gemini import GeminiDescriptionParser
@@ -49,8 +50,8 @@ if TYPE_CHECKING:
 MIN_CANDIDATES_AT_ENERGY = 6
 # The search text when a request names nothing at all.
 DEFAULT_SEARCH_TEXT = "dance move"
-# How many moves one search takes (the consumer's ``BLUEPRINT_CANDIDATE_MOVES`` default).
-DEFAULT_CANDIDATE_MOVES = 40
+# How many moves one search takes: the default of the consumer's ``BLUEPRINT_CANDIDATE_MOVES``.
+DEFAULT_CANDIDATE_MOVES: int = BlueprintConsumerSettings.model_fields["candidate_moves"].default
 
 PlanFn = Callable[..., Blueprint]
 """``plan_choreography`` or a stand-in with its signature (e.g. with a refiner bound)."""
