@@ -9,16 +9,16 @@ there, and a lapsed lease lets the next runner take it over.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-Launcher = Literal["local", "cloud-run"]
+from lifecycle.ports import Launcher
+
 MAX_ERROR_CHARS = 2000
 
 
@@ -39,18 +39,6 @@ class ExecutionRow:
     log_path: str | None = None
     remote_name: str | None = None
     created_at: Any = None
-
-
-def execution_name_for(task_id: str, launcher: Launcher) -> str:
-    """The one execution name a task ever gets: the same on every redelivery.
-
-    Local: ``local-<task_id>``. Cloud Run chooses its own execution names, so this is the
-    launch id the execution carries in ``JOB_EXECUTION`` (looked up before any relaunch).
-    """
-    if launcher == "local":
-        return f"local-{task_id}"
-    digest = hashlib.sha256(task_id.encode()).hexdigest()[:24]
-    return f"choreo-{digest}"
 
 
 def record_execution(

@@ -16,7 +16,8 @@ from typing import Any, Literal, get_args
 import psycopg
 
 from lifecycle.outbox import add_to_outbox
-from lifecycle.task_store import TaskRow, transition
+from lifecycle.ports import TaskRow
+from lifecycle.task_store import transition
 from schemas.event_envelope import ChoreoEvent, new_event
 from schemas.events import TaskFailed
 from schemas.task_state import HAPPY_PATH, TERMINAL, State

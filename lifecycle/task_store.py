@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from lifecycle.ports import LockedTask, TaskRow
 from schemas.errors import InvalidInput, NotFound
 from schemas.task_state import StaleState, State, check_transition
 
@@ -49,24 +50,6 @@ _COLUMNS = sql.SQL(", ").join(
 
 
 @dataclass(frozen=True)
-class TaskRow:
-    """A ``tasks`` row."""
-
-    task_id: str
-    state: State
-    path: str
-    request: dict[str, Any]
-    song_id: str | None
-    error: str | None
-    error_stage: str | None
-    execution_name: str | None
-    video_uri: str | None
-    progress: float
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
 class HistoryRow:
     """A ``task_history`` row; ``from_state`` is None for the row written at creation."""
 
@@ -89,7 +72,7 @@ def create_task(
     conn: psycopg.Connection, task_id: str, path: str, request: Mapping[str, Any]
 ) -> CreatedTask:
     """Insert a queued task and its first history row; idempotent for an identical request."""
-    _check_task_id(task_id)
+    check_task_id(task_id)
     if path not in PATHS:
         raise InvalidInput(f"path must be one of {sorted(PATHS)}, got {path!r}")
     if not isinstance(request, Mapping):
@@ -132,8 +115,8 @@ def transition(
 ) -> TaskRow:
     """Move a task from one of ``expected`` to ``to`` by compare-and-set, logging the edge."""
     sources = check_transition({expected} if isinstance(expected, State) else expected, to)
-    _check_task_id(task_id)
-    _check_fields(to, fields)
+    check_task_id(task_id)
+    check_transition_fields(to, fields)
     assignments = [sql.SQL("state = %(to)s")] + [
         sql.SQL("{} = %({})s").format(sql.Identifier(name), sql.SQL(name)) for name in fields
     ]
@@ -187,6 +170,15 @@ def record_recovery(
     )
 
 
+def lock_task(conn: psycopg.Connection, task_id: str) -> LockedTask | None:
+    """Lock the task's row until the caller's transaction ends (``SELECT ... FOR UPDATE``): a
+    concurrent locker waits, then reads what this transaction committed. None for no task."""
+    row = conn.execute(
+        "SELECT state, execution_name FROM tasks WHERE task_id = %s FOR UPDATE", (task_id,)
+    ).fetchone()
+    return None if row is None else LockedTask(State(row[0]), row[1])
+
+
 def get_task(conn: psycopg.Connection, task_id: str) -> TaskRow:
     """Return the task, or raise ``NotFound``."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -219,12 +211,14 @@ def task_history(conn: psycopg.Connection, task_id: str) -> list[HistoryRow]:
     ]
 
 
-def _check_task_id(task_id: str) -> None:
+def check_task_id(task_id: str) -> None:
+    """Refuse an empty or non-string task id with ``InvalidInput``."""
     if not isinstance(task_id, str) or not task_id.strip():
         raise InvalidInput(f"task_id must be a non-empty string, got {task_id!r}")
 
 
-def _check_fields(to: State, fields: Mapping[str, Any]) -> None:
+def check_transition_fields(to: State, fields: Mapping[str, Any]) -> None:
+    """Refuse, with ``InvalidInput``, a field a transition to ``to`` may not set, or its value."""
     unknown = sorted(set(fields) - TRANSITION_FIELDS)
     if unknown:
         raise InvalidInput(

@@ -29,7 +29,8 @@ from consumers.dispatcher.launcher import StorageBlueprintStash
 from consumers.dispatcher.local_runner import LocalJobRunner
 from consumers.runtime.handler import EventHandler
 from lifecycle.database import open_pool
-from lifecycle.executions import Launcher
+from lifecycle.ports import Launcher
+from lifecycle.unit_of_work import on_connection
 from schemas.events import SOURCE_DISPATCHER
 from schemas.settings import DatabaseSettings, DispatcherSettings, PubSubSettings, StorageSettings
 
@@ -95,7 +96,7 @@ def as_event_handler(
     return EventHandler(
         consumer=CONSUMER,
         stage="dispatch",
-        handle=dispatcher.handle,
+        handle=on_connection(dispatcher.handle),
         source=SOURCE_DISPATCHER,
         services=services,
     )

@@ -1,16 +1,19 @@
 """The dispatcher's use case: on ``blueprint.ready``, record exactly one video job for the task.
 
-Runs inside the runtime's transaction (with the ``processed_events`` record), in this order:
+Runs inside the runtime's transaction (with the ``processed_events`` record), through the ports
+of :mod:`lifecycle.ports` (a :class:`~lifecycle.ports.UnitOfWork` on that transaction), in this
+order:
 
-1. lock the task row (``SELECT ... FOR UPDATE``): a concurrent delivery, even with another
-   CloudEvent id, waits here and then sees the first one's outcome;
+1. lock the task row (``tasks.lock``, ``SELECT ... FOR UPDATE``): a concurrent delivery, even
+   with another CloudEvent id, waits here and then sees the first one's outcome;
 2. a task already ``dispatched`` or later, or one carrying an ``execution_name``, is a redelivery:
    nothing is recorded (the one execution it has is the only one it will get);
-3. load and check the stored blueprint (``blueprints.document``): missing or invalid is permanent;
+3. load and check the stored blueprint (``blueprints.read``): missing or invalid is permanent;
 4. compute the execution's environment (``BLUEPRINT_JSON`` or, above ``BLUEPRINT_ENV_MAX_BYTES``,
    a stored ``BLUEPRINT_URI``) and its deterministic name;
-5. CAS ``planned -> dispatched`` recording ``execution_name``, and insert the ``job_executions``
-   row, committed with the dedupe record.
+5. CAS ``planned -> dispatched`` recording ``execution_name`` (``tasks.transition``), and record
+   the execution (``executions.record``, a ``job_executions`` row), committed with the dedupe
+   record.
 
 Nothing is launched here, and no connection is held across a remote call: the message is acked
 only once the execution is durable, and the runner (local) or the launcher (Cloud Run) starts it
@@ -22,13 +25,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
-
-import psycopg
 
 from consumers.dispatcher.launcher import BlueprintStash, job_environment
-from lifecycle.executions import Launcher, execution_name_for, record_execution
-from lifecycle.task_store import transition
+from lifecycle.ports import BlueprintStore, Launcher, TaskLock, UnitOfWork, execution_name_for
 from schemas.blueprint import parse_blueprint
 from schemas.errors import InvalidInput, NotFound, TransientError
 from schemas.event_envelope import ChoreoEvent, Delivery
@@ -53,22 +52,19 @@ class Dispatcher:
         self.stash = stash
         self.max_env_bytes = max_env_bytes
 
-    def handle(
-        self, conn: psycopg.Connection[Any], event: ChoreoEvent, delivery: Delivery[ChoreoEvent]
-    ) -> None:
+    def handle(self, work: UnitOfWork, event: ChoreoEvent, delivery: Delivery[ChoreoEvent]) -> None:
         """Dispatch the task named by a ``blueprint.ready`` event (see the module docstring)."""
         ready = event.data
         if not isinstance(ready, BlueprintReady):
             raise InvalidInput(f"the dispatcher handles blueprint.ready, not {event.type}")
         task_id = ready.task_id
         context = {"task_id": task_id, "event_id": event.id}
-        if not _needs_launch(conn, task_id, context):
+        if not _needs_launch(work.tasks, task_id, context):
             return
-        text = blueprint_json(conn, task_id)
+        text = blueprint_json(work.blueprints, task_id)
         job_env = job_environment(task_id, text, max_env_bytes=self.max_env_bytes, stash=self.stash)
         execution = execution_name_for(task_id, self.launcher)
-        transition(
-            conn,
+        work.tasks.transition(
             task_id,
             State.PLANNED,
             State.DISPATCHED,
@@ -81,8 +77,8 @@ class Dispatcher:
                 "blueprint_bytes": job_env.size_bytes,
             },
         )
-        record_execution(
-            conn, task_id, execution, self.launcher, {**job_env.env, "JOB_EXECUTION": execution}
+        work.executions.record(
+            task_id, execution, self.launcher, {**job_env.env, "JOB_EXECUTION": execution}
         )
         log.info(
             "video job recorded",
@@ -90,13 +86,11 @@ class Dispatcher:
         )
 
 
-def _needs_launch(conn: psycopg.Connection[Any], task_id: str, context: dict[str, str]) -> bool:
-    row = conn.execute(
-        "SELECT state, execution_name FROM tasks WHERE task_id = %s FOR UPDATE", (task_id,)
-    ).fetchone()
-    if row is None:
+def _needs_launch(tasks: TaskLock, task_id: str, context: dict[str, str]) -> bool:
+    locked = tasks.lock(task_id)
+    if locked is None:
         raise NotFound(f"no task with task_id {task_id!r}")
-    state, execution = State(row[0]), row[1]
+    state, execution = locked
     if execution is not None or STATE_ORDER[state] > STATE_ORDER[State.PLANNED]:
         log.info(
             "task already %s (execution %s): redelivery, no second launch",
@@ -110,12 +104,12 @@ def _needs_launch(conn: psycopg.Connection[Any], task_id: str, context: dict[str
     return True
 
 
-def blueprint_json(conn: psycopg.Connection[Any], task_id: str) -> str:
+def blueprint_json(blueprints: BlueprintStore, task_id: str) -> str:
     """The task's stored blueprint as compact JSON, checked against the blueprint contract."""
-    row = conn.execute("SELECT document FROM blueprints WHERE task_id = %s", (task_id,)).fetchone()
-    if row is None:
+    document = blueprints.read(task_id)
+    if document is None:
         raise NotFound(f"no blueprint stored for task {task_id!r}")
-    text = json.dumps(row[0], separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     # Shape only: storage roots and buckets are the job's to check, where they are configured.
     blueprint = parse_blueprint(text)
     if blueprint.task_id != task_id:

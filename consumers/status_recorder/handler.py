@@ -8,6 +8,10 @@ this moves the task by compare-and-set: ``video.completed`` takes a ``rendering`
 takes any unfinished task to ``failed`` with the reason. A terminal task is never changed: a
 ``video.completed`` for a failed task, or the reverse, is logged and left alone. Nothing is
 published: the event being recorded is already the announcement.
+
+It runs in the runtime's transaction and touches only the task lock of the
+:class:`~lifecycle.ports.UnitOfWork` it is given: the row is locked first, so a concurrent
+delivery of an event for the same task waits and then sees this one's outcome.
 """
 
 from __future__ import annotations
@@ -15,9 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg
-
-from lifecycle.task_store import transition
+from lifecycle.ports import TaskLock, UnitOfWork
 from schemas.errors import InvalidInput
 from schemas.event_envelope import ChoreoEvent, Delivery
 from schemas.events import TaskFailed, VideoCompleted
@@ -28,9 +30,7 @@ CONSUMER = "status-recorder"
 UNFINISHED = frozenset(HAPPY_PATH) - TERMINAL
 
 
-def record_status(
-    conn: psycopg.Connection[Any], event: ChoreoEvent, delivery: Delivery[ChoreoEvent]
-) -> None:
+def record_status(work: UnitOfWork, event: ChoreoEvent, delivery: Delivery[ChoreoEvent]) -> None:
     """Make the task's state and history reflect a ``video.completed`` or ``task.failed``."""
     payload = event.data
     if not isinstance(payload, VideoCompleted | TaskFailed):
@@ -38,13 +38,12 @@ def record_status(
             f"the status recorder handles video.completed and task.failed, not {event.type}"
         )
     context = {"task_id": payload.task_id, "event_id": event.id, "event_type": event.type}
-    row = conn.execute(
-        "SELECT state FROM tasks WHERE task_id = %s FOR UPDATE", (payload.task_id,)
-    ).fetchone()
-    if row is None:
+    tasks = work.tasks
+    locked = tasks.lock(payload.task_id)
+    if locked is None:
         log.warning("no task row for this event: nothing to record", extra=context)
         return
-    state = State(row[0])
+    state = locked.state
     if state in TERMINAL:
         expected = State.COMPLETED if isinstance(payload, VideoCompleted) else State.FAILED
         level = logging.INFO if state is expected else logging.WARNING
@@ -52,8 +51,7 @@ def record_status(
         return
     detail = {"by": CONSUMER, "event_id": event.id}
     if isinstance(payload, TaskFailed):
-        transition(
-            conn,
+        tasks.transition(
             payload.task_id,
             UNFINISHED,
             State.FAILED,
@@ -63,11 +61,11 @@ def record_status(
         )
         log.info("task failed, as the event reported", extra=context)
         return
-    _complete(conn, payload, state, detail, context)
+    _complete(tasks, payload, state, detail, context)
 
 
 def _complete(
-    conn: psycopg.Connection[Any],
+    tasks: TaskLock,
     done: VideoCompleted,
     state: State,
     detail: dict[str, Any],
@@ -78,9 +76,8 @@ def _complete(
         log.warning("video.completed for a task still %s: left unchanged", state, extra=context)
         return
     if state is State.DISPATCHED:
-        transition(conn, done.task_id, State.DISPATCHED, State.RENDERING, detail=detail)
-    transition(
-        conn,
+        tasks.transition(done.task_id, State.DISPATCHED, State.RENDERING, detail=detail)
+    tasks.transition(
         done.task_id,
         State.RENDERING,
         State.COMPLETED,

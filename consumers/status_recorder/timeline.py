@@ -12,7 +12,8 @@ from typing import Any
 
 import psycopg
 
-from lifecycle.task_store import HistoryRow, TaskRow, get_task, task_history
+from lifecycle.ports import TaskRow
+from lifecycle.task_store import HistoryRow, get_task, task_history
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from producers.outbox_relay import OutboxRelay
 from schemas.event_codec import from_pubsub
 from schemas.event_envelope import ChoreoEvent, new_event
 from schemas.events import TaskFailed
-from tests.fixtures.messaging import BusDriver, RecordingPublisher, pull_until
+from tests.fakes import RecordingPublisher
+from tests.fixtures.messaging import BusDriver, pull_until
 
 pytestmark = pytest.mark.integration
 

@@ -18,20 +18,9 @@ from consumers.dispatcher.launcher import (
 from consumers.dispatcher.local_runner import JobExit, last_error
 from consumers.status_recorder.timeline import summarise_blueprint
 from schemas.errors import ConfigurationError
+from tests.fakes import RecordingStash
 
 JOB = "projects/p/locations/europe-west1/jobs/choreo-video"
-
-
-class RecordingStash:
-    """A blueprint stash that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.stored: dict[str, bytes] = {}
-
-    def put(self, task_id: str, document: bytes) -> str:
-        """Keep the document; a gs:// URI for it."""
-        self.stored[task_id] = document
-        return f"gs://bucket/blueprints/{task_id}.json"
 
 
 def test_blueprint_within_the_limit_travels_in_blueprint_json() -> None:
