@@ -5,7 +5,9 @@ Public surface: :func:`choreography.planner.planner.plan_choreography`,
 :func:`choreography.planner.candidates.candidate_from_move`,
 :class:`choreography.planner.costs.PlannerSettings`,
 :func:`choreography.planner.output.video_output`,
-and the quality figures in :mod:`choreography.planner.quality`. Everything except ``offline`` and
+the quality figures in :mod:`choreography.planner.quality`, and the one planning pipeline
+(request -> candidate moves -> blueprint) the consumer and ``choreo plan`` share,
+:class:`choreography.planner.pipeline.PlanningPipeline`. Everything except ``offline`` and
 ``offline_storage`` (the command-line shell: files, database, analysis, storage) is pure.
 See ``docs/PLANNER.md``.
 """
