@@ -58,9 +58,8 @@ from choreo_cli.local_stack import (  # noqa: E402
     start_stack,
     stop_stack,
 )
-from choreo_cli.topology import pubsub_admin_clients  # noqa: E402
 from lifecycle.migrations import migrate  # noqa: E402
-from producers.topology_apply import apply_topology  # noqa: E402
+from producers.topology_apply import apply_topology, pubsub_admin_clients  # noqa: E402
 from schemas.settings import StackSettings  # noqa: E402
 from schemas.topology import build_topology  # noqa: E402
 

@@ -29,12 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from choreo_cli.topology import pubsub_admin_clients  # noqa: E402
 from lifecycle.database import open_pool  # noqa: E402
 from lifecycle.migrations import migrate  # noqa: E402
 from producers.pubsub_publisher import build_pubsub_publisher  # noqa: E402
 from producers.requests import song_request_document, submit_request  # noqa: E402
-from producers.topology_apply import apply_topology  # noqa: E402
+from producers.topology_apply import apply_topology, pubsub_admin_clients  # noqa: E402
 from schemas.settings import DatabaseSettings, PubSubSettings  # noqa: E402
 from schemas.topology import build_topology  # noqa: E402
 from tests.e2e.stack_driver import WATCH_SUBSCRIPTION, PipelineRun, subprocess_env  # noqa: E402

@@ -297,7 +297,7 @@ def _actor(actor: str | None) -> str:
 
 @contextmanager
 def _subscriber(project: str | None) -> Iterator[tuple[Any, str]]:
-    from choreo_cli.topology import pubsub_admin_clients  # noqa: PLC0415
+    from producers.topology_apply import pubsub_admin_clients  # noqa: PLC0415
     from schemas.settings import PubSubSettings  # noqa: PLC0415
 
     settings = PubSubSettings()

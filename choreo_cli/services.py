@@ -1,11 +1,12 @@
 """`choreo worker NAME`, `serve NAME`, `runner` and `relay`: the long-running services.
 
-One table, :data:`SERVICES`, names each consumer's handler (a composition root the runtime
-calls once at start-up) and the subscription its pull worker reads. ``worker`` streams that
-subscription; ``serve`` answers Pub/Sub push and Eventarc deliveries on ``HTTP_HOST:PORT`` with
-``GET /healthz``; ``serve producer`` is the request API; ``runner`` runs recorded local video
-jobs; ``relay`` publishes the outbox (and runs the task recoverer every ``REAPER_INTERVAL``)
-until SIGTERM. All settings come from the environment (``.env.example``).
+One table, :data:`consumers.services.SERVICES`, names each consumer's handler (a composition root
+the runtime calls once at start-up) and the subscription its pull worker reads; the images run
+the same through ``python -m consumers.<package>`` and ``python -m producers``. ``worker``
+streams that subscription; ``serve`` answers Pub/Sub push and Eventarc deliveries on
+``HTTP_HOST:PORT`` with ``GET /healthz``; ``serve producer`` is the request API; ``runner``
+runs recorded local video jobs; ``relay`` publishes the outbox (and runs the task recoverer every
+``REAPER_INTERVAL``) until SIGTERM. All settings come from the environment (``.env.example``).
 """
 
 from __future__ import annotations
@@ -13,32 +14,18 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
 
+from consumers.services import SERVICES
+from consumers.services import run as run_service
 from schemas.errors import ChoreoError
 
 EXIT_ERROR = 1
 
 
-@dataclass(frozen=True)
-class Service:
-    """A consumer as a deployable: its handler's composition root and its subscription."""
-
-    handler: str
-    subscription: str
-
-
-SERVICES: dict[str, Service] = {
-    "blueprint": Service(
-        "consumers.blueprint_consumer.app:blueprint_consumer", "blueprint-consumer"
-    ),
-    "dispatcher": Service("consumers.dispatcher.app:dispatcher", "dispatcher"),
-    "status": Service("consumers.status_recorder.app:status_recorder", "status-recorder"),
-}
 SERVABLE = (*SERVICES, "producer")
 
 ConsumerName = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")]
@@ -47,12 +34,8 @@ ServableName = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVABLE)
 
 def worker(name: ConsumerName) -> None:
     """Pull the consumer's subscription (project from PUBSUB_PROJECT_ID) until SIGTERM."""
-    from consumers.runtime.bootstrap import run_worker  # noqa: PLC0415 - keep --help fast
-    from schemas.topology import build_topology  # noqa: PLC0415
-
-    service = _service(name)
-    build_topology().subscription(service.subscription)  # names a renamed subscription early
-    _exit_with(lambda: run_worker(service.handler, service.subscription))
+    _service(name)
+    _exit_with(lambda: run_service(name, "worker"))
 
 
 def serve(name: ServableName) -> None:
@@ -62,10 +45,8 @@ def serve(name: ServableName) -> None:
 
         serve_producer()
         return
-    from consumers.runtime.bootstrap import run_http  # noqa: PLC0415
-
-    service = _service(name)
-    _exit_with(lambda: run_http(service.handler))
+    _service(name)
+    _exit_with(lambda: run_service(name, "serve"))
 
 
 def relay(
@@ -149,10 +130,9 @@ def runner() -> None:
         pool.close()
 
 
-def _service(name: str) -> Service:
+def _service(name: str) -> None:
     if name not in SERVICES:
         _fail(f"unknown service {name!r}: choose one of {', '.join(SERVICES)}")
-    return SERVICES[name]
 
 
 def _exit_with(run: Callable[[], int]) -> None:

@@ -19,7 +19,8 @@ from choreo_cli.local_stack import (
     start_stack,
     stop_stack,
 )
-from choreo_cli.topology import EXIT_DRIFT, EXIT_ERROR, apply_all, print_report
+from choreo_cli.topology import EXIT_DRIFT, EXIT_ERROR, print_report
+from producers.topology_apply import apply_all
 from schemas.errors import ChoreoError
 from schemas.settings import StackSettings, StorageSettings
 from schemas.topology import build_topology

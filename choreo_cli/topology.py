@@ -11,61 +11,15 @@ from typing import Any
 
 import typer
 
-from blobstore.gcs import gcs_client
+from producers.topology_apply import apply_all
 from schemas.errors import ChoreoError, ConfigurationError
 from schemas.settings import PubSubSettings, StorageSettings
-from schemas.topology import Topology, build_topology
+from schemas.topology import build_topology
 
 app = typer.Typer(help="The Pub/Sub and storage topology: show it, apply it.", no_args_is_help=True)
 
 EXIT_ERROR = 1
 EXIT_DRIFT = 3
-
-
-def pubsub_admin_clients(emulator_host: str) -> tuple[Any, Any]:
-    """Publisher and subscriber clients: on the emulator at ``emulator_host``, else on GCP."""
-    from google.cloud import pubsub_v1  # noqa: PLC0415 - keep `choreo --help` fast
-
-    if not emulator_host:
-        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    import grpc  # noqa: PLC0415
-    from google.pubsub_v1.services.publisher.transports import (  # noqa: PLC0415
-        PublisherGrpcTransport,
-    )
-    from google.pubsub_v1.services.subscriber.transports import (  # noqa: PLC0415
-        SubscriberGrpcTransport,
-    )
-
-    # The emulator speaks plain gRPC without credentials; an explicit channel means this works
-    # whatever PUBSUB_EMULATOR_HOST says in the environment.
-    publisher = pubsub_v1.PublisherClient(
-        transport=PublisherGrpcTransport(channel=grpc.insecure_channel(emulator_host))
-    )
-    subscriber = pubsub_v1.SubscriberClient(
-        transport=SubscriberGrpcTransport(channel=grpc.insecure_channel(emulator_host))
-    )
-    return publisher, subscriber
-
-
-def apply_all(
-    topology: Topology, project_id: str, *, pubsub_host: str, storage_host: str | None
-) -> Any:
-    """Apply topics and subscriptions, then buckets unless ``storage_host`` is None.
-
-    The storage client is made first, so missing credentials stop the run before any change.
-    """
-    from producers.topology_apply import apply_buckets, apply_topology  # noqa: PLC0415
-
-    storage = None if storage_host is None else gcs_client(storage_host, project_id)
-    publisher, subscriber = pubsub_admin_clients(pubsub_host)
-    try:
-        report = apply_topology(topology, project_id, publisher=publisher, subscriber=subscriber)
-    finally:
-        subscriber.close()
-        publisher.transport.close()
-    if storage is None:
-        return report
-    return report.extend(apply_buckets(topology, storage))
 
 
 def print_report(report: Any) -> None:

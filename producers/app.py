@@ -19,6 +19,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from blobstore.gcs import gcs_client
+from delivery.http import serve as serve_http
 from delivery.oidc import push_verifier, refusal
 from lifecycle.database import open_pool
 from producers.outbox_relay import OutboxRelay
@@ -46,8 +47,6 @@ EXIT_ERROR = 1
 
 def serve() -> None:
     """Serve until SIGTERM; :class:`ChoreoError` for a configuration that cannot start."""
-    import uvicorn  # noqa: PLC0415 - only the server needs it
-
     core, http, storage = CoreSettings(), HttpSettings(), StorageSettings()
     outbox = OutboxSettings()
     configure_logging(core.log_level, json_lines=core.log_json)
@@ -70,15 +69,7 @@ def serve() -> None:
             song_sources=SongSettings().limits().sources,
             authorize=authorize,
         )
-        config = uvicorn.Config(
-            app,
-            host=http.host,
-            port=http.port,
-            log_config=None,
-            timeout_graceful_shutdown=int(http.shutdown_grace_s),
-            lifespan="off",
-        )
-        uvicorn.Server(config).run()
+        serve_http(app, http)
 
 
 def upload_authorizer(settings: PushAuthSettings) -> Authorize | None:

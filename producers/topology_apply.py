@@ -16,6 +16,7 @@ from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
 from google.cloud.pubsub_v1 import types as pubsub_types
 
+from blobstore.gcs import gcs_client
 from schemas.errors import TransientError
 from schemas.topology import Subscription, Topology, subscription_path, topic_path
 
@@ -212,3 +213,47 @@ def _retry(sub: pubsub_types.Subscription) -> tuple[float, float]:
 def _dead_letter(sub: pubsub_types.Subscription) -> tuple[str, int]:
     policy = sub.dead_letter_policy
     return (policy.dead_letter_topic, policy.max_delivery_attempts)
+
+
+def pubsub_admin_clients(emulator_host: str) -> tuple[Any, Any]:
+    """Publisher and subscriber clients: on the emulator at ``emulator_host``, else on GCP."""
+    from google.cloud import pubsub_v1  # noqa: PLC0415 - keep `choreo --help` fast
+
+    if not emulator_host:
+        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    import grpc  # noqa: PLC0415
+    from google.pubsub_v1.services.publisher.transports import (  # noqa: PLC0415
+        PublisherGrpcTransport,
+    )
+    from google.pubsub_v1.services.subscriber.transports import (  # noqa: PLC0415
+        SubscriberGrpcTransport,
+    )
+
+    # The emulator speaks plain gRPC without credentials; an explicit channel means this works
+    # whatever PUBSUB_EMULATOR_HOST says in the environment.
+    publisher = pubsub_v1.PublisherClient(
+        transport=PublisherGrpcTransport(channel=grpc.insecure_channel(emulator_host))
+    )
+    subscriber = pubsub_v1.SubscriberClient(
+        transport=SubscriberGrpcTransport(channel=grpc.insecure_channel(emulator_host))
+    )
+    return publisher, subscriber
+
+
+def apply_all(
+    topology: Topology, project_id: str, *, pubsub_host: str, storage_host: str | None
+) -> ApplyReport:
+    """Apply topics and subscriptions, then buckets unless ``storage_host`` is None.
+
+    The storage client is made first, so missing credentials stop the run before any change.
+    """
+    storage = None if storage_host is None else gcs_client(storage_host, project_id)
+    publisher, subscriber = pubsub_admin_clients(pubsub_host)
+    try:
+        report = apply_topology(topology, project_id, publisher=publisher, subscriber=subscriber)
+    finally:
+        subscriber.close()
+        publisher.transport.close()
+    if storage is None:
+        return report
+    return report.extend(apply_buckets(topology, storage))

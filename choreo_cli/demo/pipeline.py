@@ -16,7 +16,6 @@ from types import TracebackType
 from typing import Any
 
 from blobstore.configured import build_storage
-from choreo_cli.services import SERVICES
 from choreography.planner.gemini import gemini_parser_from_settings
 from consumers.blueprint_consumer.app import as_event_handler as blueprint_handler
 from consumers.blueprint_consumer.app import build_blueprint_consumer
@@ -26,6 +25,7 @@ from consumers.dispatcher.handler import Dispatcher
 from consumers.dispatcher.launcher import StorageBlueprintStash
 from consumers.runtime.handler import EventHandler, EventProcessor
 from consumers.runtime.pull_worker import PullWorker
+from consumers.services import SERVICES
 from consumers.status_recorder.app import status_recorder
 from lifecycle.database import open_pool
 from producers.outbox_relay import OutboxRelay
@@ -113,9 +113,11 @@ class EmbeddedPipeline:
             return bus, bus.project_id, bus
         from google.cloud import pubsub_v1  # noqa: PLC0415 - only the emulator mode needs it
 
-        from choreo_cli.topology import pubsub_admin_clients  # noqa: PLC0415
         from producers.pubsub_publisher import build_pubsub_publisher  # noqa: PLC0415
-        from producers.topology_apply import apply_topology  # noqa: PLC0415
+        from producers.topology_apply import (  # noqa: PLC0415
+            apply_topology,
+            pubsub_admin_clients,
+        )
 
         settings = PubSubSettings()
         admin_publisher, admin_subscriber = pubsub_admin_clients(settings.emulator_host)

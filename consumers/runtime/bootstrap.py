@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from psycopg_pool import ConnectionPool
 
 from consumers.runtime.handler import EventHandler, EventProcessor
-from consumers.runtime.http_app import create_app, serve
+from consumers.runtime.http_app import create_app
 from consumers.runtime.pull_worker import PullWorker, UnaryPullWorker
+from delivery.http import serve
 from delivery.oidc import push_verifier
 from lifecycle.database import open_pool
 from lifecycle.task_reaper import TaskReaper

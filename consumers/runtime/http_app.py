@@ -14,11 +14,8 @@ stops accepting connections and finishes in-flight requests within ``HTTP_SHUTDO
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Callable
-from types import FrameType
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,7 +28,6 @@ from delivery.oidc import GoogleTokenVerifier, refusal
 from lifecycle.rejections import Rejection, kept_headers
 from schemas.event_codec import from_http
 from schemas.event_envelope import EventDecodeError
-from schemas.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,28 +91,6 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )
-
-
-def serve(app: Starlette, settings: HttpSettings | None = None) -> None:
-    """Serve ``app`` with uvicorn until SIGTERM/SIGINT, then drain in-flight requests."""
-    settings = settings or HttpSettings()
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # our JSON logging, configured by the composition root
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-        lifespan="off",
-    )
-    # uvicorn drains, then re-raises the signal it caught to the handler installed before it;
-    # this one makes the drained exit a clean one (exit code 0) instead of death by SIGTERM.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _drained)
-    uvicorn.Server(config).run()
-
-
-def _drained(signum: int, _frame: FrameType | None) -> None:
-    log.info("HTTP server drained after %s", signal.Signals(signum).name)
 
 
 async def _check_token(

@@ -1,7 +1,10 @@
-# choreo dispatcher: starts one Cloud Run Job execution per blueprint.ready (google-cloud-run on
-# top of the job extra).
+# choreo dispatcher: starts a Cloud Run Job execution per blueprint (python -m
+# consumers.dispatcher; `worker` as the argument pulls instead of serving push).
 # Build from the repository root:
 #   docker build -f infra/docker/dispatcher.Dockerfile -t choreo-dispatcher .
+# Locally (DISPATCHER_BACKEND=local) the job runs as a subprocess, `python -m job`, so the image
+# carries the job's package and, with INSTALL_FFMPEG=true, ffmpeg.
+# tests/unit/test_image_imports.py checks the COPY lines against the import graph.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,8 +13,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=8080
 
-# Locally (compose) the dispatcher runs the video job as a subprocess, which needs ffmpeg; on
-# Cloud Run it starts a Cloud Run Job instead, so the production image leaves ffmpeg out.
 ARG INSTALL_FFMPEG=false
 RUN if [ "$INSTALL_FFMPEG" = "true" ]; then \
         apt-get update \
@@ -20,19 +21,29 @@ RUN if [ "$INSTALL_FFMPEG" = "true" ]; then \
     fi
 
 WORKDIR /app
-# The wheel holds all four packages (pyproject's hatch target); only the extra decides which
-# third-party libraries come along.
-COPY pyproject.toml README.md ./
+# Dependencies first, resolved from pyproject.toml alone: a stub of every package lets pip
+# install the extra before any source is copied, then the stub goes again. A source edit
+# rebuilds only the COPY layers below.
+COPY pyproject.toml README.md /tmp/stub/
+RUN cd /tmp/stub \
+    && for p in schemas lifecycle blobstore delivery choreography producers consumers job choreo_cli; do \
+        mkdir -p "$p" && touch "$p/__init__.py"; done \
+    && pip install '.[dispatcher]' \
+    && pip uninstall -y choreo \
+    && rm -rf /tmp/stub
+
 COPY schemas ./schemas
 COPY lifecycle ./lifecycle
+COPY blobstore ./blobstore
+COPY delivery ./delivery
 COPY producers ./producers
-COPY consumers ./consumers
+COPY consumers/__init__.py consumers/services.py ./consumers/
+COPY consumers/runtime ./consumers/runtime
+COPY consumers/dispatcher ./consumers/dispatcher
 COPY job ./job
-RUN pip install '.[dispatcher]'
 
 RUN useradd --system --uid 10001 --no-create-home choreo
 USER choreo
 
-# Cloud Run sets PORT; the default above is for docker run and compose.
 EXPOSE 8080
-CMD ["choreo", "serve", "dispatcher"]
+CMD ["python", "-m", "consumers.dispatcher"]

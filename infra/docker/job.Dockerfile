@@ -1,7 +1,8 @@
 # The video job: python -m job. Build from the repository root:
 #   docker build -f infra/docker/job.Dockerfile -t choreo-job .
 # Layers go from least to most often changed: OS packages, then the job's dependencies (from
-# pyproject.toml only), then the source. A source edit rebuilds only the last two small layers.
+# pyproject.toml only), then the source. A source edit rebuilds only the small COPY layers.
+# tests/unit/test_image_imports.py checks the COPY lines against the import graph.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,17 +19,22 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# Dependencies of the base install and the `job` extra only (no numpy, librosa, faiss, genai,
-# run). A stub package lets pip resolve them from pyproject.toml before the source is copied.
-COPY pyproject.toml README.md ./
-RUN mkdir -p schemas lifecycle producers consumers job \
-    && touch schemas/__init__.py lifecycle/__init__.py producers/__init__.py consumers/__init__.py job/__init__.py \
-    && pip install ".[job]" \
-    && pip uninstall -y choreo
+# The base install and the `job` extra only (no numpy, librosa, faiss, genai, run).
+# Dependencies first, resolved from pyproject.toml alone: a stub of every package lets pip
+# install the extra before any source is copied, then the stub goes again. A source edit
+# rebuilds only the COPY layers below.
+COPY pyproject.toml README.md /tmp/stub/
+RUN cd /tmp/stub \
+    && for p in schemas lifecycle blobstore delivery choreography producers consumers job choreo_cli; do \
+        mkdir -p "$p" && touch "$p/__init__.py"; done \
+    && pip install '.[job]' \
+    && pip uninstall -y choreo \
+    && rm -rf /tmp/stub
 
-# The code the job imports: the contracts and the job itself.
+# The code the job imports: the contracts, the task lifecycle, storage and the job itself.
 COPY schemas ./schemas
 COPY lifecycle ./lifecycle
+COPY blobstore ./blobstore
 COPY job ./job
 
 RUN useradd --create-home --uid 10001 choreo \

@@ -1,8 +1,8 @@
-# choreo producer: the request API and the Cloud Storage trigger; publishes
-# choreography.requested. Needs the base install, the HTTP server and psycopg, Pub/Sub and Cloud
-# Storage: the service extra.
+# choreo producer: POST /requests and the songs-bucket upload trigger (python -m producers).
 # Build from the repository root:
 #   docker build -f infra/docker/producer.Dockerfile -t choreo-producer .
+# The image holds exactly the packages the producer imports (tests/unit/test_image_imports.py
+# checks the COPY lines against the import graph): no consumers, no job, no command line.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,19 +12,25 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8080
 
 WORKDIR /app
-# The wheel holds all four packages (pyproject's hatch target); only the extra decides which
-# third-party libraries come along.
-COPY pyproject.toml README.md ./
+# Dependencies first, resolved from pyproject.toml alone: a stub of every package lets pip
+# install the extra before any source is copied, then the stub goes again. A source edit
+# rebuilds only the COPY layers below.
+COPY pyproject.toml README.md /tmp/stub/
+RUN cd /tmp/stub \
+    && for p in schemas lifecycle blobstore delivery choreography producers consumers job choreo_cli; do \
+        mkdir -p "$p" && touch "$p/__init__.py"; done \
+    && pip install '.[service]' \
+    && pip uninstall -y choreo \
+    && rm -rf /tmp/stub
+
 COPY schemas ./schemas
 COPY lifecycle ./lifecycle
+COPY blobstore ./blobstore
+COPY delivery ./delivery
 COPY producers ./producers
-COPY consumers ./consumers
-COPY job ./job
-RUN pip install '.[service]'
 
 RUN useradd --system --uid 10001 --no-create-home choreo
 USER choreo
 
-# Cloud Run sets PORT; the default above is for docker run and compose.
 EXPOSE 8080
-CMD ["choreo", "serve", "producer"]
+CMD ["python", "-m", "producers"]

@@ -1,7 +1,10 @@
-# choreo status: records video.completed / task.failed in the task table. Needs the base install,
-# the HTTP server (push/Eventarc), psycopg and Pub/Sub: the service extra.
+# choreo status recorder: records task progress from every event (python -m
+# consumers.status_recorder; `worker` as the argument pulls instead of serving push).
 # Build from the repository root:
 #   docker build -f infra/docker/status.Dockerfile -t choreo-status .
+# It also runs the operator one-shots, `python -m producers.ops migrate|reap|topology` (the
+# Cloud Run migrate and reaper jobs, compose's setup), so it holds producers.ops's imports too.
+# tests/unit/test_image_imports.py checks the COPY lines against the import graph.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,19 +14,28 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8080
 
 WORKDIR /app
-# The wheel holds all four packages (pyproject's hatch target); only the extra decides which
-# third-party libraries come along.
-COPY pyproject.toml README.md ./
+# Dependencies first, resolved from pyproject.toml alone: a stub of every package lets pip
+# install the extra before any source is copied, then the stub goes again. A source edit
+# rebuilds only the COPY layers below.
+COPY pyproject.toml README.md /tmp/stub/
+RUN cd /tmp/stub \
+    && for p in schemas lifecycle blobstore delivery choreography producers consumers job choreo_cli; do \
+        mkdir -p "$p" && touch "$p/__init__.py"; done \
+    && pip install '.[service]' \
+    && pip uninstall -y choreo \
+    && rm -rf /tmp/stub
+
 COPY schemas ./schemas
 COPY lifecycle ./lifecycle
+COPY blobstore ./blobstore
+COPY delivery ./delivery
 COPY producers ./producers
-COPY consumers ./consumers
-COPY job ./job
-RUN pip install '.[service]'
+COPY consumers/__init__.py consumers/services.py ./consumers/
+COPY consumers/runtime ./consumers/runtime
+COPY consumers/status_recorder ./consumers/status_recorder
 
 RUN useradd --system --uid 10001 --no-create-home choreo
 USER choreo
 
-# Cloud Run sets PORT; the default above is for docker run and compose.
 EXPOSE 8080
-CMD ["choreo", "serve", "status"]
+CMD ["python", "-m", "consumers.status_recorder"]

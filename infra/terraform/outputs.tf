@@ -14,7 +14,7 @@ output "migrate_job" {
 }
 
 output "reaper_job" {
-  description = "Name of the Cloud Run Job that fails stuck tasks (`choreo tasks reap --publish`), run by Cloud Scheduler on var.reaper_schedule; run it by hand with `gcloud run jobs execute <name> --region <region>`."
+  description = "Name of the Cloud Run Job that fails stuck tasks (`python -m producers.ops reap --publish`, what `choreo tasks reap --publish` does), run by Cloud Scheduler on var.reaper_schedule; run it by hand with `gcloud run jobs execute <name> --region <region>`."
   value       = google_cloud_run_v2_job.reaper.name
 }
 

@@ -1,5 +1,5 @@
-# Cloud Run services (producer and the three consumers, each `choreo serve <name>` on $PORT with
-# /healthz), the video job (`python -m job`), and the migration job (`choreo db migrate`).
+# Cloud Run services (producer and the three consumers, each `python -m <its package>` serving $PORT
+# with /healthz), the video job (`python -m job`), and the migration job (`python -m producers.ops migrate`).
 
 locals {
   # Consumer services answer within their subscription's ack deadline; the producer's timeout
@@ -247,8 +247,8 @@ resource "google_cloud_run_v2_job" "migrate" {
 
       containers {
         image   = coalesce(var.migrate_image, var.images.status)
-        command = ["choreo"]
-        args    = ["db", "migrate"]
+        command = ["python"]
+        args    = ["-m", "producers.ops", "migrate"]
 
         env {
           name  = "DATABASE_URL"
@@ -285,7 +285,7 @@ resource "google_cloud_run_v2_job" "migrate" {
   ]
 }
 
-# `choreo tasks reap --publish`: fails tasks whose worker was lost (no update past their state's
+# `python -m producers.ops reap --publish` (as `choreo tasks reap --publish`): fails tasks whose worker was lost (no update past their state's
 # REAPER_*_TIMEOUT deadline), then publishes their task.failed. Consumer services get CPU only
 # while they handle a request, so their reaper threads are no clock here: Cloud Scheduler runs
 # this job instead (iam.tf lets its identity start it, and nothing else).
@@ -311,10 +311,10 @@ resource "google_cloud_run_v2_job" "reaper" {
       }
 
       containers {
-        # The status recorder's image has the CLI, psycopg and the Pub/Sub client.
+        # The status recorder's image carries the operator one-shots (python -m producers.ops).
         image   = var.images.status
-        command = ["choreo"]
-        args    = ["tasks", "reap", "--publish"]
+        command = ["python"]
+        args    = ["-m", "producers.ops", "reap", "--publish"]
 
         dynamic "env" {
           for_each = local.common_env
@@ -354,7 +354,7 @@ resource "google_cloud_run_v2_job" "reaper" {
 resource "google_cloud_scheduler_job" "reaper" {
   name             = "${var.name_prefix}-reaper"
   region           = var.region
-  description      = "Fail choreo tasks whose worker was lost (choreo tasks reap --publish)."
+  description      = "Fail choreo tasks whose worker was lost (python -m producers.ops reap --publish)."
   schedule         = var.reaper_schedule
   time_zone        = "Etc/UTC"
   attempt_deadline = "60s"

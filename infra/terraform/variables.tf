@@ -42,7 +42,7 @@ variable "images" {
 }
 
 variable "migrate_image" {
-  description = "Image that runs `choreo db migrate` as the migration job; null means the status recorder's image (it has the base install and psycopg, which is all migrations need)."
+  description = "Image that runs `python -m producers.ops migrate` as the migration job; null means the status recorder's image (it carries producers.ops and psycopg, which is all migrations need)."
   type        = string
   default     = null
 }
@@ -283,7 +283,7 @@ variable "video_nearline_after_days" {
 }
 
 variable "reaper_schedule" {
-  description = "Cron schedule (UTC) on which Cloud Scheduler runs the reaper job, `choreo tasks reap --publish`: tasks stuck past their REAPER_*_TIMEOUT deadline are failed with task.failed (docs/DISPATCHER.md)."
+  description = "Cron schedule (UTC) on which Cloud Scheduler runs the reaper job, `python -m producers.ops reap --publish`: tasks stuck past their REAPER_*_TIMEOUT deadline are failed with task.failed (docs/DISPATCHER.md)."
   type        = string
   default     = "*/5 * * * *"
 }

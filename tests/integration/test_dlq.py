@@ -333,7 +333,7 @@ def test_a_replay_killed_between_republish_and_ack_loses_nothing(
         import os, signal, sys
         import psycopg
         from google.cloud import pubsub_v1
-        from choreo_cli.topology import pubsub_admin_clients
+        from producers.topology_apply import pubsub_admin_clients
         from producers.dlq import DeadLetterQueue
         from producers.dlq_replay import ReplayOptions, replay
         from producers.pubsub_publisher import PubSubPublisher

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from blobstore.gcs import gcs_client as storage_client
-from choreo_cli.topology import pubsub_admin_clients
 from producers.topology_apply import (
     PubSubUnreachable,
     StorageUnreachable,
     apply_buckets,
     apply_topology,
+    pubsub_admin_clients,
 )
 from schemas.settings import StorageSettings
 from schemas.topology import build_topology

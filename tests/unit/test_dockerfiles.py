@@ -78,16 +78,25 @@ def test_image_extras_exist_in_pyproject() -> None:
     assert set(IMAGES.values()) <= set(project["optional-dependencies"])
 
 
+# Deployable → the module its image runs (``python -m``): no image carries the command line.
+ENTRYPOINTS = {
+    "producer": "producers",
+    "blueprint": "consumers.blueprint_consumer",
+    "dispatcher": "consumers.dispatcher",
+    "status": "consumers.status_recorder",
+}
+
+
 @pytest.mark.parametrize("name", sorted(IMAGES))
 def test_runs_as_non_root_python_311_and_serves_itself(name: str) -> None:
-    """Base python:3.11-slim, a non-root USER before CMD, CMD is `choreo serve <name>`, PORT set."""
+    """Base python:3.11-slim, a non-root USER before CMD, CMD is `python -m <its package>`."""
     steps = instructions(dockerfile(name))
     keywords = [keyword for keyword, _ in steps]
     assert steps[0] == ("FROM", "python:3.11-slim")
     users = [args for keyword, args in steps if keyword == "USER"]
     assert users and users[-1] not in {"root", "0"}
     assert keywords.index("USER") < keywords.index("CMD")
-    assert steps[-1] == ("CMD", f'["choreo", "serve", "{name}"]')
+    assert steps[-1] == ("CMD", f'["python", "-m", "{ENTRYPOINTS[name]}"]')
     assert any(keyword == "ENV" and re.search(r"\bPORT=\d+", args) for keyword, args in steps)
 
 
@@ -111,6 +120,9 @@ def test_dockerignore_keeps_local_state_out_but_the_sources_in() -> None:
         "README.md",
         "schemas",
         "lifecycle",
+        "blobstore",
+        "delivery",
+        "choreography",
         "producers",
         "consumers",
         "job",
@@ -144,14 +156,14 @@ def test_compose_runs_setup_before_the_workers() -> None:
     assert services["setup"]["command"] == [
         "sh",
         "-c",
-        "choreo db migrate && choreo topology apply",
+        "python -m producers.ops migrate && python -m producers.ops topology",
     ]
     for name in ("producer", "blueprint", "dispatcher", "status"):
         depends = services[name]["depends_on"]
         assert isinstance(depends, dict)
         assert depends["setup"] == {"condition": "service_completed_successfully"}, name
     for name in ("blueprint", "dispatcher", "status"):
-        assert services[name]["command"] == ["choreo", "worker", name]
+        assert services[name]["command"] == ["python", "-m", ENTRYPOINTS[name], "worker"]
 
 
 def test_compose_uses_the_documented_emulators() -> None:
