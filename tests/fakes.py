@@ -10,7 +10,8 @@ execution per task, an outbox idempotent on the CloudEvent id. :meth:`FakeDataba
 and :func:`deliver` stand in for the runtime's one transaction per event with its
 ``processed_events`` record: an exception leaves the rows as they were before the event.
 
-Beside them: object storage (:class:`MemoryStorage`), a blueprint stash, a publisher and a job
+:class:`FakePlanningWork` adds the blueprint consumer's song rows and move library. Beside them:
+object storage (:class:`MemoryStorage`), a blueprint stash, a publisher and a job
 launcher that record what they were asked.
 """
 
@@ -20,12 +21,12 @@ import copy
 import itertools
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blobstore.storage import ObjectTooLarge, PermanentStorageError, StorageKind
 from consumers.dispatcher.launcher import LaunchRequest
@@ -36,6 +37,12 @@ from schemas.errors import InvalidInput, NotFound
 from schemas.event_codec import to_pubsub
 from schemas.event_envelope import ChoreoEvent, Delivery
 from schemas.task_state import HAPPY_PATH, StaleState, State, check_transition
+
+if TYPE_CHECKING:
+    from choreography.moves.model import Move
+    from choreography.planner.candidates import MoveCandidate
+    from choreography.planner.song_choice import CatalogSong
+    from consumers.blueprint_consumer.song_store import SongRow
 
 # --- the database behind the lifecycle ports ---
 
@@ -147,19 +154,23 @@ _TABLES = ("tasks", "history", "blueprints", "outbox", "executions", "processed"
 def deliver(
     db: FakeDatabase,
     consumer: str,
-    handle: Callable[[FakeUnitOfWork, ChoreoEvent, Delivery[ChoreoEvent]], None],
+    handle: Callable[[Any, ChoreoEvent, Delivery[ChoreoEvent]], None],
     event: ChoreoEvent,
     delivery: Delivery[ChoreoEvent] | None = None,
+    *,
+    work: FakeUnitOfWork | None = None,
 ) -> bool:
     """What the runtime does with one delivery (``run_once``): claim ``(consumer, event.id)``
     and run the handler in one transaction; False, without running it, for a duplicate. An
-    exception rolls back the claim and the handler's writes, and propagates."""
-    with db.transaction() as work:
+    exception rolls back the claim and the handler's writes, and propagates. ``work`` is the
+    unit of work the handler gets (a :class:`FakePlanningWork` for the blueprint consumer);
+    it must be on ``db``."""
+    with db.transaction() as plain:
         key = (consumer, event.id)
         if key in db.processed:
             return False
         db.processed.add(key)
-        handle(work, event, delivery or Delivery(event, transport="pubsub"))
+        handle(work or plain, event, delivery or Delivery(event, transport="pubsub"))
     return True
 
 
@@ -282,6 +293,56 @@ class FakeUnitOfWork:
     def executions(self) -> FakeExecutionLog:
         """The recorded executions."""
         return FakeExecutionLog(self.db)
+
+
+class FakeSongRows:
+    """The blueprint consumer's ``SongRows`` over rows in memory (``rows`` by song id);
+    ``analysed()`` is the catalog a describe request without a song chooses from."""
+
+    def __init__(self, rows: Sequence[SongRow] = (), analysed: Sequence[CatalogSong] = ()) -> None:
+        self.rows = {row.song_id: row for row in rows}
+        self.catalog = list(analysed)
+        self.reads: list[str] = []
+
+    def song(self, song_id: str) -> SongRow:
+        """The row, or ``UnknownSong`` (as ``song_store.get_song``)."""
+        from consumers.blueprint_consumer.song_store import UnknownSong  # noqa: PLC0415 - librosa
+
+        self.reads.append(song_id)
+        if song_id not in self.rows:
+            raise UnknownSong(f"no song with song_id {song_id!r} in the catalog")
+        return self.rows[song_id]
+
+    def song_by_hash(self, content_sha256: str) -> SongRow | None:
+        """The row with this content hash, if any."""
+        return next((r for r in self.rows.values() if r.content_sha256 == content_sha256), None)
+
+    def analysed(self) -> list[CatalogSong]:
+        """The analysed catalog."""
+        return list(self.catalog)
+
+
+class FakeLibrary:
+    """The planning pipeline's ``MoveLoader`` over moves in memory."""
+
+    def __init__(self, moves: Sequence[Move] = ()) -> None:
+        self.by_id = {move.move_id: move for move in moves}
+
+    def candidate(self, move_id: str, score: float) -> MoveCandidate:
+        """The move as a planner candidate, or ``NotFound`` (as ``library_store.get_move``)."""
+        from choreography.planner.candidates import candidate_from_move  # noqa: PLC0415
+
+        if move_id not in self.by_id:
+            raise NotFound(f"move {move_id!r} is not in the library")
+        return candidate_from_move(self.by_id[move_id], score)
+
+
+@dataclass(frozen=True)
+class FakePlanningWork(FakeUnitOfWork):
+    """The blueprint consumer's ``PlanningWork``: the fake lifecycle ports, songs, library."""
+
+    songs: FakeSongRows = field(default_factory=FakeSongRows)
+    library: FakeLibrary = field(default_factory=FakeLibrary)
 
 
 def _json(document: dict[str, Any], what: str) -> Any:

@@ -22,6 +22,7 @@ from choreography.search.cache import move_index_cache_from_pool
 from choreography.search.text_embedding import TextEmbedder, text_embedder_from_settings
 from consumers.blueprint_consumer.handler import CONSUMER, BlueprintConsumer
 from consumers.blueprint_consumer.song_store import Analyser, SongResolver
+from consumers.blueprint_consumer.work import PostgresPlanningWork
 from consumers.runtime.handler import EventHandler
 from lifecycle.database import open_pool
 from schemas.events import SOURCE_BLUEPRINT_CONSUMER
@@ -66,11 +67,14 @@ def build_blueprint_consumer(
 
 
 def as_event_handler(consumer: BlueprintConsumer) -> EventHandler:
-    """The runtime's view: dedupe name, default failure stage (steps tag their own), source."""
+    """The runtime's view: dedupe name, default failure stage (steps tag their own), source;
+    the handler gets the PostgreSQL ports on the connection of the runtime's transaction."""
     return EventHandler(
         consumer=CONSUMER,
         stage="analysis",
-        handle=consumer.handle,
+        handle=lambda conn, event, delivery: consumer.handle(
+            PostgresPlanningWork.on(conn), event, delivery
+        ),
         source=SOURCE_BLUEPRINT_CONSUMER,
     )
 

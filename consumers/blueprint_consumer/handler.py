@@ -1,7 +1,11 @@
 """Handle ``choreography.requested``: analyse the song, find moves, plan, store the blueprint.
 
 Runs inside the runtime's transaction (``consumers.runtime``), which also holds the
-``processed_events`` record, so everything below commits together or not at all:
+``processed_events`` record, so everything below commits together or not at all. It reads and
+writes only through the ports of the :class:`PlanningWork` it is given for the event (the
+lifecycle ports of :mod:`lifecycle.ports`, plus the song rows and the move library); the
+composition root builds the PostgreSQL one on the runtime's connection
+(:mod:`consumers.blueprint_consumer.work`):
 
 1. CAS ``queued -> analyzing``. A task already past ``analyzing`` means another delivery did
    the work: return without an effect. The CAS locks the task row until commit, so a concurrent
@@ -29,16 +33,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-import psycopg
-from psycopg.types.json import Jsonb
-
-from choreography.moves.library_store import get_move
-from choreography.planner.candidates import MoveCandidate, candidate_from_move
+from choreography.planner.candidates import MoveCandidate
 from choreography.planner.description import ParsedDescription
 from choreography.planner.gemini import GeminiDescriptionParser
 from choreography.planner.pipeline import (
+    MoveLoader,
     PlanFn,
     PlannedSong,
     PlanningPipeline,
@@ -49,10 +50,9 @@ from choreography.planner.pipeline import (
 from choreography.planner.planner import plan_choreography
 from choreography.search.cache import MoveIndexCache
 from choreography.search.text_embedding import TextEmbedder
-from consumers.blueprint_consumer.song_store import ResolvedSong, SongResolver, analysed_catalog
+from consumers.blueprint_consumer.song_store import ResolvedSong, SongRows
 from consumers.runtime.failure_stage import failure_stage, tagged
-from lifecycle.outbox import add_to_outbox
-from lifecycle.task_store import transition
+from lifecycle.ports import TaskLock, UnitOfWork
 from schemas.blueprint import Blueprint
 from schemas.errors import InvalidInput
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
@@ -71,6 +71,28 @@ log = logging.getLogger(__name__)
 CONSUMER = "blueprint-consumer"
 
 
+class PlanningWork(UnitOfWork, Protocol):
+    """The ports of one request's transaction: the lifecycle ones, the songs, the library."""
+
+    @property
+    def songs(self) -> SongRows:
+        """The ``songs`` table (the analysed catalog, songs by id and by content hash)."""
+        ...
+
+    @property
+    def library(self) -> MoveLoader:
+        """The move library: a searched move as the planner's candidate."""
+        ...
+
+
+class SongSource(Protocol):
+    """Resolves a request's song and its analysis (``song_store.SongResolver``)."""
+
+    def resolve(self, songs: SongRows, ref: SongRef) -> ResolvedSong:
+        """The song named by ``ref`` and its analysis, read through ``songs``."""
+        ...
+
+
 @dataclass(frozen=True)
 class PlanningInputs:
     """What a request resolves to before planning (kept for logs and tests)."""
@@ -87,7 +109,7 @@ class BlueprintConsumer:
     def __init__(
         self,
         *,
-        songs: SongResolver,
+        songs: SongSource,
         moves: MoveIndexCache,
         embedder: TextEmbedder,
         settings: BlueprintConsumerSettings,
@@ -101,7 +123,7 @@ class BlueprintConsumer:
         )
 
     def handle(
-        self, conn: psycopg.Connection[Any], event: ChoreoEvent, delivery: Delivery[ChoreoEvent]
+        self, work: PlanningWork, event: ChoreoEvent, delivery: Delivery[ChoreoEvent]
     ) -> None:
         """Plan and store the blueprint for one request (see the module docstring)."""
         request = event.data
@@ -109,14 +131,14 @@ class BlueprintConsumer:
             wrong = f"blueprint consumer handles choreography.requested, not {event.type}"
             raise tagged(InvalidInput(wrong), "request")
         context = {"task_id": request.task_id, "event_id": event.id}
-        if not _start_analysis(conn, request.task_id, event.id):
+        if not _start_analysis(work.tasks, request.task_id, event.id):
             log.info("task already past analyzing: duplicate request, no effect", extra=context)
             return
-        inputs = self.planning_inputs(conn, request)
+        inputs = self.planning_inputs(work, request)
         with failure_stage("planning"):
-            candidates = self.candidates(conn, request, inputs)
+            candidates = self.candidates(work, request, inputs)
             blueprint = self._planned(request, inputs, candidates)
-            _store(conn, blueprint, event, inputs.song)
+            _store(work, blueprint, event, inputs.song)
         log.info(
             "blueprint stored",
             extra={
@@ -128,9 +150,7 @@ class BlueprintConsumer:
             },
         )
 
-    def planning_inputs(
-        self, conn: psycopg.Connection[Any], request: ChoreographyRequested
-    ) -> PlanningInputs:
+    def planning_inputs(self, work: PlanningWork, request: ChoreographyRequested) -> PlanningInputs:
         """Constraints (parsed and merged), the song (given or chosen) and its analysis."""
         with failure_stage("request"):
             understood = self._pipeline.understand(PlanningRequest.of(request))
@@ -138,21 +158,21 @@ class BlueprintConsumer:
         ref = request.song
         if ref is None:
             with failure_stage("planning"):
-                choice = self._pipeline.choose_song(lambda: analysed_catalog(conn), understood)
+                choice = self._pipeline.choose_song(work.songs.analysed, understood)
             ref, choice_reason = SongRef(song_id=choice.song.song_id), choice.reason
         with failure_stage("analysis"):
-            song = self._songs.resolve(conn, ref)
+            song = self._songs.resolve(work.songs, ref)
         return PlanningInputs(understood.constraints, understood.parsed, song, choice_reason)
 
     def candidates(
-        self, conn: psycopg.Connection[Any], request: ChoreographyRequested, inputs: PlanningInputs
+        self, work: PlanningWork, request: ChoreographyRequested, inputs: PlanningInputs
     ) -> list[MoveCandidate]:
         """Moves for the planner: style and difficulty filtered, the requested energy first."""
         return self._pipeline.candidates(
             PlanningRequest.of(request),
             Understood(inputs.constraints, inputs.parsed),
             TextIndexSearch(self._moves.get(), self._embedder),
-            _LibraryMoves(conn),
+            work.library,
         )
 
     def _planned(
@@ -178,20 +198,10 @@ class BlueprintConsumer:
         )
 
 
-@dataclass(frozen=True)
-class _LibraryMoves:
-    """The pipeline's ``MoveLoader``: moves read from the library tables on this connection."""
-
-    conn: psycopg.Connection[Any]
-
-    def candidate(self, move_id: str, score: float) -> MoveCandidate:
-        return candidate_from_move(get_move(self.conn, move_id), score)
-
-
-def _start_analysis(conn: psycopg.Connection[Any], task_id: str, event_id: str) -> bool:
+def _start_analysis(tasks: TaskLock, task_id: str, event_id: str) -> bool:
     """CAS queued -> analyzing; False when the task is already past analyzing (a duplicate)."""
     try:
-        transition(conn, task_id, State.QUEUED, State.ANALYZING, detail={"event_id": event_id})
+        tasks.transition(task_id, State.QUEUED, State.ANALYZING, detail={"event_id": event_id})
     except StaleState as stale:
         if stale.actual is State.ANALYZING:
             return True  # left there by a process that died before committing its plan
@@ -201,21 +211,14 @@ def _start_analysis(conn: psycopg.Connection[Any], task_id: str, event_id: str) 
     return True
 
 
-def _store(
-    conn: psycopg.Connection[Any], blueprint: Blueprint, event: ChoreoEvent, song: ResolvedSong
-) -> None:
+def _store(work: UnitOfWork, blueprint: Blueprint, event: ChoreoEvent, song: ResolvedSong) -> None:
     """Blueprint row, CAS analyzing -> planned and ``blueprint.ready``, in the caller's tx."""
     task_id = blueprint.task_id
-    inserted = conn.execute(
-        "INSERT INTO blueprints (task_id, schema_version, document) VALUES (%s, %s, %s) "
-        "ON CONFLICT (task_id) DO NOTHING RETURNING task_id",
-        (task_id, str(blueprint.schema_version), Jsonb(blueprint.model_dump(mode="json"))),
-    ).fetchone()
-    if inserted is None:
+    document = blueprint.model_dump(mode="json")
+    if not work.blueprints.insert(task_id, str(blueprint.schema_version), document):
         # Only reachable if a blueprint was stored without the task moving on: refuse to guess.
         raise StaleState(task_id, frozenset({State.ANALYZING}), State.PLANNED)
-    transition(
-        conn,
+    work.tasks.transition(
         task_id,
         State.ANALYZING,
         State.PLANNED,
@@ -230,6 +233,6 @@ def _store(
         duration_s=round(blueprint.song.window.length_s, 3),
         moves_count=len(blueprint.moves_used),
     )
-    add_to_outbox(
-        conn, new_event(ready, source=SOURCE_BLUEPRINT_CONSUMER, traceparent=event.traceparent)
+    work.outbox.append(
+        new_event(ready, source=SOURCE_BLUEPRINT_CONSUMER, traceparent=event.traceparent)
     )

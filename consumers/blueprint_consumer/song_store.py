@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import psycopg
 from psycopg import sql
@@ -94,6 +94,42 @@ class ResolvedSong:
     row: SongRow
     analysis: SongAnalysis
     cached: bool
+
+
+class SongRows(Protocol):
+    """The ``songs`` table as a request's transaction reads it (the blueprint consumer's port;
+    cache writes go through the resolver's own pool, never through this)."""
+
+    def song(self, song_id: str) -> SongRow:
+        """The catalog song, or ``UnknownSong``."""
+        ...
+
+    def song_by_hash(self, content_sha256: str) -> SongRow | None:
+        """The song whose audio has this SHA-256, if any."""
+        ...
+
+    def analysed(self) -> list[CatalogSong]:
+        """Catalog songs with a current analysis, in song id order."""
+        ...
+
+
+@dataclass(frozen=True)
+class PostgresSongRows:
+    """:class:`SongRows` on the connection (and transaction) of one event."""
+
+    conn: psycopg.Connection[Any]
+
+    def song(self, song_id: str) -> SongRow:
+        """See :func:`get_song`."""
+        return get_song(self.conn, song_id)
+
+    def song_by_hash(self, content_sha256: str) -> SongRow | None:
+        """See :func:`song_by_hash`."""
+        return song_by_hash(self.conn, content_sha256)
+
+    def analysed(self) -> list[CatalogSong]:
+        """See :func:`analysed_catalog`."""
+        return analysed_catalog(self.conn)
 
 
 def get_song(conn: psycopg.Connection[Any], song_id: str) -> SongRow:
@@ -178,11 +214,13 @@ class SongResolver:
         self._storage, self._write_pool, self._limits = storage, write_pool, limits
         self._analyse = analyse or partial(analyse_file, max_seconds=limits.max_seconds)
 
-    def resolve(self, conn: psycopg.Connection[Any], ref: SongRef) -> ResolvedSong:
-        """The song and its analysis; ``UnknownSong``/``UndecodableAudio`` and the limits'
-        refusals (``SongSourceRefused``, ``SongTooLarge``, ``SongTooLong``,
-        ``UnsupportedMediaFormat``) are permanent."""
-        row = get_song(conn, ref.song_id) if ref.song_id is not None else None
+    def resolve(self, songs: SongRows | psycopg.Connection[Any], ref: SongRef) -> ResolvedSong:
+        """The song and its analysis, read through ``songs`` (or a connection's ``songs``
+        table); ``UnknownSong``/``UndecodableAudio`` and the limits' refusals
+        (``SongSourceRefused``, ``SongTooLarge``, ``SongTooLong``, ``UnsupportedMediaFormat``)
+        are permanent."""
+        rows = PostgresSongRows(songs) if isinstance(songs, psycopg.Connection) else songs
+        row = rows.song(ref.song_id) if ref.song_id is not None else None
         if row is not None:
             analysis = cached_analysis(row)
             if analysis is not None:
@@ -201,7 +239,7 @@ class SongResolver:
                     f"song {row.song_id}: the audio at {uri} has SHA-256 {sha256}, not the "
                     f"{row.content_sha256} it was registered with"
                 )
-            row = row or song_by_hash(conn, sha256)
+            row = row or rows.song_by_hash(sha256)
             if row is not None:
                 analysis = cached_analysis(row)
                 if analysis is not None:

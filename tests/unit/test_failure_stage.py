@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-import consumers.blueprint_consumer.handler as blueprint_handler
 from choreography.planner.description import DurationOutOfRange, parse_description
 from choreography.planner.pipeline import NoMatchingMoves
 from choreography.planner.song_choice import NoSongFits, choose_song
@@ -18,6 +17,7 @@ from schemas.errors import InvalidInput
 from schemas.event_envelope import Delivery, new_event
 from schemas.events import SOURCE_PRODUCER, ChoreographyRequested, Constraints, TaskFailed
 from schemas.settings import BlueprintConsumerSettings
+from tests.fakes import FakeDatabase, FakePlanningWork
 
 
 def test_untagged_error_gets_the_default() -> None:
@@ -65,7 +65,7 @@ class FailingSongs:
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
 
-    def resolve(self, conn: Any, ref: Any) -> ResolvedSong:
+    def resolve(self, songs: Any, ref: Any) -> ResolvedSong:
         raise self.error or AssertionError("song resolution was not expected")
 
 
@@ -79,16 +79,12 @@ class FailingMoves:
         raise self.error
 
 
-def stage_of_failure(
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    songs: Any = None,
-    moves: Any = None,
-    **request: Any,
-) -> str:
-    """Run the consumer on a request up to its failure; the stage the runtime would report."""
-    monkeypatch.setattr(blueprint_handler, "_start_analysis", lambda *_: True)
-    monkeypatch.setattr(blueprint_handler, "analysed_catalog", lambda _conn: [])
+def stage_of_failure(*, songs: Any = None, moves: Any = None, **request: Any) -> str:
+    """Run the consumer on a request up to its failure; the stage the runtime would report.
+
+    The task is queued in the fake database and the analysed catalog is empty."""
+    db = FakeDatabase()
+    db.add_task("t-1")
     consumer = BlueprintConsumer(
         songs=songs or FailingSongs(),
         moves=moves or FailingMoves(AssertionError("move search was not expected")),
@@ -98,43 +94,41 @@ def stage_of_failure(
     payload = ChoreographyRequested(task_id="t-1", requested_at=datetime.now(UTC), **request)
     delivery = Delivery(new_event(payload, source=SOURCE_PRODUCER), transport="pubsub")
     with pytest.raises(Exception) as caught:
-        consumer.handle(None, delivery.event, delivery)  # type: ignore[arg-type]
+        consumer.handle(FakePlanningWork(db), delivery.event, delivery)
     assert not isinstance(caught.value, AssertionError), caught.value
     return stage_of(caught.value, "analysis")
 
 
-def test_description_out_of_range_is_a_request_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_description_out_of_range_is_a_request_failure() -> None:
     """A description asking for an impossible length fails at stage request."""
-    stage = stage_of_failure(monkeypatch, path="describe", description="hip-hop for 20 minutes")
+    stage = stage_of_failure(path="describe", description="hip-hop for 20 minutes")
     assert stage == "request"
     with pytest.raises(DurationOutOfRange):
         parse_description("hip-hop for 20 minutes")
 
 
-def test_no_song_fits_is_a_planning_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_song_fits_is_a_planning_failure() -> None:
     """An empty analysed catalog for a describe request without a song fails at planning."""
     with pytest.raises(NoSongFits):
         choose_song([], Constraints(), None)
-    assert stage_of_failure(monkeypatch, path="describe", description="chill pop") == "planning"
+    assert stage_of_failure(path="describe", description="chill pop") == "planning"
 
 
-def test_undecodable_song_is_an_analysis_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_undecodable_song_is_an_analysis_failure() -> None:
     """A song that cannot be resolved or analysed fails at analysis."""
     songs = FailingSongs(UndecodableAudio("audio songs/x.wav cannot be used"))
-    stage = stage_of_failure(monkeypatch, songs=songs, path="song", song={"song_id": "s"})
+    stage = stage_of_failure(songs=songs, path="song", song={"song_id": "s"})
     assert stage == "analysis"
 
 
-def test_move_search_failure_is_a_planning_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_move_search_failure_is_a_planning_failure() -> None:
     """An error in move search (after the song resolved) fails at planning."""
     resolved = ResolvedSong(row=None, analysis=None, cached=True)  # type: ignore[arg-type]
 
     class Songs:
-        def resolve(self, conn: Any, ref: Any) -> ResolvedSong:
+        def resolve(self, songs: Any, ref: Any) -> ResolvedSong:
             return resolved
 
     moves = FailingMoves(NoMatchingMoves("no move in the library matches style 'jazz'"))
-    stage = stage_of_failure(
-        monkeypatch, songs=Songs(), moves=moves, path="song", song={"song_id": "s"}
-    )
+    stage = stage_of_failure(songs=Songs(), moves=moves, path="song", song={"song_id": "s"})
     assert stage == "planning"

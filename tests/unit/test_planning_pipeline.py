@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-import consumers.blueprint_consumer.handler as blueprint_handler
 from choreography.moves.bundle import storage_key
 from choreography.moves.demo_library import demo_drafts
 from choreography.moves.model import Move
@@ -39,10 +38,11 @@ from choreography.search.search import MoveFilter, SearchHit
 from choreography.search.text_embedding import LocalTextEmbedder
 from consumers.blueprint_consumer.handler import BlueprintConsumer
 from consumers.blueprint_consumer.song_store import ResolvedSong
-from schemas.blueprint import Blueprint
+from schemas.blueprint import Blueprint, parse_blueprint
 from schemas.event_envelope import Delivery, new_event
 from schemas.events import SOURCE_PRODUCER, ChoreographyRequested, Constraints
 from schemas.settings import BlueprintConsumerSettings
+from tests.fakes import FakeDatabase, FakeLibrary, FakePlanningWork
 from tests.fixtures.synthetic_library import SectionSpec, grid_analysis
 
 DIM = 64
@@ -185,24 +185,14 @@ def test_song_choice_uses_the_parsed_tempo_and_the_reason_lands_in_the_blueprint
     assert blueprint.request.description == "fast energetic hip-hop"
 
 
-def consumer_blueprint(
-    monkeypatch: pytest.MonkeyPatch,
-    moves: list[Move],
-    analysis: SongAnalysis,
-    **request: Any,
-) -> Blueprint:
-    """The blueprint the consumer stores for a request, its database replaced by memory."""
-    stored: list[Blueprint] = []
-    by_id = {m.move_id: m for m in moves}
-    monkeypatch.setattr(blueprint_handler, "_start_analysis", lambda *_: True)
-    monkeypatch.setattr(blueprint_handler, "get_move", lambda _conn, move_id: by_id[move_id])
-    monkeypatch.setattr(
-        blueprint_handler, "_store", lambda _conn, blueprint, *_: stored.append(blueprint)
-    )
+def consumer_blueprint(moves: list[Move], analysis: SongAnalysis, **request: Any) -> Blueprint:
+    """The blueprint the consumer stores for a request, on the in-memory ports."""
+    db = FakeDatabase()
+    db.add_task("t-1")
     row = SimpleNamespace(song_id="song", title="Song", audio_uri="songs/song.wav")
 
     class Songs:
-        def resolve(self, conn: Any, ref: Any) -> ResolvedSong:
+        def resolve(self, songs: Any, ref: Any) -> ResolvedSong:
             return ResolvedSong(row=row, analysis=analysis, cached=True)  # type: ignore[arg-type]
 
     embedder = LocalTextEmbedder(DIM)
@@ -222,9 +212,10 @@ def consumer_blueprint(
         task_id="t-1", requested_at=datetime.now(UTC), song={"song_id": "song"}, **request
     )
     event = new_event(payload, source=SOURCE_PRODUCER)
-    consumer.handle(None, event, Delivery(event, transport="pubsub"))  # type: ignore[arg-type]
-    (blueprint,) = stored
-    return blueprint
+    work = FakePlanningWork(db, library=FakeLibrary(moves))
+    consumer.handle(work, event, Delivery(event, transport="pubsub"))
+    (stored,) = db.blueprints.values()
+    return parse_blueprint(stored[1])
 
 
 def cli_blueprint(
@@ -263,7 +254,6 @@ def cli_blueprint(
 )
 def test_choreo_plan_and_the_consumer_pick_the_same_moves(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     moves: list[Move],
     analysis: SongAnalysis,
     case: tuple[str | None, dict[str, Any]],
@@ -272,7 +262,6 @@ def test_choreo_plan_and_the_consumer_pick_the_same_moves(
     description, constraints = case
     path = "describe" if description else "song"
     consumed = consumer_blueprint(
-        monkeypatch,
         moves,
         analysis,
         path=path,
