@@ -35,10 +35,11 @@ def render(
 
     from blobstore.configured import build_storage, storage_rules  # noqa: PLC0415
     from job.blueprint_source import read_blueprint_text, validate_blueprint  # noqa: PLC0415
-    from job.errors import AssetUnavailable, ExitCode, JobFailure  # noqa: PLC0415
+    from job.errors import AssetUnavailable, JobFailure  # noqa: PLC0415
     from job.main import render_options, work_directory  # noqa: PLC0415
     from job.run import JobContext, render_blueprint  # noqa: PLC0415
     from job.task_status import NoTaskStatus  # noqa: PLC0415
+    from schemas.job_exit import ExitCode  # noqa: PLC0415
     from schemas.settings import JobSettings, PubSubSettings, StorageSettings  # noqa: PLC0415
 
     if out.exists() and not overwrite:

@@ -1,4 +1,4 @@
-"""The job's exit codes and the failures that map onto them, in one place.
+"""The job's failures and the exit codes (:mod:`schemas.job_exit`) they map onto, in one place.
 
 Every failure the job raises on purpose is a :class:`JobFailure` carrying its exit code, the
 ``error_code`` slug published in ``task.failed`` and the step it happened in; the composition
@@ -7,23 +7,8 @@ root turns anything else into :attr:`ExitCode.UNEXPECTED`.
 
 from __future__ import annotations
 
-from enum import IntEnum
-
 from schemas.errors import ChoreoError
-
-
-class ExitCode(IntEnum):
-    """Process exit codes of ``python -m job`` (documented in ``job/README.md``)."""
-
-    DONE = 0
-    UNEXPECTED = 1
-    INVALID_BLUEPRINT = 2
-    ASSET_UNAVAILABLE = 3
-    STORAGE_FAILED = 4
-    FFMPEG_FAILED = 5
-    STATUS_FAILED = 6
-    INTERRUPTED = 7
-    NOT_OWNER = 8
+from schemas.job_exit import ExitCode
 
 
 class JobFailure(ChoreoError):

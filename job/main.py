@@ -27,13 +27,14 @@ from job.blueprint_source import (
     task_id_hint,
     validate_blueprint,
 )
-from job.errors import ExitCode, JobFailure, JobInterrupted, StatusFailed
+from job.errors import JobFailure, JobInterrupted, StatusFailed
 from job.ffmpeg_run import stop_all as stop_ffmpeg
 from job.notify import Publisher, PubSubPublisher
 from job.run import JobContext, record_failure, run_job
 from job.segment_cache import SegmentCache
 from job.task_status import NoTaskStatus, PostgresTaskStatus, TaskStatus
 from schemas.blueprint import Blueprint
+from schemas.job_exit import ExitCode
 from schemas.logs import configure_logging
 from schemas.settings import (
     CoreSettings,

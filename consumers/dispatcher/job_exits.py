@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
-from job.errors import ExitCode
 from lifecycle.executions import mark_exited, requeue
 from lifecycle.task_failure import fail_task
 from lifecycle.task_store import record_recovery
 from schemas.events import SOURCE_DISPATCHER
+from schemas.job_exit import ExitCode
 from schemas.task_state import State
 
 log = logging.getLogger(__name__)

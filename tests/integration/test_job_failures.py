@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from job.errors import ExitCode
+from schemas.job_exit import ExitCode
 from tests.fixtures.blueprints import (
     TEST_CLIPS,
     MovePlan,

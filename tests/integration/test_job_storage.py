@@ -18,9 +18,10 @@ from blobstore.storage import (
     TransientStorageError,
     file_sha256,
 )
-from job.errors import AssetUnavailable, ExitCode, StorageFailed
+from job.errors import AssetUnavailable, StorageFailed
 from job.fetch import fetch_inputs
 from schemas.blueprint import Blueprint, parse_blueprint
+from schemas.job_exit import ExitCode
 from tests.fixtures.blueprints import (
     SONG_KEY,
     TEST_CLIPS,

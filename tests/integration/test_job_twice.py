@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from job.errors import ExitCode
 from schemas.event_codec import from_pubsub
+from schemas.job_exit import ExitCode
 from tests.fixtures.blueprints import (
     TEST_CLIPS,
     MovePlan,
