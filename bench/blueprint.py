@@ -123,11 +123,11 @@ def fresh(
 _CACHED_ANALYSIS_PLAN = """
 import sys
 from pathlib import Path
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner import offline
 from choreography.planner.pipeline import PlannedSong, PlanningPipeline, PlanningRequest
 from schemas.events import Constraints
-analysis = SongAnalysis.model_validate_json(Path(sys.argv[1]).read_text())
+analysis = MusicAnalysis.model_validate_json(Path(sys.argv[1]).read_text())
 library = offline.library_from_folder(Path(sys.argv[2]))
 pipeline = PlanningPipeline()
 request = PlanningRequest("bench", Constraints(style="hip-hop", difficulty="beginner"))

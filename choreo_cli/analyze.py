@@ -10,7 +10,7 @@ import typer
 from schemas.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from choreography.music.model import SongAnalysis
+    from choreography.music.model import MusicAnalysis
 
 
 def analyze(
@@ -32,7 +32,7 @@ def analyze(
     typer.echo(result.model_dump_json(indent=2) if as_json else summarise(result))
 
 
-def summarise(analysis: SongAnalysis) -> str:
+def summarise(analysis: MusicAnalysis) -> str:
     """A short human-readable summary of an analysis."""
     alternatives = ", ".join(
         f"{a.kind} {a.bpm:.1f} ({a.strength:.2f})" for a in analysis.tempo_alternatives

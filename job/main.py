@@ -29,7 +29,7 @@ from job.blueprint_source import (
 )
 from job.errors import JobFailure, JobInterrupted, StatusFailed
 from job.ffmpeg_run import stop_all as stop_ffmpeg
-from job.notify import Publisher, PubSubPublisher
+from job.notify import JobPublisher, OutboxRowPublisher
 from job.run import JobContext, record_failure, run_job
 from job.segment_cache import SegmentCache
 from job.task_status import NoTaskStatus, PostgresTaskStatus, TaskStatus
@@ -163,7 +163,7 @@ def _run(blueprint: Blueprint, context: JobContext) -> int:
 
 def _task_status(
     stack: ExitStack, settings: JobSettings, database: DatabaseSettings, pubsub: PubSubSettings
-) -> tuple[TaskStatus, Publisher | None]:
+) -> tuple[TaskStatus, JobPublisher | None]:
     if not database.database_url:
         log.info("DATABASE_URL is empty: no task status, no events", extra={"step": "settings"})
         return NoTaskStatus(), None
@@ -184,9 +184,9 @@ def _task_status(
         pool.wait(timeout=database.connect_timeout_s)
     except PoolTimeout as exc:
         raise StatusFailed("PostgreSQL (DATABASE_URL) did not answer", step="claim") from exc
-    publisher: Publisher | None = None
+    publisher: JobPublisher | None = None
     if settings.publish == "direct" and (pubsub.emulator_host or pubsub.project_id):
-        publisher = PubSubPublisher(pubsub.project_id, pubsub.emulator_host)
+        publisher = OutboxRowPublisher(pubsub.project_id, pubsub.emulator_host)
         stack.callback(publisher.close)
     status = PostgresTaskStatus(
         pool, execution=settings.execution, progress_interval_s=settings.progress_interval_s

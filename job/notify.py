@@ -9,7 +9,7 @@ from job.task_status import OutboxMessage
 PUBLISH_TIMEOUT_S = 30.0
 
 
-class Publisher(Protocol):
+class JobPublisher(Protocol):
     """Sends one outbox message; raises on failure."""
 
     def publish(self, message: OutboxMessage) -> str:
@@ -21,7 +21,7 @@ class Publisher(Protocol):
         ...
 
 
-class PubSubPublisher:
+class OutboxRowPublisher:
     """google-cloud-pubsub, on the emulator when ``emulator_host`` is set."""
 
     def __init__(self, project_id: str, emulator_host: str = "") -> None:

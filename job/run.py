@@ -25,7 +25,7 @@ from blobstore.storage import (
 from job.assemble import Assembled, RenderOptions, assemble_video
 from job.errors import JobFailure, NotOwner, StatusFailed, StorageFailed
 from job.fetch import fetch_inputs
-from job.notify import Publisher
+from job.notify import JobPublisher
 from job.task_status import OutboxMessage, Start, TaskStatus
 from lifecycle.task_failure import failure_event, failure_reason
 from schemas.blueprint import Blueprint
@@ -42,7 +42,7 @@ class JobContext:
 
     storage: Storage
     status: TaskStatus
-    publisher: Publisher | None
+    publisher: JobPublisher | None
     render: RenderOptions
     download_workers: int = 8
     storage_retries: int = 3
@@ -159,7 +159,7 @@ def upload_video(context: JobContext, video: Path, uri: str) -> bool:
 
 
 def record_failure(
-    status: TaskStatus, publisher: Publisher | None, task_id: str, error: BaseException
+    status: TaskStatus, publisher: JobPublisher | None, task_id: str, error: BaseException
 ) -> bool:
     """CAS the task to ``failed`` with a ``task.failed`` event; False if it could not.
 
@@ -191,7 +191,7 @@ def record_failure(
 
 
 def announce(
-    status: TaskStatus, publisher: Publisher | None, message: OutboxMessage | None
+    status: TaskStatus, publisher: JobPublisher | None, message: OutboxMessage | None
 ) -> None:
     """Publish the outbox row now (direct mode); on failure leave it to the relay and raise."""
     if message is None or publisher is None:

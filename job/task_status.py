@@ -237,11 +237,11 @@ class PostgresTaskStatus:
                 f"cannot publish outbox row {message.id}: {exc}", step="publish"
             ) from exc
         if failure is not None:
-            raise PublishFailed(str(failure)) from failure
+            raise RowNotPublished(str(failure)) from failure
         return message_id
 
 
-class PublishFailed(Exception):
+class RowNotPublished(Exception):
     """The publisher refused the row; it is counted on the row and left for the relay."""
 
 

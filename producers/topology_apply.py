@@ -37,7 +37,7 @@ class StorageUnreachable(TransientError):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ResourceOutcome:
     """What applying did to one resource: created, existed, updated or drifted."""
 
     kind: str
@@ -50,9 +50,9 @@ class Outcome:
 class ApplyReport:
     """Every resource the topology names, with what applying did to it."""
 
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[ResourceOutcome] = field(default_factory=list)
 
-    def actions(self, action: str) -> list[Outcome]:
+    def actions(self, action: str) -> list[ResourceOutcome]:
         """The outcomes with ``action``."""
         return [o for o in self.outcomes if o.action == action]
 
@@ -126,9 +126,9 @@ def apply_topology(
             path = topic_path(project_id, topic.name)
             try:
                 publisher.create_topic(request={"name": path}, **call)
-                report.outcomes.append(Outcome("topic", topic.name, "created"))
+                report.outcomes.append(ResourceOutcome("topic", topic.name, "created"))
             except gexc.AlreadyExists:
-                report.outcomes.append(Outcome("topic", topic.name, "existed"))
+                report.outcomes.append(ResourceOutcome("topic", topic.name, "existed"))
         for sub in topology.subscriptions:
             report.outcomes.append(_apply_subscription(sub, project_id, subscriber, call))
     except _UNREACHABLE as error:
@@ -151,9 +151,9 @@ def apply_buckets(
     for name in topology.buckets:
         try:
             storage_client.create_bucket(name, timeout=timeout_s, retry=retry)
-            report.outcomes.append(Outcome("bucket", name, "created"))
+            report.outcomes.append(ResourceOutcome("bucket", name, "created"))
         except gexc.Conflict:  # AlreadyExists is a Conflict (409)
-            report.outcomes.append(Outcome("bucket", name, "existed"))
+            report.outcomes.append(ResourceOutcome("bucket", name, "existed"))
         except (requests.ConnectionError, requests.Timeout, gexc.RetryError) as error:
             raise StorageUnreachable(
                 f"Cloud Storage did not answer within {timeout_s:.0f} s creating bucket "
@@ -165,21 +165,21 @@ def apply_buckets(
 
 def _apply_subscription(
     sub: Subscription, project_id: str, subscriber: Any, call: dict[str, Any]
-) -> Outcome:
+) -> ResourceOutcome:
     want = desired_subscription(sub, project_id)
     try:
         subscriber.create_subscription(request=want, **call)
-        return Outcome("subscription", sub.name, "created")
+        return ResourceOutcome("subscription", sub.name, "created")
     except gexc.AlreadyExists:
         pass
     have = subscriber.get_subscription(request={"subscription": want.name}, **call)
     differences = subscription_differences(have, want)
     if not differences:
-        return Outcome("subscription", sub.name, "existed")
+        return ResourceOutcome("subscription", sub.name, "existed")
     described = "; ".join(f"{k}: {h!r} -> {w!r}" for k, (h, w) in differences.items())
     immutable = sorted(set(differences) - MUTABLE_FIELDS)
     if immutable:
-        return Outcome(
+        return ResourceOutcome(
             "subscription",
             sub.name,
             "drifted",
@@ -188,7 +188,7 @@ def _apply_subscription(
     subscriber.update_subscription(
         request={"subscription": want, "update_mask": {"paths": sorted(differences)}}, **call
     )
-    return Outcome("subscription", sub.name, "updated", described)
+    return ResourceOutcome("subscription", sub.name, "updated", described)
 
 
 def _retry_for(timeout_s: float) -> Retry:

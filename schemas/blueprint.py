@@ -58,9 +58,9 @@ __all__ = [
     "VIDEO_CODECS",
     "WIDTH_MAX",
     "WIDTH_MIN",
+    "AppliedConstraints",
     "Blueprint",
     "BlueprintInvalid",
-    "Constraints",
     "MoveUsed",
     "Overlays",
     "Problem",
@@ -163,7 +163,7 @@ class _Contract(BaseModel):
     )
 
 
-class Constraints(_Contract):
+class AppliedConstraints(_Contract):
     """The constraints the planner actually applied (given, parsed, or defaulted)."""
 
     difficulty: Literal["beginner", "intermediate", "advanced"]
@@ -183,7 +183,7 @@ class Request(_Contract):
     """``song``: a catalog song was selected (Path 1); ``describe``: a description (Path 2)."""
     description: LongText | None = None
     """The user's description; required for ``describe``, absent for ``song``."""
-    constraints: Constraints
+    constraints: AppliedConstraints
     """The effective constraints."""
 
     @model_validator(mode="after")

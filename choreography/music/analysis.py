@@ -1,4 +1,4 @@
-"""Analyse a song file or samples into a :class:`SongAnalysis` (librosa imported lazily)."""
+"""Analyse a song file or samples into a :class:`MusicAnalysis` (librosa imported lazily)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy.typing as npt
 from choreography.music import beats as beat_grid
 from choreography.music import sections as structure_finder
 from choreography.music.audio_decode import decode_song
-from choreography.music.model import Phrase, Section, SongAnalysis
+from choreography.music.model import MusicAnalysis, MusicSection, Phrase
 from choreography.music.structure import (
     COUNTS_PER_PHRASE,
     build_phrases,
@@ -64,7 +64,7 @@ class _Features:
 
 def analyse_file(
     path: str | Path, *, max_seconds: float = DEFAULT_MAX_SONG_SECONDS
-) -> SongAnalysis:
+) -> MusicAnalysis:
     """Decode a song (mono, 22050 Hz, float32) and analyse it.
 
     Undecodable files, files in a format off the allow-list and songs longer than
@@ -77,7 +77,7 @@ def analyse_file(
     return analyse_samples(y, SAMPLE_RATE, source=str(song))
 
 
-def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> SongAnalysis:
+def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> MusicAnalysis:
     """Analyse mono (or channels-first multi-channel) samples at any sample rate (as float32)."""
     import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
 
@@ -107,7 +107,7 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> SongA
     beat_mfcc = _beat_sync(feats.mfcc, frames)
     novelty = structure_finder.bar_novelty(beat_mfcc, phase, BEATS_PER_BAR)
     bars = structure_finder.boundary_bars(novelty)
-    # Section changes start 8-counts, so they decide which bar of each pair is count 1.
+    # MusicSection changes start 8-counts, so they decide which bar of each pair is count 1.
     parity = structure_finder.phrase_parity(bars, novelty)
     phrases = build_phrases(beats_s.tolist(), phase + BEATS_PER_BAR * parity, duration)
     boundary_times = [float(beats_s[phase + BEATS_PER_BAR * b]) for b in bars]
@@ -120,7 +120,7 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> SongA
         boundary_times=boundary_times,
         duration=duration,
     )
-    return SongAnalysis(
+    return MusicAnalysis(
         duration_s=duration,
         sample_rate=SAMPLE_RATE,
         tempo_bpm=tempo.bpm,
@@ -254,7 +254,7 @@ def _sections(
     phrases: list[Phrase],
     boundary_times: list[float],
     duration: float,
-) -> list[Section]:
+) -> list[MusicSection]:
     """Sections over the whole song; interior boundaries are snapped to phrase starts."""
     first_beats = [p.first_beat for p in phrases]
     if len(phrases) < 2:
@@ -265,7 +265,7 @@ def _sections(
         sim = structure_finder.phrase_similarity(beat_chroma, beat_mfcc, first_beats)
         spans = structure_finder.label_repeats(sim, cuts)
     labels = section_labels([s.repeat_of for s in spans], [s.varied for s in spans])
-    out: list[Section] = []
+    out: list[MusicSection] = []
     for i, span in enumerate(spans):
         start = 0.0 if i == 0 else phrases[span.first_phrase].start_s
         end = duration if i == len(spans) - 1 else phrases[spans[i + 1].first_phrase].start_s
@@ -274,7 +274,7 @@ def _sections(
         beat_hi = first_beats[last] + COUNTS_PER_PHRASE if phrases and span.phrase_count else None
         level = float(np.mean(energy[beat_lo:beat_hi])) if energy.size else 0.0
         out.append(
-            Section(
+            MusicSection(
                 index=i,
                 start_s=start,
                 end_s=end,

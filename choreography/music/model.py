@@ -35,7 +35,7 @@ class Phrase(_Frozen):
     first_beat: int = Field(ge=0, description="index into beats_s of count 1")
 
 
-class Section(_Frozen):
+class MusicSection(_Frozen):
     """A structural section (verse, chorus...); its interior boundaries are phrase starts."""
 
     index: int = Field(ge=0)
@@ -50,7 +50,7 @@ class Section(_Frozen):
     energy_level: EnergyLevel
 
 
-class SongAnalysis(_Frozen):
+class MusicAnalysis(_Frozen):
     """Tempo, beat grid, downbeats, 8-count phrases, sections and energy of one song."""
 
     analysis_version: int = ANALYSIS_VERSION
@@ -66,6 +66,6 @@ class SongAnalysis(_Frozen):
     bar_phase: int = Field(ge=0, description="index in beats_s of the first downbeat")
     downbeat_confidence: float = Field(ge=0, le=1)
     phrases: list[Phrase]
-    sections: list[Section]
+    sections: list[MusicSection]
     energy_per_beat: list[float] = Field(description="0..1, one value per beat in beats_s")
     energy_per_phrase: list[float] = Field(description="0..1, one value per phrase")

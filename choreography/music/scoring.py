@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 
 
 def beat_f_measure(reference_s: Sequence[float], estimate_s: Sequence[float]) -> float:
@@ -18,7 +18,7 @@ def beat_f_measure(reference_s: Sequence[float], estimate_s: Sequence[float]) ->
     return float(mir_eval.beat.f_measure(ref, est))
 
 
-def beats_at_alternative(analysis: SongAnalysis, kind: str) -> list[float]:
+def beats_at_alternative(analysis: MusicAnalysis, kind: str) -> list[float]:
     """Beats at an octave alternative: every other beat (half) or with midpoints added (double)."""
     beats = np.asarray(analysis.beats_s, dtype=float)
     if kind == "half":
@@ -28,7 +28,7 @@ def beats_at_alternative(analysis: SongAnalysis, kind: str) -> list[float]:
     return [float(b) for b in np.sort(np.concatenate([beats, mids]))]
 
 
-def downbeat_phase_correct(analysis: SongAnalysis, true_downbeats_s: Sequence[float]) -> bool:
+def downbeat_phase_correct(analysis: MusicAnalysis, true_downbeats_s: Sequence[float]) -> bool:
     """True when most estimated downbeats lie within 70 ms of a true downbeat."""
     truth = np.asarray(true_downbeats_s, dtype=float)
     est = np.asarray(analysis.downbeats_s, dtype=float)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner.costs import CostModel
 from choreography.planner.sequencer import Slot
-from choreography.planner.window import SongWindow, WindowSection
-from schemas.blueprint import SCHEMA_VERSION, Constraints, VideoOutput
+from choreography.planner.window import PhraseWindow, WindowSection
+from schemas.blueprint import SCHEMA_VERSION, AppliedConstraints, VideoOutput
 
 ANALYSER = "choreo music analysis v{version}"
 # ``song.choice_reason`` is a LongText in the blueprint schema.
@@ -45,10 +45,10 @@ def blueprint_document(
     *,
     task_id: str,
     created_at: datetime,
-    analysis: SongAnalysis,
+    analysis: MusicAnalysis,
     song: SongInfo,
-    window: SongWindow,
-    constraints: Constraints,
+    window: PhraseWindow,
+    constraints: AppliedConstraints,
     description: str | None,
     moves: list[PlacedMove],
     model: CostModel,
@@ -91,7 +91,7 @@ def blueprint_document(
 
 
 def _moves(
-    moves: list[PlacedMove], window: SongWindow, model: CostModel, constraints: Constraints
+    moves: list[PlacedMove], window: PhraseWindow, model: CostModel, constraints: AppliedConstraints
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     previous: PlacedMove | None = None

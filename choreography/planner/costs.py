@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate, mirror_pose, pose_distance
 from choreography.planner.tempo_fit import TempoFit, placement_speed, speed_in_band
 
@@ -66,7 +66,7 @@ class BeatGrid:
     interval_s: float
 
     @classmethod
-    def of(cls, analysis: SongAnalysis) -> BeatGrid:
+    def of(cls, analysis: MusicAnalysis) -> BeatGrid:
         """The analysis's beat grid."""
         beats = np.asarray(analysis.beats_s, dtype=float)
         return cls(beats, float(np.median(np.diff(beats))) if beats.size > 1 else 0.5)
@@ -84,7 +84,7 @@ class CostModel:
 
     def __init__(
         self,
-        analysis: SongAnalysis,
+        analysis: MusicAnalysis,
         candidates: Sequence[MoveCandidate],
         fits: Sequence[TempoFit],
         *,

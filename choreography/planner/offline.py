@@ -22,7 +22,7 @@ import numpy as np
 
 from choreography.moves.bundle import MANIFEST_NAME, storage_key
 from choreography.moves.model import STYLES, Move
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate, candidate_from_move
 from choreography.planner.offline_storage import song_key
 from choreography.planner.pipeline import (
@@ -204,8 +204,8 @@ def file_digest(path: Path) -> str:
 
 
 def analyse_song(
-    song: Path, cache: MutableMapping[str, SongAnalysis] | None = None
-) -> SongAnalysis:
+    song: Path, cache: MutableMapping[str, MusicAnalysis] | None = None
+) -> MusicAnalysis:
     """The song's analysis, from ``cache`` (keyed by content hash) when it is there."""
     from choreography.music.analysis import analyse_file  # noqa: PLC0415 - librosa is heavy
     from schemas.settings import SongSettings  # noqa: PLC0415
@@ -240,10 +240,10 @@ class OfflineRequest:
 def plan_offline(
     request: OfflineRequest,
     library: MoveLibrary,
-    analysis_cache: MutableMapping[str, SongAnalysis] | None = None,
+    analysis_cache: MutableMapping[str, MusicAnalysis] | None = None,
     refiner: SequenceRefiner | None = None,
     gemini: GeminiDescriptionParser | None = None,
-) -> tuple[Blueprint, SongAnalysis]:
+) -> tuple[Blueprint, MusicAnalysis]:
     """Analyse, search and plan one request; return the blueprint and the analysis used.
 
     The planning pipeline of the blueprint consumer: a ``--describe`` request is path

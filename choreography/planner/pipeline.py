@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from choreography.moves.model import difficulties_up_to
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate
 from choreography.planner.description import ParsedDescription, merge_constraints, parse_description
 from choreography.planner.output import video_output
@@ -145,7 +145,7 @@ class Understood:
 class PlannedSong:
     """The song a blueprint is planned on: its analysis and what the blueprint says about it."""
 
-    analysis: SongAnalysis
+    analysis: MusicAnalysis
     audio_uri: str
     title: str = "Untitled"
     song_id: str | None = None

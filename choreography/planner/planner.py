@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from choreography.moves.model import DIFFICULTIES, difficulties_up_to
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.music.structure import COUNTS_PER_PHRASE
 from choreography.planner.blueprint_document import PlacedMove, SongInfo, blueprint_document
 from choreography.planner.candidates import MoveCandidate
@@ -35,12 +35,12 @@ from choreography.planner.costs import CostModel, PlannerSettings
 from choreography.planner.refinement import SequenceRefiner, refine_sequence
 from choreography.planner.sequencer import Neighbour, NoSequence, Slot, fill_bars
 from choreography.planner.tempo_fit import TempoFit, fit_tempo, speed_in_band
-from choreography.planner.window import SongWindow, WindowSection, choose_window
+from choreography.planner.window import PhraseWindow, WindowSection, choose_window
 from schemas.blueprint import (
     SPEED_FACTOR_MAX,
     SPEED_FACTOR_MIN,
+    AppliedConstraints,
     Blueprint,
-    Constraints,
     VideoOutput,
     parse_blueprint,
 )
@@ -60,7 +60,7 @@ MIN_FITTING_MOVES = 2
 
 
 def plan_choreography(
-    analysis: SongAnalysis,
+    analysis: MusicAnalysis,
     constraints: RequestedConstraints | None,
     candidates: Sequence[MoveCandidate],
     *,
@@ -106,10 +106,10 @@ def plan_choreography(
 
 
 def resolve_constraints(
-    analysis: SongAnalysis,
+    analysis: MusicAnalysis,
     requested: RequestedConstraints | None,
     candidates: Sequence[MoveCandidate],
-) -> Constraints:
+) -> AppliedConstraints:
     """The constraints the plan applies: given ones, else those of a candidate that fits the song.
 
     A style or difficulty left open is taken from the best-scored candidate that fits the song's
@@ -141,7 +141,7 @@ def resolve_constraints(
         in_style = [c for c in candidates if _same_style(c.style, requested.style or "")]
         chosen = max(in_style or candidates, key=lambda c: (c.score, c.move_id))
     # Validated rather than constructed so the literal fields are checked against the schema.
-    return Constraints.model_validate(
+    return AppliedConstraints.model_validate(
         {
             "difficulty": requested.difficulty or chosen.difficulty,
             "energy": requested.energy or DEFAULT_ENERGY,
@@ -162,7 +162,7 @@ def _fitting_moves(
     )
 
 
-def _nothing_fits(analysis: SongAnalysis, candidates: Sequence[MoveCandidate]) -> str:
+def _nothing_fits(analysis: MusicAnalysis, candidates: Sequence[MoveCandidate]) -> str:
     tempos = [c.tempo_bpm for c in candidates]
     return (
         f"no candidate move in any style fits the song tempo {analysis.tempo_bpm:.1f} BPM within "
@@ -172,8 +172,8 @@ def _nothing_fits(analysis: SongAnalysis, candidates: Sequence[MoveCandidate]) -
 
 
 def usable_candidates(
-    analysis: SongAnalysis,
-    constraints: Constraints,
+    analysis: MusicAnalysis,
+    constraints: AppliedConstraints,
     candidates: Sequence[MoveCandidate],
     task_id: str,
 ) -> tuple[list[MoveCandidate], list[TempoFit]]:
@@ -228,7 +228,9 @@ def _with_level_penalty(candidate: MoveCandidate, level: str | None) -> MoveCand
     return dataclasses.replace(candidate, score=candidate.score - EASIER_LEVEL_PENALTY * below)
 
 
-def plan_sections(analysis: SongAnalysis, window: SongWindow, model: CostModel) -> list[PlacedMove]:
+def plan_sections(
+    analysis: MusicAnalysis, window: PhraseWindow, model: CostModel
+) -> list[PlacedMove]:
     """Moves for every section of the window, in timeline order."""
     per_bar = analysis.beats_per_bar
     uses = np.zeros(len(model.candidates))
@@ -263,7 +265,10 @@ def plan_sections(analysis: SongAnalysis, window: SongWindow, model: CostModel) 
 
 
 def _copy_repeat(
-    section: WindowSection, planned: dict[int, list[Slot]], analysis: SongAnalysis, model: CostModel
+    section: WindowSection,
+    planned: dict[int, list[Slot]],
+    analysis: MusicAnalysis,
+    model: CostModel,
 ) -> list[Slot]:
     """The original's moves at the same bar offsets, as far as they fit bars and speed band."""
     if section.repeat_of is None or section.repeat_of not in planned:
@@ -287,7 +292,7 @@ def _copy_repeat(
 
 
 def _following(
-    section: WindowSection, window: SongWindow, planned: dict[int, list[Slot]], flip: bool
+    section: WindowSection, window: PhraseWindow, planned: dict[int, list[Slot]], flip: bool
 ) -> Neighbour | None:
     """The first move of the next section when that section repeats one already planned."""
     after = section.index + 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import (
     BAS_FPS,
     BAS_SIGMA_FRAMES,
@@ -106,7 +106,7 @@ def window_music_beats(blueprint: Blueprint) -> list[float]:
 def quality_report(
     blueprint: Blueprint,
     candidates: Mapping[str, MoveCandidate] | None = None,
-    analysis: SongAnalysis | None = None,
+    analysis: MusicAnalysis | None = None,
 ) -> QualityReport:
     """All figures; BAS and recomputed pose jumps need ``candidates`` (by move id)."""
     errors = _cut_errors(blueprint)
@@ -147,7 +147,7 @@ def _section_moves(blueprint: Blueprint) -> dict[int, list[str]]:
     return moves
 
 
-def _repeats(blueprint: Blueprint, analysis: SongAnalysis | None) -> tuple[int, int]:
+def _repeats(blueprint: Blueprint, analysis: MusicAnalysis | None) -> tuple[int, int]:
     """Sections that should repeat an earlier one in the window, and how many do."""
     moves = _section_moves(blueprint)
     pairs = _expected_repeats(blueprint, analysis) if analysis else _declared_repeats(blueprint)
@@ -167,7 +167,7 @@ def _declared_repeats(blueprint: Blueprint) -> dict[int, int]:
     }
 
 
-def _expected_repeats(blueprint: Blueprint, analysis: SongAnalysis) -> dict[int, int]:
+def _expected_repeats(blueprint: Blueprint, analysis: MusicAnalysis) -> dict[int, int]:
     """Window section -> earlier window section, from the analysis's own repeat labels."""
     start = blueprint.song.window.start_s
     roots: dict[int, int] = {}  # analysis root section -> first window section dancing it

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from choreography.planner.blueprint_document import PlacedMove
 from choreography.planner.costs import CostModel
 from choreography.planner.tempo_fit import speed_in_band
-from choreography.planner.window import SongWindow
+from choreography.planner.window import PhraseWindow
 from schemas.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class SlotOptions:
 def refine_sequence(
     placed: list[PlacedMove],
     model: CostModel,
-    window: SongWindow,
+    window: PhraseWindow,
     refiner: SequenceRefiner | None,
     *,
     task_id: str = "",
@@ -159,7 +159,7 @@ def slot_options(placed: Sequence[PlacedMove], model: CostModel) -> list[SlotOpt
 def refinement_request(
     placed: Sequence[PlacedMove],
     model: CostModel,
-    window: SongWindow,
+    window: PhraseWindow,
     options: Sequence[SlotOptions],
 ) -> dict[str, Any]:
     """The compact, JSON-ready summary a refiner sees (ids, numbers rounded to 3 places)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from schemas.errors import InvalidInput
 
 # A window that ends at a section end may be this many phrases further from the request.
@@ -33,7 +33,7 @@ class WindowSection:
 
 
 @dataclass(frozen=True)
-class SongWindow:
+class PhraseWindow:
     """The chosen window: phrase range, song times and the sections inside it."""
 
     first_phrase: int
@@ -48,7 +48,7 @@ class SongWindow:
         return self.end_s - self.start_s
 
 
-def choose_window(analysis: SongAnalysis, duration_s: float | None) -> SongWindow:
+def choose_window(analysis: MusicAnalysis, duration_s: float | None) -> PhraseWindow:
     """The phrase-aligned window nearest to ``duration_s`` (the whole song when ``None``)."""
     phrases = analysis.phrases
     starts = [s.first_phrase for s in analysis.sections if s.phrase_count > 0]
@@ -74,7 +74,7 @@ def choose_window(analysis: SongAnalysis, duration_s: float | None) -> SongWindo
                 best = (error, first, last)
     assert best is not None  # noqa: S101 - starts is not empty
     _, first, last = best
-    return SongWindow(
+    return PhraseWindow(
         first_phrase=first,
         last_phrase=last,
         start_s=phrases[first].start_s,
@@ -83,7 +83,7 @@ def choose_window(analysis: SongAnalysis, duration_s: float | None) -> SongWindo
     )
 
 
-def _window_sections(analysis: SongAnalysis, first: int, last: int) -> tuple[WindowSection, ...]:
+def _window_sections(analysis: MusicAnalysis, first: int, last: int) -> tuple[WindowSection, ...]:
     out: list[WindowSection] = []
     window_index_of: dict[int, int] = {}  # song section -> window index
     for section in analysis.sections:
@@ -108,7 +108,7 @@ def _window_sections(analysis: SongAnalysis, first: int, last: int) -> tuple[Win
     return tuple(out)
 
 
-def _repeat_root(analysis: SongAnalysis, index: int) -> int:
+def _repeat_root(analysis: MusicAnalysis, index: int) -> int:
     """The first section of a chain of repeats (a repeat of a repeat is one of the original)."""
     seen = {index}
     while (earlier := analysis.sections[index].repeat_of) is not None and earlier not in seen:

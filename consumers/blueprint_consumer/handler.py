@@ -85,7 +85,7 @@ class PlanningWork(UnitOfWork, Protocol):
         ...
 
 
-class SongSource(Protocol):
+class SongResolving(Protocol):
     """Resolves a request's song and its analysis (``song_store.SongResolver``)."""
 
     def resolve(self, songs: SongRows, ref: SongRef) -> ResolvedSong:
@@ -109,7 +109,7 @@ class BlueprintConsumer:
     def __init__(
         self,
         *,
-        songs: SongSource,
+        songs: SongResolving,
         moves: MoveIndexCache,
         embedder: TextEmbedder,
         settings: BlueprintConsumerSettings,

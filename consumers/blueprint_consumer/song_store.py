@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from blobstore.storage import ObjectTooLarge, Storage, file_sha256, local_name
 from choreography.music.analysis import analyse_file
-from choreography.music.model import ANALYSIS_VERSION, SongAnalysis
+from choreography.music.model import ANALYSIS_VERSION, MusicAnalysis
 from choreography.planner.song_choice import CatalogSong
 
 # One rule for content-derived song ids, shared with the upload trigger.
@@ -50,7 +50,7 @@ _COLUMNS = sql.SQL(", ").join(
     )
 )  # fmt: skip
 
-Analyser = Callable[[Path], SongAnalysis]
+Analyser = Callable[[Path], MusicAnalysis]
 
 
 class UnknownSong(NotFound):
@@ -92,7 +92,7 @@ class ResolvedSong:
     """The song a request is planned on, its analysis, and whether the analysis was cached."""
 
     row: SongRow
-    analysis: SongAnalysis
+    analysis: MusicAnalysis
     cached: bool
 
 
@@ -161,7 +161,7 @@ def register_song(
     return row
 
 
-def save_analysis(conn: psycopg.Connection[Any], song_id: str, analysis: SongAnalysis) -> None:
+def save_analysis(conn: psycopg.Connection[Any], song_id: str, analysis: MusicAnalysis) -> None:
     """Store the analysis with its version, and the summary columns the catalog filters on."""
     with conn.transaction():
         conn.execute(
@@ -177,12 +177,12 @@ def save_analysis(conn: psycopg.Connection[Any], song_id: str, analysis: SongAna
         )
 
 
-def cached_analysis(row: SongRow) -> SongAnalysis | None:
+def cached_analysis(row: SongRow) -> MusicAnalysis | None:
     """The row's analysis when it is of the current version and still valid, else None."""
     if row.analysis is None or row.analysis_version != ANALYSIS_VERSION:
         return None
     try:
-        return SongAnalysis.model_validate(row.analysis)
+        return MusicAnalysis.model_validate(row.analysis)
     except ValidationError as error:
         log.warning("cached analysis of %s is invalid, recomputing: %s", row.song_id, error)
         return None
@@ -252,7 +252,7 @@ class SongResolver:
         log.info("song analysed and cached", extra={"song_id": row.song_id, "audio_uri": uri})
         return ResolvedSong(row, analysis, cached=False)
 
-    def _analysed(self, path: Path, uri: str) -> SongAnalysis:
+    def _analysed(self, path: Path, uri: str) -> MusicAnalysis:
         try:
             return self._analyse(path)
         except SongTooLong as error:

@@ -19,7 +19,7 @@ from choreography.moves.bundle import storage_key
 from choreography.moves.demo_library import demo_drafts
 from choreography.moves.library_store import upsert_move
 from choreography.music.analysis import analyse_file
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner.planner import plan_choreography
 from choreography.search.embedding_store import save_many_embeddings
 from choreography.search.embeddings import embed_moves
@@ -66,7 +66,7 @@ def song_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def song_analysis(song_file: Path) -> SongAnalysis:
+def song_analysis(song_file: Path) -> MusicAnalysis:
     """The song's analysis, computed once for the module (the catalog's cached analysis)."""
     return analyse_file(song_file)
 
@@ -93,7 +93,7 @@ def library(pool: ConnectionPool) -> None:
 
 
 @pytest.fixture
-def catalog(pool: ConnectionPool, storage_root: Path, song_analysis: SongAnalysis) -> None:
+def catalog(pool: ConnectionPool, storage_root: Path, song_analysis: MusicAnalysis) -> None:
     """The song in the catalog, analysed, with a style and energy for Path 2 song choice."""
     with pool.connection() as conn:
         row = register_song(
@@ -222,7 +222,7 @@ def test_analysis_is_cached_by_content_and_recomputed_when_stale(consumer: Consu
     assert consumer.analyse.calls == 2
     with consumer.pool.connection() as conn:
         row = conn.execute("SELECT analysis FROM songs WHERE song_id = %s", (SONG_ID,)).fetchone()
-    assert row is not None and SongAnalysis.model_validate(row[0]).tempo_bpm > 0
+    assert row is not None and MusicAnalysis.model_validate(row[0]).tempo_bpm > 0
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from job.task_status import OutboxMessage, PostgresTaskStatus, PublishFailed
+from job.task_status import OutboxMessage, PostgresTaskStatus, RowNotPublished
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_failed_publish_is_counted_and_left_for_the_relay(database_url: str) -> 
     with ConnectionPool(database_url, min_size=1, max_size=2) as pool:
         with pool.connection() as conn:
             message = _row(conn, "e-fail")
-        with pytest.raises(PublishFailed, match="pubsub down"):
+        with pytest.raises(RowNotPublished, match="pubsub down"):
             PostgresTaskStatus(pool).publish_once(message, refuse)
         with pool.connection() as conn:
             row = conn.execute(

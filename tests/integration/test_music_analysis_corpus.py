@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from choreography.music.analysis import analyse_file
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.music.scoring import beat_f_measure
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ if not SONGS:  # pragma: no cover - the corpus is part of the machine set-up
 
 
 @cache
-def _analysis(path: Path) -> SongAnalysis:
+def _analysis(path: Path) -> MusicAnalysis:
     return analyse_file(path)
 
 

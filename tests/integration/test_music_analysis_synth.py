@@ -15,7 +15,7 @@ import pytest
 
 from choreo_cli.demo.song_synth import STYLES, Style, SynthSong, synthesize_song
 from choreography.music.analysis import analyse_samples
-from choreography.music.model import Section, SongAnalysis
+from choreography.music.model import MusicAnalysis, MusicSection
 from choreography.music.scoring import beat_f_measure, beats_at_alternative, downbeat_phase_correct
 
 pytestmark = pytest.mark.integration
@@ -29,12 +29,12 @@ MIN_DOWNBEAT_ACCURACY = 0.9
 
 
 @cache
-def _song_and_analysis(bpm: float, style: Style) -> tuple[SynthSong, SongAnalysis]:
+def _song_and_analysis(bpm: float, style: Style) -> tuple[SynthSong, MusicAnalysis]:
     song = synthesize_song(bpm, style, STRUCTURE, seed=int(bpm))
     return song, analyse_samples(song.y, song.sr)
 
 
-def _octave_kind(analysis: SongAnalysis, true_bpm: float) -> str | None:
+def _octave_kind(analysis: MusicAnalysis, true_bpm: float) -> str | None:
     """'half'/'double' when the true tempo matches that reported alternative within 2 %."""
     for alt in analysis.tempo_alternatives:
         if abs(alt.bpm / true_bpm - 1) <= 0.02:
@@ -42,7 +42,7 @@ def _octave_kind(analysis: SongAnalysis, true_bpm: float) -> str | None:
     return None
 
 
-def _section_at(analysis: SongAnalysis, t: float) -> Section:
+def _section_at(analysis: MusicAnalysis, t: float) -> MusicSection:
     return next(s for s in analysis.sections if s.start_s <= t < s.end_s)
 
 

@@ -18,7 +18,7 @@ from blobstore.storage import Storage
 from choreography.moves.bundle import storage_key
 from choreography.moves.demo_library import demo_drafts
 from choreography.moves.model import Move
-from choreography.music.model import ANALYSIS_VERSION, SongAnalysis
+from choreography.music.model import ANALYSIS_VERSION, MusicAnalysis
 from choreography.planner.offline import text_index
 from choreography.planner.pipeline import NoMatchingMoves
 from choreography.planner.song_choice import CatalogSong, NoSongFits
@@ -61,7 +61,7 @@ def moves() -> list[Move]:
 
 
 @pytest.fixture(scope="module")
-def analysis() -> SongAnalysis:
+def analysis() -> MusicAnalysis:
     """A 104 BPM verse-chorus song, built from a beat grid (no audio)."""
     sections = [SectionSpec("intro", 1, 0.2), SectionSpec("verse", 2, 0.5)]
     return grid_analysis(104.0, [*sections, SectionSpec("chorus", 2, 0.9)] * 2)
@@ -86,7 +86,7 @@ class Index:
 class Setup:
     """A consumer on fakes: the database, its song rows, library, storage and the handler."""
 
-    def __init__(self, moves: list[Move], analysis: SongAnalysis, index: Any) -> None:
+    def __init__(self, moves: list[Move], analysis: MusicAnalysis, index: Any) -> None:
         self.db = FakeDatabase()
         row = SongRow(
             SONG_ID, "Groove", SONG_URI, "0" * 64, analysis.duration_s, analysis.tempo_bpm,
@@ -128,7 +128,7 @@ class Setup:
 
 
 @pytest.fixture
-def setup(moves: list[Move], analysis: SongAnalysis, index: Any) -> Setup:
+def setup(moves: list[Move], analysis: MusicAnalysis, index: Any) -> Setup:
     return Setup(moves, analysis, index)
 
 
@@ -273,7 +273,7 @@ def test_no_matching_moves_fails_at_planning(setup: Setup) -> None:
 
 
 def test_describe_without_an_analysed_catalog_fails_at_planning(
-    moves: list[Move], analysis: SongAnalysis, index: Any
+    moves: list[Move], analysis: MusicAnalysis, index: Any
 ) -> None:
     """No analysed song to choose from: NoSongFits at stage planning."""
     setup = Setup(moves, analysis, index)

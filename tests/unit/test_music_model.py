@@ -11,7 +11,7 @@ import pytest
 from choreography.music import beats as beat_grid
 from choreography.music import sections
 from choreography.music.analysis import _beat_sync, analyse_file, analyse_samples
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.music.structure import (
     PRIME,
     build_phrases,
@@ -121,7 +121,7 @@ def test_beat_sync_keeps_one_column_per_beat_when_a_beat_is_on_frame_0() -> None
 
 def test_song_analysis_round_trips_through_json() -> None:
     """The model serialises to JSON and back unchanged (it is cached as jsonb)."""
-    analysis = SongAnalysis(
+    analysis = MusicAnalysis(
         duration_s=10.0,
         sample_rate=22050,
         tempo_bpm=120.0,
@@ -137,7 +137,7 @@ def test_song_analysis_round_trips_through_json() -> None:
         energy_per_beat=[0.1, 0.2],
         energy_per_phrase=[],
     )
-    assert SongAnalysis.model_validate_json(analysis.model_dump_json()) == analysis
+    assert MusicAnalysis.model_validate_json(analysis.model_dump_json()) == analysis
 
 
 def test_text_file_named_wav_is_invalid_input_naming_the_file(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate, mirror_pose
 from choreography.planner.costs import PlannerSettings
 from choreography.planner.output import video_output
@@ -28,7 +28,7 @@ VERSE_CHORUS = [
 
 
 def plan(
-    analysis: SongAnalysis,
+    analysis: MusicAnalysis,
     candidates: list[MoveCandidate],
     constraints: Constraints | None = None,
     settings: PlannerSettings | None = None,

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate
 from choreography.planner.output import video_output
 from choreography.planner.planner import plan_choreography
@@ -29,7 +29,7 @@ CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[SongAnalysis, list[MoveCandidate], Constraints, int]:
+def scenarios(draw: st.DrawFn) -> tuple[MusicAnalysis, list[MoveCandidate], Constraints, int]:
     """A song (sections that may repeat, tempo drift, pickup beats) and fitting candidates."""
     names = draw(st.lists(st.sampled_from("abc"), min_size=1, max_size=6))
     phrases = {name: draw(st.integers(1, 4)) for name in set(names)}
@@ -58,7 +58,7 @@ def scenarios(draw: st.DrawFn) -> tuple[SongAnalysis, list[MoveCandidate], Const
 
 
 def plan(
-    analysis: SongAnalysis, candidates: list[MoveCandidate], constraints: Constraints, seed: int
+    analysis: MusicAnalysis, candidates: list[MoveCandidate], constraints: Constraints, seed: int
 ) -> Blueprint:
     """The planner with fixed ids, output and creation time."""
     return plan_choreography(
@@ -78,7 +78,7 @@ def song_time(blueprint: Blueprint, timeline_s: float) -> float:
     return blueprint.song.window.start_s + timeline_s
 
 
-def beat_index(analysis: SongAnalysis, time: float) -> int:
+def beat_index(analysis: MusicAnalysis, time: float) -> int:
     """Index of the beat at ``time`` (it must be one, within a microsecond)."""
     i = bisect.bisect_left(analysis.beats_s, time - 1e-6)
     assert abs(analysis.beats_s[i] - time) < 1e-6, f"{time} is not a beat"

@@ -13,7 +13,7 @@ import pytest
 from choreography.moves.bundle import storage_key
 from choreography.moves.demo_library import demo_drafts
 from choreography.moves.model import Move
-from choreography.music.model import SongAnalysis
+from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate, candidate_from_move
 from choreography.planner.offline import (
     MoveLibrary,
@@ -64,7 +64,7 @@ def moves() -> list[Move]:
 
 
 @pytest.fixture(scope="module")
-def analysis() -> SongAnalysis:
+def analysis() -> MusicAnalysis:
     """A 104 BPM verse-chorus song, built from a beat grid (no audio)."""
     return grid_analysis(104.0, SONG)
 
@@ -163,7 +163,7 @@ def test_no_move_passing_the_filters_is_no_matching_moves(moves: list[Move]) -> 
 
 
 def test_song_choice_uses_the_parsed_tempo_and_the_reason_lands_in_the_blueprint(
-    moves: list[Move], analysis: SongAnalysis
+    moves: list[Move], analysis: MusicAnalysis
 ) -> None:
     """A chosen song's reason is in the planner's blueprint; the catalog is read on demand."""
     catalog = [
@@ -185,7 +185,7 @@ def test_song_choice_uses_the_parsed_tempo_and_the_reason_lands_in_the_blueprint
     assert blueprint.request.description == "fast energetic hip-hop"
 
 
-def consumer_blueprint(moves: list[Move], analysis: SongAnalysis, **request: Any) -> Blueprint:
+def consumer_blueprint(moves: list[Move], analysis: MusicAnalysis, **request: Any) -> Blueprint:
     """The blueprint the consumer stores for a request, on the in-memory ports."""
     db = FakeDatabase()
     db.add_task("t-1")
@@ -221,7 +221,7 @@ def consumer_blueprint(moves: list[Move], analysis: SongAnalysis, **request: Any
 def cli_blueprint(
     tmp_path: Path,
     moves: list[Move],
-    analysis: SongAnalysis,
+    analysis: MusicAnalysis,
     description: str | None,
     constraints: Constraints,
 ) -> Blueprint:
@@ -255,7 +255,7 @@ def cli_blueprint(
 def test_choreo_plan_and_the_consumer_pick_the_same_moves(
     tmp_path: Path,
     moves: list[Move],
-    analysis: SongAnalysis,
+    analysis: MusicAnalysis,
     case: tuple[str | None, dict[str, Any]],
 ) -> None:
     """Same analysis, request and library: the same moves in the same order, placed alike."""
