@@ -24,10 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from producers.publishing import with_current_trace
+from producers.publishing import RawPublisher
 from schemas.errors import InvalidInput
-from schemas.event_codec import to_pubsub
-from schemas.event_envelope import ChoreoEvent
 from schemas.event_pubsub import format_attribute
 from schemas.topology import Subscription, Topology
 
@@ -92,7 +90,7 @@ class BusMessage:
             self._on_settle(self)
 
 
-class InProcessBus:
+class InProcessBus(RawPublisher):
     """Topics, subscriptions, leases and dead letters in memory; a ``Publisher`` too."""
 
     def __init__(
@@ -107,11 +105,6 @@ class InProcessBus:
         self._closed = False
 
     # --- publishing (the Publisher port) ---
-
-    def publish(self, event: ChoreoEvent) -> str:
-        """Publish ``event`` in binary mode on its topic, ordering key = task id; the message id."""
-        data, attributes = to_pubsub(with_current_trace(event))
-        return self.publish_raw(event.topic, data, attributes, event.ordering_key)
 
     def publish_raw(
         self, topic: str, data: bytes, attributes: dict[str, str], ordering_key: str = ""

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
 from schemas.errors import TransientError
+from schemas.event_codec import to_pubsub
 from schemas.event_envelope import ChoreoEvent
 
 
@@ -49,3 +50,18 @@ def with_current_trace(event: ChoreoEvent) -> ChoreoEvent:
     if event.traceparent is not None or traceparent is None:
         return event
     return event.model_copy(update={"traceparent": traceparent})
+
+
+class RawPublisher:
+    """Base of the adapters: :meth:`publish` encodes the event once, then :meth:`publish_raw`."""
+
+    def publish(self, event: ChoreoEvent) -> str:
+        """Publish ``event`` in binary mode on its topic, ordering key = task id; the message id."""
+        data, attributes = to_pubsub(with_current_trace(event))
+        return self.publish_raw(event.topic, data, attributes, event.ordering_key)
+
+    def publish_raw(
+        self, topic: str, data: bytes, attributes: dict[str, str], ordering_key: str = ""
+    ) -> str:
+        """Publish exactly these bytes and attributes on ``topic``; the message id."""
+        raise NotImplementedError

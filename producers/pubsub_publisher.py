@@ -21,10 +21,8 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 
-from producers.publishing import PublishFailed, with_current_trace
+from producers.publishing import PublishFailed, RawPublisher
 from schemas.errors import InvalidInput
-from schemas.event_codec import to_pubsub
-from schemas.event_envelope import ChoreoEvent
 from schemas.settings import PublisherSettings, PubSubSettings
 from schemas.topology import topic_path
 
@@ -32,18 +30,13 @@ log = logging.getLogger(__name__)
 PausedKey = pubsub_v1.publisher.exceptions.PublishToPausedOrderingKeyException
 
 
-class PubSubPublisher:
+class PubSubPublisher(RawPublisher):
     """Publishes to Pub/Sub topics of one project through a ``PublisherClient``."""
 
     def __init__(self, client: Any, project_id: str, *, timeout_s: float = 30.0) -> None:
         self._client = client
         self._project_id = project_id
         self._timeout_s = timeout_s
-
-    def publish(self, event: ChoreoEvent) -> str:
-        """Publish ``event`` in binary mode on its topic, ordering key = task id; the message id."""
-        data, attributes = to_pubsub(with_current_trace(event))
-        return self.publish_raw(event.topic, data, attributes, event.ordering_key)
 
     def publish_raw(
         self, topic: str, data: bytes, attributes: dict[str, str], ordering_key: str = ""

@@ -147,32 +147,25 @@ def record_task_failure(
         return False
     task_id = event.data.task_id
     announce = not isinstance(event.data, TaskFailed)
+    failure: dict[str, Any] = {
+        "reason": reason,
+        "stage": stage,
+        "error_code": code,
+        "source": handler.source,
+        "traceparent": event.traceparent,
+    }
     try:
         fail_task(
             conn,
             task_id,
-            reason=reason,
-            stage=stage,
-            error_code=code,
-            source=handler.source,
-            traceparent=event.traceparent,
+            **failure,
             detail={"event_id": event.id, "consumer": handler.consumer},
             announce=announce,
         )
     except NotFound:
         log.warning("no task row to mark failed", extra={"task_id": task_id, "event_id": event.id})
         if announce:
-            add_to_outbox(
-                conn,
-                failure_event(
-                    task_id,
-                    reason=reason,
-                    stage=stage,
-                    error_code=code,
-                    source=handler.source,
-                    traceparent=event.traceparent,
-                ),
-            )
+            add_to_outbox(conn, failure_event(task_id, **failure))
     except StaleState as stale:
         log.info("task already %s; not failing it again", stale.actual, extra={"task_id": task_id})
     return True
