@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what a fresh machine lacks: ffmpeg (Debian), uv, and the project's virtual environment
-# (.venv) with every extra and the dev tools. Idempotent; fast when everything is present.
+# (.venv) with every extra and the dev tools, and the ingest environment (.venv-ingest) that runs
+# MediaPipe Pose. Idempotent; fast when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -27,3 +28,12 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 echo "== installing choreo and its dev tools into .venv"
 $UV pip install -q -p .venv -e '.[all]' --group dev
+
+# The ingest environment: MediaPipe Pose for `choreo moves import-video`, in a virtual environment
+# of its own because MediaPipe 0.10.21 needs protobuf<5 and the project protobuf 7 (see
+# infra/ingest/requirements.txt). The main process runs it through INGEST_PYTHON.
+if [[ ! -x .venv-ingest/bin/python ]]; then
+  $UV venv -q .venv-ingest --python 3.11
+fi
+echo "== installing the ingest environment (MediaPipe Pose) into .venv-ingest"
+$UV pip install -q -p .venv-ingest -r infra/ingest/requirements.txt
