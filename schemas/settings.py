@@ -317,3 +317,25 @@ class DemoSettings(_Group):
     bus: str = Field("auto", pattern="^(auto|inprocess|pubsub)$", validation_alias="DEMO_BUS")
     song_seconds: float = Field(60.0, ge=15, le=600, validation_alias="DEMO_SONG_SECONDS")
     timeout_s: float = Field(900.0, gt=0, validation_alias="DEMO_TIMEOUT")
+
+
+class IngestSettings(_Group):
+    """``choreo moves import-video``: the pose extractor's environment, gaps and smoothing.
+
+    The extractor (MediaPipe) runs in an environment of its own (``.venv-ingest``, created by
+    ``infra/local/setup.sh``) as a subprocess, so its protobuf and numpy pins never meet the
+    project's (docs/MOVE_LIBRARY.md#import-from-video).
+    """
+
+    python: Path = Field(Path(".venv-ingest/bin/python"), validation_alias="INGEST_PYTHON")
+    # Frames without a person inside a clip that are interpolated; a longer gap fails the clip.
+    max_gap_frames: int = Field(15, ge=0, validation_alias="INGEST_MAX_GAP_FRAMES")
+    # Share of a clip's frames that must show a person, or the clip fails.
+    min_presence: float = Field(0.8, ge=0, le=1, validation_alias="INGEST_MIN_PRESENCE")
+    # One Euro filter: cutoff (Hz) for a still pose, and how fast it opens for a fast limb.
+    one_euro_min_cutoff: float = Field(3.0, gt=0, validation_alias="INGEST_ONE_EURO_MIN_CUTOFF")
+    one_euro_beta: float = Field(1.0, ge=0, validation_alias="INGEST_ONE_EURO_BETA")
+    # People are counted on every Nth frame (several people: warn, or refuse with a flag).
+    people_every: int = Field(10, ge=1, validation_alias="INGEST_PEOPLE_EVERY")
+    # Seconds one clip's extraction may take before it is stopped.
+    timeout_s: float = Field(900.0, gt=0, validation_alias="INGEST_TIMEOUT")

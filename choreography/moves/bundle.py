@@ -65,6 +65,14 @@ def storage_key(style: str, move_id: str) -> str:
     return f"moves/{style}/{move_id}.mp4"
 
 
+def original_key(style: str, move_id: str, suffix: str) -> str:
+    """Where the source of an imported video clip is kept: ``moves/<style>/<id>.original<ext>``.
+
+    The stored clip is cut and normalised from it; keeping it lets a later import re-process.
+    """
+    return f"moves/{style}/{move_id}.original{suffix.lower()}"
+
+
 def write_bundle(
     out_dir: Path,
     drafts: Sequence[MoveDraft],

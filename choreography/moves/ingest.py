@@ -1,8 +1,10 @@
 """Import a move bundle (``manifest.json`` + clips + ``.npy`` keypoints) into the library.
 
-Each manifest entry is checked, its clip copied to ``<storage root>/moves/<style>/<id>.mp4`` and
-the move upserted in its own transaction, so one bad entry is reported (file and field) and
-skipped while the rest of the batch still imports. Re-importing a move id updates it.
+Each manifest entry is checked, its clip copied to ``<storage root>/moves/<style>/<id>.mp4`` (and
+an optional ``original``, the source a video import cut the clip from, to
+``moves/<style>/<id>.original.<ext>``) and the move upserted in its own transaction, so one bad
+entry is reported (file and field) and skipped while the rest of the batch still imports.
+Re-importing a move id updates it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import psycopg
 
-from choreography.moves.bundle import MANIFEST_NAME, MoveDraft, storage_key
+from choreography.moves.bundle import MANIFEST_NAME, MoveDraft, original_key, storage_key
 from choreography.moves.library_store import upsert_move
 from choreography.moves.model import MOVE_ID_PATTERN, Move
 from choreography.search.embedding_store import save_embeddings
@@ -106,6 +108,11 @@ def import_bundle(
             draft, clip = _draft_from_entry(entry, manifest.parent)
             move = draft.as_move(storage_key(draft.style, draft.move_id))
             _copy_clip(clip, storage_root / move.clip_uri)
+            original = entry.get("original")
+            if isinstance(original, str) and original:
+                source = _existing_file(manifest.parent, original, "original")
+                key = original_key(draft.style, draft.move_id, source.suffix)
+                _copy_clip(source, storage_root / key)
             vectors = embed(move) if embed is not None else None
             with conn.transaction():
                 inserted = upsert_move(conn, move)
