@@ -62,8 +62,8 @@ import numpy as np
 N_LANDMARKS = 33
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_SEVERAL_PEOPLE = 0, 1, 2, 3
 PROGRESS_EVERY = 10
-# The person detector's score below which a detection is not counted (0.5-0.55 are seen on empty
-# tables and posters in the corpus; real people score 0.6-0.99).
+# The person detector's score below which a detection is not counted, for the people count and
+# for the pose itself (0.5-0.55 are seen on an empty table in the corpus; people score 0.6-0.99).
 MIN_PERSON_SCORE = 0.6
 # Crop half-size as a multiple of the detector's body-circle radius, and of the landmarks' extent.
 CROP_FROM_RADIUS = 1.4
@@ -403,6 +403,8 @@ def open_pose() -> Any:
         model_complexity=1,
         smooth_landmarks=True,
         enable_segmentation=False,
+        # 0.5, MediaPipe's default, finds a "person" in the corpus's empty table (score 0.51-0.53).
+        min_detection_confidence=MIN_PERSON_SCORE,
     )
 
 
