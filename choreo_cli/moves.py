@@ -19,8 +19,9 @@ from schemas.settings import DatabaseSettings, StorageSettings
 
 if TYPE_CHECKING:
     from choreography.moves.ingest import ImportReport
+    from choreography.moves.video_import_run import VideoImport
 
-app = typer.Typer(help="The move library: build demo moves, import BVH captures and bundles.",
+app = typer.Typer(help="The move library: demo moves, imports of BVH, bundles and clips.",
                   no_args_is_help=True)  # fmt: skip
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,7 +29,7 @@ T = TypeVar("T")
 
 @app.callback()
 def _configure_logging() -> None:
-    """The move library: build demo moves, import BVH captures and bundles."""
+    """The move library: build demo moves, import BVH captures, bundles and clips."""
     from schemas.logs import configure_logging  # noqa: PLC0415 - see module doc
     from schemas.settings import CoreSettings  # noqa: PLC0415
 
@@ -93,6 +94,95 @@ def import_bvh(
             return
         report = _import(manifest)
     raise typer.Exit(0 if report.all_imported else 1)
+
+
+@app.command("import-video")
+def import_video(
+    paths: Annotated[list[Path], typer.Argument(help="Dance clips, or folders of clips")],
+    *,
+    manifest: Annotated[
+        Path | None, typer.Option(help="CSV or JSON: per clip name, style, difficulty, ...")
+    ] = None,
+    style: Annotated[str | None, typer.Option(help="Style of every clip (default hip-hop)")] = None,
+    difficulty: Annotated[
+        str | None, typer.Option(help="beginner|intermediate|advanced (default: suggested)")
+    ] = None,
+    energy: Annotated[
+        str | None, typer.Option(help="low|medium|high (default: from the motion)")
+    ] = None,
+    bpm: Annotated[
+        float | None, typer.Option(help="Tempo (default: the clip's music, else its motion)")
+    ] = None,
+    counts: Annotated[
+        int | None, typer.Option(help="Counts per move (default: whole 8-counts that fit)")
+    ] = None,
+    on_multiple: Annotated[
+        str, typer.Option(help="Several people in the picture: warn (track one) or refuse")
+    ] = "warn",
+) -> None:
+    """Turn dance clips into moves: pose extraction, estimates, a normalised clip, the import.
+
+    A manifest row beats the command line, which beats the estimates. The same file again is
+    reported unchanged. Exit status 1 when any clip failed; the others are imported.
+    """
+    from choreography.moves.video_import_run import VideoImport  # noqa: PLC0415 - module doc
+
+    if on_multiple not in ("warn", "refuse"):
+        _fail(f"--on-multiple: {on_multiple!r} is not one of warn, refuse")
+    database, storage = _settings()
+    try:
+        run = VideoImport.from_settings(
+            paths, manifest, storage.local_root,
+            {"style": style, "difficulty": difficulty, "energy": energy, "bpm": bpm,
+             "counts": counts},
+            on_multiple,
+        )  # fmt: skip
+    except ChoreoError as error:
+        _fail(str(error))
+    lines = _run_video_import(run, database)
+    for line in lines:
+        typer.echo(line)
+    statuses = [line.split(maxsplit=1)[0] for line in lines]
+    kinds = ("imported", "updated", "unchanged", "failed")
+    typer.echo(f"{len(lines)} clips: " + ", ".join(f"{statuses.count(k)} {k}" for k in kinds))
+    raise typer.Exit(1 if "failed" in statuses else 0)
+
+
+def _run_video_import(run: VideoImport, database: DatabaseSettings) -> list[str]:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    from choreography.search.embeddings import embed_moves  # noqa: PLC0415
+    from choreography.search.text_embedding import text_embedder_from_settings  # noqa: PLC0415
+    from lifecycle.database import connect  # noqa: PLC0415
+    from schemas.settings import VectorSearchSettings  # noqa: PLC0415
+
+    text_embedder = text_embedder_from_settings(VectorSearchSettings())
+    console = Console(stderr=True, highlight=False)
+    columns = (TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total} frames"), TimeElapsedColumn())  # fmt: skip
+    try:
+        with (
+            connect(database.database_url, timeout_s=database.connect_timeout_s) as conn,
+            Progress(
+                *columns, console=console, transient=True, disable=not console.is_terminal
+            ) as progress,  # fmt: skip
+        ):
+            bar = progress.add_task("starting", total=None)
+
+            def on_clip(number: int, clip: Path) -> None:
+                progress.update(bar, description=f"{number}/{len(run.clips)} {clip.name}",
+                                completed=0, total=None)  # fmt: skip
+
+            def on_frames(done: int, total: int) -> None:
+                progress.update(bar, completed=done, total=total or None)
+
+            return run.execute(
+                conn, embed=lambda m: embed_moves([m], text_embedder)[0],
+                on_clip=on_clip, on_frames=on_frames,
+            )  # fmt: skip
+    except ChoreoError as error:
+        _fail(str(error))
 
 
 @app.command("demo-library")

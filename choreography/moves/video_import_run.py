@@ -107,8 +107,8 @@ class VideoImport:
                     ready = prepare_clip(clip, values, self.options, Path(scratch),
                                          digest=digest, on_progress=on_frames)  # fmt: skip
                 except (InvalidInput, OSError) as error:
-                    lines[clip] = f"failed    {clip.name}: {error}"
-                    log.warning("import-video: %s failed: %s", clip, error)
+                    lines[clip] = _failed(clip, str(error))
+                    log.info("import-video: %s failed: %s", clip, error)
                     continue
                 prepared.append(ready)
             if prepared:
@@ -122,10 +122,15 @@ class VideoImport:
 def _line(ready: PreparedClip, status: str, detail: str) -> str:
     clip = ready.source.name
     if status == "skipped":
-        return f"failed    {clip}: {detail}"
+        return _failed(ready.source, detail)
     draft = ready.draft
     warnings = "".join(f"; warning: {w}" for w in ready.warnings)
     return f"{status:<9} {clip} -> {draft.style}/{draft.move_id}: {ready.summary()}{warnings}"
+
+
+def _failed(clip: Path, reason: str) -> str:
+    # Errors from the extraction already start with the clip's name.
+    return f"failed    {reason if reason.startswith(clip.name) else f'{clip.name}: {reason}'}"
 
 
 def _stored(conn: psycopg.Connection[Any], move_id: str) -> Move | None:
