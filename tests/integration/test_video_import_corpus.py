@@ -22,6 +22,7 @@ from choreography.moves.bundle import write_bundle
 from choreography.moves.demo_library import demo_drafts
 from choreography.moves.library_store import get_move
 from choreography.moves.render import ClipFormat
+from choreography.moves.video_import import audio_tempo
 from lifecycle.database import connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -133,3 +134,19 @@ def test_clips_import_plan_and_render(workspace: tuple[Path, dict[str, str]]) ->
     assert "audio" in kinds
     duration = float(probed["format"]["duration"])  # type: ignore[index]
     assert 14.0 <= duration <= 17.0
+
+
+def test_tempo_comes_from_the_clips_own_music(tmp_path: Path) -> None:
+    """A clip filmed to a 118 BPM song gets the song analysis' tempo; a silent track gets none."""
+    song = synthesize_song(118.0, structure=(("intro", 2), ("verse", 2)), seed=3)
+    write_wav(tmp_path / "song.wav", song.y, song.sr)
+    clip = tmp_path / "with-music.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=30",
+         "-i", str(tmp_path / "song.wav"), "-shortest", "-c:v", "libx264", "-c:a", "aac",
+         str(clip)], check=True,
+    )  # fmt: skip
+    tempo = audio_tempo(clip, tmp_path)
+    assert tempo is not None and abs(tempo - 118.0) < 1.0
+    # sports2d_demo.mp4 has an audio stream, but it is silent: the motion decides.
+    assert audio_tempo(CORPUS / "sports2d_demo.mp4", tmp_path) is None
