@@ -56,6 +56,11 @@ ANGLES = (
 )
 
 
+# A new network namespace with only a loopback that is down: no network at all. As root (CI and
+# the dev container) plain ``unshare -n``; otherwise inside a user namespace (``-r``).
+UNSHARE_NET = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-r", "-n"]
+
+
 def ingest_python() -> Path:
     """The ingest environment's interpreter: INGEST_PYTHON, relative paths from the repo root."""
     path = Path(os.environ.get("INGEST_PYTHON", ".venv-ingest/bin/python"))
@@ -78,7 +83,7 @@ def run_worker(video: Path, out: Path, *args: str, offline: bool = False) -> Wor
     """Run the worker on one clip in its own process; its exit code, JSON events and peak RSS."""
     cmd = [str(ingest_python()), str(WORKER), str(video), str(out), *args]
     if offline:
-        cmd = ["unshare", "-n", *cmd]
+        cmd = [*UNSHARE_NET, *cmd]
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)

@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.ingest import CAMERAS, CORPUS, WorkerRun, camera_agreement, ingest_python, run_worker
+from bench.ingest import (
+    CAMERAS,
+    CORPUS,
+    UNSHARE_NET,
+    WorkerRun,
+    camera_agreement,
+    ingest_python,
+    run_worker,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,7 +45,7 @@ def offline() -> None:
             pytrace=False,
         )
     probe = subprocess.run(
-        ["unshare", "-n", str(ingest_python()), "-c",
+        [*UNSHARE_NET, str(ingest_python()), "-c",
          "import socket; socket.create_connection(('1.1.1.1', 443), timeout=3)"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
