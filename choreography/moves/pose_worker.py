@@ -29,7 +29,8 @@ Output, OUT.npz (the contract the main process codes against; F = frames read):
   seen) on every ``--people-every``-th frame, -1 on frames not sampled. The detector keys on a
   visible head and upper body: a small, masked or turned-away bystander can go uncounted (the
   pose2sim cameras' bystander is), and OpenCV's HOG people detector, tried first, did worse on
-  the corpus (no person on 7 of 7 sampled pose2sim frames, a window taken for one).
+  the corpus (nobody on any of 7 sampled frames of pose2sim cam01; a window taken for a person on
+  cam02).
 - ``target_box`` float32 (F, 4): normalised x0, y0, x1, y1 of the crop given to MediaPipe (0, 0,
   1, 1 when the whole frame was used).
 
