@@ -29,6 +29,7 @@ Floats = npt.NDArray[np.float64]
 
 TEMPO_RANGE: Final = (80.0, 160.0)  # motion tempos are folded (x2, /2) into this octave
 STRONG_DEPTH: Final = 0.3  # a strong motion beat dips this share of the peaks beside it
+INTERVAL_TOLERANCE: Final = 0.15  # beat intervals within 15 % of each other are one group
 QUIET_SHARE: Final = 0.05  # ... and at least this share of the clip's 90th-percentile speed
 COUNTS_PER_PHRASE: Final = 8
 MIN_COUNTS: Final = 4  # a clip too short for one 8-count may still hold one bar of 4
@@ -98,18 +99,34 @@ def strong_minima(speed: Floats) -> npt.NDArray[np.intp]:
 def motion_tempo(keypoints: Keypoints, fps: float) -> MotionTempo | None:
     """The tempo of the motion's strong beats (None: fewer than three of them).
 
-    60 / the median interval between strong motion beats, folded by octaves into
-    ``TEMPO_RANGE`` (a body marks every beat, every other one, or every half beat).
+    60 / the most common interval between strong motion beats (:func:`beat_interval`), folded
+    by octaves into ``TEMPO_RANGE`` (a body marks every beat, every other one, or every half
+    beat).
     """
     speed = speed_curve(keypoints, fps)
     beats = tuple(float((i + 0.5) / fps) for i in local_minima(speed))
     strong = tuple(float((i + 0.5) / fps) for i in strong_minima(speed))
     if len(strong) < 3:
         return None
-    interval = float(np.median(np.diff(strong)))
+    interval = beat_interval(np.diff(strong))
     if interval <= 0:
         return None
     return MotionTempo(fold_tempo(60.0 / interval), beats, strong)
+
+
+def beat_interval(intervals: Floats) -> float:
+    """The most common interval: the mean of the largest group within ``INTERVAL_TOLERANCE``.
+
+    A clip that dances only part of the time (a walk in, a jump) has a few odd intervals; the
+    plain median would be pulled between the groups.
+    """
+    if intervals.size == 0:
+        return 0.0
+    near = (
+        np.abs(intervals[:, None] - intervals[None, :]) <= INTERVAL_TOLERANCE * intervals[:, None]
+    )
+    best = int(np.argmax(near.sum(axis=1)))  # first of the largest groups
+    return float(np.median(intervals[near[best]]))
 
 
 def fold_tempo(bpm: float, tempo_range: tuple[float, float] = TEMPO_RANGE) -> float:

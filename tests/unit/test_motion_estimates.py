@@ -116,3 +116,11 @@ def test_energy_rises_with_speed() -> None:
     slow = me.energy_score(_pumping(80.0, 6.0), 30.0)
     fast = me.energy_score(_pumping(150.0, 6.0), 30.0)
     assert fast > slow > 0
+
+
+def test_beat_interval_ignores_odd_intervals_and_alternating_frames() -> None:
+    """The biggest group of similar intervals wins (a walk-in or a jump does not pull it), and
+    17/19-frame alternation (100 BPM at 30 fps) averages to the beat."""
+    assert me.beat_interval(np.array([0.6, 0.6, 0.77, 0.9, 1.17])) == pytest.approx(0.6)
+    alternating = np.array([19, 17, 19, 17, 19, 17]) / 30.0
+    assert me.beat_interval(alternating) == pytest.approx(0.6)
