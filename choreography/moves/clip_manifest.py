@@ -48,17 +48,22 @@ def read_clip_manifest(path: Path) -> dict[str, ClipValues]:
 
 
 def clip_values(row: dict[str, Any], where: str) -> ClipValues:
-    """Checked values of one row (empty cells and missing fields are None)."""
+    """Checked values of one row (empty cells and missing fields are None).
+
+    Errors start with ``where`` (``FILE: row N``); an empty ``where`` names the fields as
+    command-line options (``--style: ...``).
+    """
+    prefix = f"{where}: " if where else "--"
     style, difficulty, energy = (_text(row.get(k)) for k in ("style", "difficulty", "energy"))
     for field_name, value, allowed in (("style", style, STYLES),
                                        ("difficulty", difficulty, DIFFICULTIES),
                                        ("energy", energy, ENERGIES)):  # fmt: skip
         if value is not None and value not in allowed:
-            raise InvalidInput(f"{where}: {field_name}: {value!r} is not one of {list(allowed)}")
-    bpm = _number(row.get("bpm"), where, "bpm")
-    counts = _number(row.get("counts"), where, "counts")
+            raise InvalidInput(f"{prefix}{field_name}: {value!r} is not one of {list(allowed)}")
+    bpm = _number(row.get("bpm"), prefix, "bpm")
+    counts = _number(row.get("counts"), prefix, "counts")
     if counts is not None and counts != int(counts):
-        raise InvalidInput(f"{where}: counts: must be a whole number, got {counts:g}")
+        raise InvalidInput(f"{prefix}counts: must be a whole number, got {counts:g}")
     return ClipValues(
         name=_text(row.get("name")),
         style=style,
@@ -97,14 +102,14 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-def _number(value: object, where: str, field_name: str) -> float | None:
+def _number(value: object, prefix: str, field_name: str) -> float | None:
     text = _text(value)
     if text is None:
         return None
     try:
         number = float(text)
     except ValueError:
-        raise InvalidInput(f"{where}: {field_name}: not a number: {text!r}") from None
+        raise InvalidInput(f"{prefix}{field_name}: not a number: {text!r}") from None
     if not math.isfinite(number) or number <= 0:
-        raise InvalidInput(f"{where}: {field_name}: must be a positive number, got {text}")
+        raise InvalidInput(f"{prefix}{field_name}: must be a positive number, got {text}")
     return number

@@ -70,11 +70,16 @@ class VideoImport:
             on_multiple=on_multiple,
             timeout_s=settings.timeout_s,
         )
+        if not options.python.exists():
+            raise InvalidInput(
+                f"INGEST_PYTHON={options.python}: no such interpreter; create the extractor's "
+                "environment with infra/local/setup.sh"
+            )
         clips = find_clips(paths)
         if not clips:
             raise InvalidInput(f"no video clips in {', '.join(str(p) for p in paths)}")
         rows = read_clip_manifest(manifest) if manifest is not None else {}
-        command_line = clip_values(dict(given), "command line")
+        command_line = clip_values(dict(given), "")
         return cls(clips, rows, command_line, options, storage_root)
 
     def execute(

@@ -150,3 +150,15 @@ def test_tempo_comes_from_the_clips_own_music(tmp_path: Path) -> None:
     assert tempo is not None and abs(tempo - 118.0) < 1.0
     # sports2d_demo.mp4 has an audio stream, but it is silent: the motion decides.
     assert audio_tempo(CORPUS / "sports2d_demo.mp4", tmp_path) is None
+
+
+def test_a_bad_clip_fails_alone_in_one_line(workspace: tuple[Path, dict[str, str]]) -> None:
+    """A file that is no video fails in one line naming it (the extractor's exit 2), exit 1."""
+    cwd, env = workspace
+    (cwd / "notes.mp4").write_text("not a video")
+    done = _choreo(cwd, env, "moves", "import-video", str(cwd / "notes.mp4"))
+    assert done.returncode == 1
+    failed, summary = done.stdout.splitlines()
+    assert failed.startswith("failed    notes.mp4: ") and failed.endswith("(unreadable video)")
+    assert summary == "1 clips: 0 imported, 0 updated, 0 unchanged, 1 failed"
+    assert "Traceback" not in done.stderr

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from choreography.moves import pose_landmarks as lm
-from choreography.moves.clip_manifest import read_clip_manifest, values_for
+from choreography.moves.clip_manifest import clip_values, read_clip_manifest, values_for
 from choreography.moves.video_import import (
     ClipFailed,
     ClipValues,
@@ -266,3 +266,11 @@ def test_prepare_clip_user_values_win(tmp_path: Path) -> None:
     assert (draft.tempo_bpm, draft.counts) == (100.0, 8)
     assert {ready.bpm.source, ready.counts.source, ready.energy.source} == {"given"}
     assert draft.keypoints.shape[0] == round(8 * 60 / 100 * FPS)
+
+
+def test_command_line_values_are_checked_as_options() -> None:
+    """A bad command-line value names its option."""
+    with pytest.raises(InvalidInput, match=r"^--style: 'disco' is not one of"):
+        clip_values({"style": "disco"}, "")
+    with pytest.raises(InvalidInput, match=r"^--counts: must be a positive number, got 0"):
+        clip_values({"counts": 0}, "")
