@@ -126,16 +126,17 @@ def import_video(
     reported unchanged. Exit status 1 when any clip failed; the others are imported.
     """
     from choreography.moves.video_import_run import VideoImport  # noqa: PLC0415 - module doc
+    from schemas.settings import IngestSettings  # noqa: PLC0415
 
     if on_multiple not in ("warn", "refuse"):
         _fail(f"--on-multiple: {on_multiple!r} is not one of warn, refuse")
     database, storage = _settings()
     try:
         run = VideoImport.from_settings(
-            paths, manifest, storage.local_root,
-            {"style": style, "difficulty": difficulty, "energy": energy, "bpm": bpm,
-             "counts": counts},
-            on_multiple,
+            IngestSettings(), paths, manifest=manifest, storage_root=storage.local_root,
+            given={"style": style, "difficulty": difficulty, "energy": energy, "bpm": bpm,
+                   "counts": counts},
+            on_multiple=on_multiple,
         )  # fmt: skip
     except ChoreoError as error:
         _fail(str(error))

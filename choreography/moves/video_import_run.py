@@ -52,14 +52,15 @@ class VideoImport:
     @classmethod
     def from_settings(
         cls,
+        settings: IngestSettings,
         paths: list[Path],
+        *,
         manifest: Path | None,
         storage_root: Path,
         given: Mapping[str, Any],
         on_multiple: str = "warn",
     ) -> VideoImport:
         """A run from the command line and ``IngestSettings``; ``InvalidInput`` on bad input."""
-        settings = IngestSettings()
         options = ExtractOptions(
             python=settings.python,
             max_gap_frames=settings.max_gap_frames,
