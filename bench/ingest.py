@@ -151,11 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--offline", action="store_true", help="run each worker under unshare -n")
     ap.add_argument("--max-frames", type=int, default=0, help="0: whole clips")
+    ap.add_argument(
+        "--max-fps", type=float, default=30.0,
+        help="track at most this rate, as the import does (INGEST_MAX_FPS); 0: every frame",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     if not ingest_python().exists():
         print(f"no ingest environment at {ingest_python()}: run bash infra/local/setup.sh")
         return 1
     extra = ["--max-frames", str(args.max_frames)] if args.max_frames else []
+    extra += ["--max-fps", str(args.max_fps)]
     startup = startup_seconds(args.offline)
     rows, worlds = [], {}
     print(f"worker start-up (1 frame): {startup:.2f} s; {os.cpu_count()} CPUs")

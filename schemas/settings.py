@@ -337,5 +337,7 @@ class IngestSettings(_Group):
     one_euro_beta: float = Field(1.0, ge=0, validation_alias="INGEST_ONE_EURO_BETA")
     # People are counted on every Nth frame (several people: warn, or refuse with a flag).
     people_every: int = Field(10, ge=1, validation_alias="INGEST_PEOPLE_EVERY")
+    max_fps: float = Field(30.0, ge=0, validation_alias="INGEST_MAX_FPS")
+    """Track at most this many frames a second (every k-th frame of a faster clip); 0: all."""
     # Seconds one clip's extraction may take before it is stopped.
     timeout_s: float = Field(900.0, gt=0, validation_alias="INGEST_TIMEOUT")

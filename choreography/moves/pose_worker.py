@@ -1,7 +1,7 @@
 """Pose extraction worker: a STANDALONE script run in the ingest environment, never imported.
 
     .venv-ingest/bin/python choreography/moves/pose_worker.py VIDEO OUT.npz
-        [--people-every N] [--on-multiple warn|refuse] [--max-frames N] [--verbose]
+        [--people-every N] [--on-multiple warn|refuse] [--max-frames N] [--max-fps R] [--verbose]
 
 It runs in ``.venv-ingest`` (``infra/ingest/requirements.txt``), a virtual environment of its
 own, because MediaPipe 0.10.21 needs protobuf < 5 while the project runs protobuf 7. So it imports
@@ -15,7 +15,8 @@ must never happen, so they are not reachable from here. The tests run this scrip
 
 Output, OUT.npz (the contract the main process codes against; F = frames read):
 
-- ``fps`` float64 scalar: the container's rate, or frames / duration, or 30.
+- ``fps`` float64 scalar: the tracked rate: the container's rate (divided by the stride k when
+  ``--max-fps`` keeps every k-th frame), or frames / duration, or 30.
 - ``width``, ``height``, ``n_frames`` int64 scalars: the source frame size and F.
 - ``world`` float32 (F, 33, 3): MediaPipe's ``pose_world_landmarks`` (metres, origin between the
   hips, MediaPipe's axes: x to the image's right, y down, z away from the camera), NaN where no
@@ -116,6 +117,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--people-every", type=int, default=15, metavar="N")
     p.add_argument("--on-multiple", choices=("warn", "refuse"), default="warn")
     p.add_argument("--max-frames", type=int, default=0, metavar="N", help="0: all frames")
+    p.add_argument(
+        "--max-fps", type=float, default=0.0, metavar="R",
+        help="track at most R frames a second (every k-th frame of a faster clip); 0: every frame",
+    )  # fmt: skip
     p.add_argument("--verbose", action="store_true", help="keep MediaPipe's native logging")
     args = p.parse_args(argv)
     if args.people_every < 1:
@@ -269,13 +274,14 @@ def open_video(path: Path) -> tuple[Any, float, int]:
 
 
 def read_frames(
-    cap: Any, limit: int, detector: PeopleDetector, every: int
+    cap: Any, limit: int, detector: PeopleDetector, every: int, stride: int = 1
 ) -> Generator[Frame, None, None]:
     """RGB frames, their timestamps (ms) and, every ``every`` frames, the people detected.
 
     Decoding (10-13 ms a frame for 1080p), the colour conversion and the people detector (65 ms
     on four tiles) run on a thread of their own, so they overlap with MediaPipe Pose on the
-    second core.
+    second core. With ``stride`` k > 1 only every k-th frame is decoded to pixels (the others are
+    grabbed, not retrieved) and tracked; ``limit`` and ``every`` count tracked frames.
     """
     import cv2  # noqa: PLC0415 - ingest environment only
 
@@ -286,6 +292,8 @@ def read_frames(
         try:
             n = 0
             while not stop.is_set() and (not limit or n < limit):
+                if not all(cap.grab() for _ in range(stride - 1)):
+                    break
                 ok, frame = cap.read()
                 if not ok or frame is None:
                     break
@@ -455,7 +463,11 @@ def extract(args: argparse.Namespace, events: Events) -> dict[str, Any]:
 
     pose = open_pose()
     detector = PeopleDetector()
-    frames = read_frames(cap, args.max_frames, detector, args.people_every)
+    stride = max(1, math.ceil(fps / args.max_fps - 1e-6)) if args.max_fps > 0 and fps > 0 else 1
+    if stride > 1:
+        total = math.ceil(total / stride) if total else total
+        events.emit("sampling", source_fps=fps, stride=stride, fps=fps / stride)
+    frames = read_frames(cap, args.max_frames, detector, args.people_every, stride)
     try:
         for i, (rgb, msec, found) in enumerate(frames):
             last_msec = msec
@@ -485,6 +497,7 @@ def extract(args: argparse.Namespace, events: Events) -> dict[str, Any]:
         detector.close()
         cap.release()
 
+    fps /= stride
     if not fps or not math.isfinite(fps) or fps <= 0:
         n = len(track.world)
         fps = (n - 1) / (last_msec / 1000.0) if n > 1 and last_msec > 0 else 30.0

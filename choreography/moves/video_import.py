@@ -64,6 +64,7 @@ class ExtractOptions:
     min_cutoff: float = 3.0
     beta: float = 1.0
     people_every: int = 10
+    max_fps: float = 30.0
     on_multiple: str = "warn"
     max_frames: int = 0
     timeout_s: float = 900.0
@@ -210,7 +211,7 @@ def run_pose_worker(
     args = [
         str(options.python), str(WORKER), str(video), str(out),
         "--people-every", str(options.people_every), "--on-multiple", options.on_multiple,
-        "--max-frames", str(options.max_frames),
+        "--max-frames", str(options.max_frames), "--max-fps", str(options.max_fps),
     ]  # fmt: skip
     warnings: list[str] = []
     error: dict[str, Any] | None = None

@@ -68,6 +68,7 @@ class VideoImport:
             min_cutoff=settings.one_euro_min_cutoff,
             beta=settings.one_euro_beta,
             people_every=settings.people_every,
+            max_fps=settings.max_fps,
             on_multiple=on_multiple,
             timeout_s=settings.timeout_s,
         )

@@ -89,7 +89,7 @@ def test_clips_import_plan_and_render(workspace: tuple[Path, dict[str, str]]) ->
     assert first.returncode == 0, first.stdout + first.stderr
     line = next(ln for ln in first.stdout.splitlines() if CLIP.name in ln)
     assert line.startswith(f"imported  {CLIP.name} -> jazz/pose2sim-single-cam02-")
-    assert "person in 100/100 frames (100%)" in line
+    assert "person in 50/50 frames (100%)" in line  # 100 frames at 60 fps, tracked at 30
     assert "144.0 BPM (given), 4 counts (given)" in line
     assert "energy high (motion)" in line  # big arm swings and kicks
     assert "difficulty beginner (given)" in line
@@ -113,7 +113,7 @@ def test_clips_import_plan_and_render(workspace: tuple[Path, dict[str, str]]) ->
         move = get_move(conn, move_id)
         rows = conn.execute("SELECT count(*) FROM moves WHERE move_id LIKE 'pose2sim%'").fetchone()
     assert rows is not None and rows[0] == 1
-    assert (move.fps, move.frames, move.counts) == (60.0, 100, 4)
+    assert (move.fps, move.frames, move.counts) == (30.0, 50, 4)  # keypoints at the tracked rate
 
     song = synthesize_song(132.0, structure=STRUCTURE, seed=4)
     write_wav(cwd / "song.wav", song.y, song.sr)
