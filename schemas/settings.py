@@ -328,6 +328,17 @@ class IngestSettings(_Group):
     """
 
     python: Path = Field(Path(".venv-ingest/bin/python"), validation_alias="INGEST_PYTHON")
+
+    @field_validator("python")
+    @classmethod
+    def _beside_the_checkout(cls, value: Path) -> Path:
+        """A relative path that is not under the working directory is looked for in the checkout
+        (where ``infra/local/setup.sh`` makes ``.venv-ingest``), so ``choreo`` works anywhere."""
+        if value.is_absolute() or value.exists():
+            return value
+        checkout = Path(__file__).resolve().parents[1] / value
+        return checkout if checkout.exists() else value
+
     # Frames without a person inside a clip that are interpolated; a longer gap fails the clip.
     max_gap_frames: int = Field(15, ge=0, validation_alias="INGEST_MAX_GAP_FRAMES")
     # Share of a clip's frames that must show a person, or the clip fails.

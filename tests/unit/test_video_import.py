@@ -274,3 +274,25 @@ def test_command_line_values_are_checked_as_options() -> None:
         clip_values({"style": "disco"}, "")
     with pytest.raises(InvalidInput, match=r"^--counts: must be a positive number, got 0"):
         clip_values({"counts": 0}, "")
+
+
+def test_ingest_python_is_found_in_the_checkout_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relative default resolves against the checkout when the working directory lacks it."""
+    from schemas.settings import IngestSettings  # noqa: PLC0415
+
+    checkout = Path(__file__).resolve().parents[2]
+    fake = checkout / ".venv-test-ingest" / "bin" / "python"
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.touch()
+    try:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("INGEST_PYTHON", ".venv-test-ingest/bin/python")
+        assert IngestSettings().python == fake
+        monkeypatch.setenv("INGEST_PYTHON", "nowhere/python")
+        assert IngestSettings().python == Path("nowhere/python")  # named as given in the error
+    finally:
+        fake.unlink()
+        fake.parent.rmdir()
+        fake.parent.parent.rmdir()
