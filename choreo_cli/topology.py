@@ -24,9 +24,8 @@ EXIT_DRIFT = 3
 
 def print_report(report: Any) -> None:
     """One line per resource: kind, name, what happened, and any difference found."""
-    for outcome in report.outcomes:
-        detail = f"  {outcome.detail}" if outcome.detail else ""
-        typer.echo(f"{outcome.kind:<12} {outcome.name:<40} {outcome.action}{detail}")
+    for line in report.lines():
+        typer.echo(line)
 
 
 @app.command("apply")

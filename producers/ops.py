@@ -50,15 +50,18 @@ def run_migrate() -> int:
     return 0
 
 
-def run_reap(*, publish: bool) -> int:
-    """One reaper pass; with ``publish``, one relay pass when anything was failed."""
+def run_reap(*, publish: bool, dry_run: bool = False) -> int:
+    """One reaper pass (``dry_run``: only list); with ``publish``, one relay pass after it when
+    anything was failed. ``choreo tasks reap`` runs this too."""
     pool = open_pool(DatabaseSettings(), name="choreo-reaper")
     try:
-        stale = TaskReaper.from_settings(pool, ReaperSettings()).reap()
+        reaper = TaskReaper.from_settings(pool, ReaperSettings())
+        stale = reaper.find_stale() if dry_run else reaper.reap()
+        verb = "would fail" if dry_run else "failed"
         for task in stale:
-            print(f"failed {task.task_id}  {task.state} -> failed ({task.stage}): {task.reason}")
-        print(f"{len(stale)} task(s) failed" if stale else "no stale tasks")
-        if publish and stale:
+            print(f"{verb} {task.task_id}  {task.state} -> failed ({task.stage}): {task.reason}")
+        print(f"{len(stale)} task(s) {verb}" if stale else "no stale tasks")
+        if publish and stale and not dry_run:
             publisher = build_pubsub_publisher(PubSubSettings(), PublisherSettings())
             try:
                 done = relay_once(pool, publisher)
@@ -79,9 +82,8 @@ def run_topology(*, buckets: bool) -> int:
         pubsub_host=pubsub.emulator_host,
         storage_host=storage.emulator_host if buckets else None,
     )
-    for outcome in report.outcomes:
-        detail = f"  {outcome.detail}" if outcome.detail else ""
-        print(f"{outcome.kind:<12} {outcome.name:<40} {outcome.action}{detail}")
+    for line in report.lines():
+        print(line)
     return EXIT_DRIFT if report.drifted else 0
 
 

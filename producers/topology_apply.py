@@ -61,6 +61,13 @@ class ApplyReport:
         """True when something differs from the topology and could not be fixed."""
         return bool(self.actions("drifted"))
 
+    def lines(self) -> list[str]:
+        """One line per resource: kind, name, what happened, and any difference found."""
+        return [
+            f"{o.kind:<12} {o.name:<40} {o.action}{f'  {o.detail}' if o.detail else ''}"
+            for o in self.outcomes
+        ]
+
     def extend(self, other: ApplyReport) -> ApplyReport:
         """This report followed by ``other``'s outcomes."""
         return ApplyReport([*self.outcomes, *other.outcomes])

@@ -102,14 +102,18 @@ def write_bundle(
         for done in pool.map(render_one, drafts):
             if on_rendered is not None:
                 on_rendered(done)
-    manifest = {"version": MANIFEST_VERSION, "moves": [_manifest_entry(d) for d in drafts]}
+    manifest = {"version": MANIFEST_VERSION, "moves": [manifest_entry(d) for d in drafts]}
     path = out_dir / MANIFEST_NAME
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     log.info("wrote move bundle %s with %d moves", path, len(drafts))
     return path
 
 
-def _manifest_entry(draft: MoveDraft) -> dict[str, object]:
+def manifest_entry(
+    draft: MoveDraft, *, clip: str | None = None, keypoints: str | None = None
+) -> dict[str, object]:
+    """The manifest entry of ``draft``; its clip and keypoints in the bundle's own folders unless
+    ``clip`` / ``keypoints`` name the files (absolute, as a video import does)."""
     return {
         "move_id": draft.move_id,
         "name": draft.name,
@@ -121,6 +125,6 @@ def _manifest_entry(draft: MoveDraft) -> dict[str, object]:
         "counts": draft.counts,
         "fps": draft.fps,
         "tags": list(draft.tags),
-        "clip": f"clips/{draft.move_id}.mp4",
-        "keypoints": f"keypoints/{draft.move_id}.npy",
+        "clip": clip or f"clips/{draft.move_id}.mp4",
+        "keypoints": keypoints or f"keypoints/{draft.move_id}.npy",
     }

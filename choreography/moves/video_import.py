@@ -11,7 +11,6 @@ and cuts and normalises the clip with FFmpeg. The result is a bundle entry, impo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import subprocess
@@ -23,9 +22,10 @@ from typing import Any, Final
 
 import numpy as np
 
+from blobstore.storage import file_sha256
 from choreography.moves import motion_estimates as estimates
 from choreography.moves import pose_landmarks as landmarks
-from choreography.moves.bundle import MoveDraft
+from choreography.moves.bundle import MANIFEST_NAME, MANIFEST_VERSION, MoveDraft, manifest_entry
 from choreography.moves.bvh_import import canonical_frame, floor_height, slug
 from choreography.moves.skeleton import Keypoints
 from schemas.errors import InvalidInput
@@ -169,15 +169,6 @@ class PreparedClip:
         )
 
 
-def content_hash(path: Path) -> str:
-    """SHA-256 of the file's bytes, hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def move_id_for(name: str, digest: str) -> str:
     """``<slug of name>-<first hash characters>``: the same file under one name, one move."""
     return f"{slug(name)[: 63 - HASH_CHARS - 1]}-{digest[:HASH_CHARS]}"
@@ -196,6 +187,15 @@ def find_clips(paths: list[Path]) -> list[Path]:
     return clips
 
 
+def require_extractor(options: ExtractOptions) -> None:
+    """``InvalidInput`` naming INGEST_PYTHON when the extractor's environment is missing."""
+    if not options.python.exists():
+        raise InvalidInput(
+            f"INGEST_PYTHON={options.python}: no such interpreter; create the extractor's "
+            "environment with infra/local/setup.sh"
+        )
+
+
 def run_pose_worker(
     video: Path,
     out: Path,
@@ -203,11 +203,7 @@ def run_pose_worker(
     on_progress: ProgressCallback | None = None,
 ) -> tuple[PoseTrack, list[str]]:
     """Run the extractor on ``video``; its track and its warnings, or ``ClipFailed``."""
-    if not options.python.exists():
-        raise InvalidInput(
-            f"INGEST_PYTHON={options.python}: no such interpreter; create the extractor's "
-            "environment with infra/local/setup.sh"
-        )
+    require_extractor(options)
     args = [
         str(options.python), str(WORKER), str(video), str(out),
         "--people-every", str(options.people_every), "--on-multiple", options.on_multiple,
@@ -381,7 +377,7 @@ def prepare_clip(
     on_progress: ProgressCallback | None = None,
 ) -> PreparedClip:
     """Extract, estimate and normalise one clip into ``scratch``; ``ClipFailed`` names it."""
-    digest = digest or content_hash(source)
+    digest = digest or file_sha256(source)
     name = values.name or source.stem
     move_id = move_id_for(name, digest)
     track, warnings = run_pose_worker(source, scratch / f"{move_id}.npz", options, on_progress)
@@ -449,15 +445,13 @@ def write_video_bundle(out_dir: Path, clips: list[PreparedClip]) -> Path:
         draft = prepared.draft
         keypoints = out_dir / "keypoints" / f"{draft.move_id}.npy"
         np.save(keypoints, draft.keypoints)
-        entries.append({
-            "move_id": draft.move_id, "name": draft.name, "description": draft.description,
-            "style": draft.style, "difficulty": draft.difficulty, "energy": draft.energy,
-            "tempo_bpm": draft.tempo_bpm, "counts": draft.counts, "fps": draft.fps,
-            "tags": list(draft.tags), "clip": str(prepared.clip.resolve()),
-            "keypoints": str(keypoints.resolve()), "original": str(prepared.source.resolve()),
-        })  # fmt: skip
-    path = out_dir / "manifest.json"
-    path.write_text(json.dumps({"version": 1, "moves": entries}, indent=2) + "\n", "utf-8")
+        entry = manifest_entry(
+            draft, clip=str(prepared.clip.resolve()), keypoints=str(keypoints.resolve())
+        )
+        entries.append({**entry, "original": str(prepared.source.resolve())})
+    path = out_dir / MANIFEST_NAME
+    manifest = {"version": MANIFEST_VERSION, "moves": entries}
+    path.write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
     return path
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from blobstore.storage import file_sha256
 from choreography.moves.clip_manifest import clip_values, read_clip_manifest, values_for
 from choreography.moves.ingest import MoveEmbedder, import_bundle
 from choreography.moves.library_store import get_move
@@ -25,10 +26,10 @@ from choreography.moves.video_import import (
     ClipValues,
     ExtractOptions,
     PreparedClip,
-    content_hash,
     find_clips,
     move_id_for,
     prepare_clip,
+    require_extractor,
     scratch_dir,
     write_video_bundle,
 )
@@ -72,11 +73,7 @@ class VideoImport:
             on_multiple=on_multiple,
             timeout_s=settings.timeout_s,
         )
-        if not options.python.exists():
-            raise InvalidInput(
-                f"INGEST_PYTHON={options.python}: no such interpreter; create the extractor's "
-                "environment with infra/local/setup.sh"
-            )
+        require_extractor(options)  # once, before any clip
         clips = find_clips(paths)
         if not clips:
             raise InvalidInput(f"no video clips in {', '.join(str(p) for p in paths)}")
@@ -101,7 +98,7 @@ class VideoImport:
                     on_clip(number, clip)
                 values = values_for(self.manifest, clip).over(self.command_line)
                 try:
-                    digest = content_hash(clip)
+                    digest = file_sha256(clip)
                     move_id = move_id_for(values.name or clip.stem, digest)
                     twin = next((p.source for p in prepared if p.draft.move_id == move_id), None)
                     if twin is not None:

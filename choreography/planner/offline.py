@@ -9,7 +9,6 @@ one is given, see ``refinement``), the library serving as its move search and mo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import MutableMapping, Sequence
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from blobstore.storage import file_sha256
 from choreography.moves.bundle import MANIFEST_NAME, storage_key
 from choreography.moves.model import STYLES, Move
 from choreography.music.model import MusicAnalysis
@@ -194,15 +194,6 @@ def canonical_style(style: str | None) -> str | None:
     raise InvalidInput(f"style: unknown style {style!r}; one of {list(STYLES)}")
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file: the analysis cache key."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def analyse_song(
     song: Path, cache: MutableMapping[str, MusicAnalysis] | None = None
 ) -> MusicAnalysis:
@@ -212,7 +203,7 @@ def analyse_song(
 
     if not song.is_file():
         raise InvalidInput(f"song file {song} does not exist or is not a file")
-    key = file_digest(song) if cache is not None else ""
+    key = file_sha256(song) if cache is not None else ""
     if cache is not None and key in cache:
         return cache[key]
     analysis = analyse_file(song, max_seconds=SongSettings().max_seconds)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from blobstore.storage import file_sha256
 from choreography.moves.bundle import storage_key
 from choreography.moves.demo_library import demo_drafts
 from choreography.moves.model import Move
@@ -18,7 +19,6 @@ from choreography.planner.candidates import MoveCandidate, candidate_from_move
 from choreography.planner.offline import (
     MoveLibrary,
     OfflineRequest,
-    file_digest,
     plan_offline,
     text_index,
 )
@@ -237,7 +237,7 @@ def cli_blueprint(
         candidate_moves=CANDIDATE_MOVES,
     )
     library = MoveLibrary(list(moves), "the test library", text_embedder=LocalTextEmbedder(DIM))
-    blueprint, _ = plan_offline(request, library, {file_digest(song): analysis})
+    blueprint, _ = plan_offline(request, library, {file_sha256(song): analysis})
     return blueprint
 
 
