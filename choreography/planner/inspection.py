@@ -1,6 +1,7 @@
 """What ``choreo blueprint inspect`` shows: the moves, the quality figures, the timeline picture.
 
-The figures that need keypoints (Beat Align Score, recomputed pose jumps) are computed when the
+The figures that need keypoints (Beat Align Score, recomputed pose jumps, and those of the
+assembled motion: Bailando's BAS, the pose jump at each cut, foot sliding) are computed when the
 move library is reachable: a bundle folder, or the database at ``DATABASE_URL``.
 """
 
@@ -8,14 +9,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from choreography.planner.candidates import MoveCandidate
 from choreography.planner.quality import quality_report
 from schemas.blueprint import Blueprint
 from schemas.errors import ChoreoError, InvalidInput
+
+if TYPE_CHECKING:
+    from choreography.planner.offline import MoveLibrary
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +28,17 @@ def inspect_blueprint(
     blueprint: Blueprint, *, png: Path | None, song: Path | None, library: Path | None
 ) -> list[str]:
     """Lines to print (moves, figures); draws the timeline to ``png`` when given."""
-    candidates, source = _library_candidates(library)
-    report = quality_report(blueprint, candidates)
+    moves, source = _move_library(library)
+    if moves is None:
+        report = quality_report(blueprint)
+    else:
+        by_id = {m.move_id: m for m in moves.moves}
+        report = quality_report(blueprint, moves.all_candidates(), moves=by_id)
     lines = [_move_line(i, m) for i, m in enumerate(blueprint.moves_used)]
     lines.append(f"quality ({source}):")
     lines += [f"  {line}" for line in report.lines()]
+    if report.motion is not None:
+        lines += [f"  {line}" for line in report.motion.cut_lines()]
     if png is not None:
         from choreography.planner.timeline_figure import draw_timeline  # noqa: PLC0415
 
@@ -55,7 +65,7 @@ def _move_line(index: int, move: object) -> str:
     )
 
 
-def _library_candidates(library: Path | None) -> tuple[dict[str, MoveCandidate] | None, str]:
+def _move_library(library: Path | None) -> tuple[MoveLibrary | None, str]:
     from choreography.planner.offline import (  # noqa: PLC0415
         library_from_database,
         library_from_folder,
@@ -63,12 +73,12 @@ def _library_candidates(library: Path | None) -> tuple[dict[str, MoveCandidate] 
     from schemas.settings import DatabaseSettings  # noqa: PLC0415
 
     if library is not None:
-        return library_from_folder(library).all_candidates(), f"library {library}"
+        return library_from_folder(library), f"library {library}"
     url = DatabaseSettings().database_url
     if not url:
         return None, "no move library: give --library DIR or set DATABASE_URL for BAS"
     try:
-        return library_from_database(url).all_candidates(), "database library"
+        return library_from_database(url), "database library"
     except ChoreoError as exc:
         log.warning("move library unreachable, figures without keypoints: %s", exc)
         return None, f"move library unreachable ({exc})"
