@@ -182,16 +182,16 @@ def _planted(points: Keypoints, fps: float, floor_y: float) -> npt.NDArray[np.bo
     return planted
 
 
-def bailando_motion_beats(motion: AssembledMotion) -> list[float]:
-    """Motion beats in window seconds, as Bailando's ``calc_db``.
+def bailando_motion_beats(keypoints: Keypoints, fps: float) -> list[float]:
+    """Motion beats in seconds, as Bailando's ``calc_db``.
 
     Mean joint speed of world positions (travel included), Gaussian-smoothed with sigma 5 frames
     at 60 fps, local minima; beat ``i`` is the step from frame ``i`` to ``i + 1``, at ``i / fps``.
     """
-    points = motion.keypoints.astype(np.float64)
+    points = np.asarray(keypoints, dtype=np.float64)
     speed = np.linalg.norm(np.diff(points, axis=0), axis=2).mean(axis=1)
-    beats = local_minima(smoothed(speed, MOTION_SMOOTHING_S * motion.fps))
-    return [float(i / motion.fps) for i in beats]
+    beats = local_minima(smoothed(speed, MOTION_SMOOTHING_S * fps))
+    return [float(i / fps) for i in beats]
 
 
 def frame_steps(motion: AssembledMotion) -> Floats:

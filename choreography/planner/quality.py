@@ -252,7 +252,7 @@ def motion_quality(blueprint: Blueprint, moves: Mapping[str, Move]) -> MotionQua
     # Bailando keeps the music beats inside the motion (``get_mb(key, length)``).
     length_s = (len(motion.keypoints) - 1) / motion.fps
     music = [b for b in window_music_beats(blueprint) if b < length_s]
-    beats = bailando_motion_beats(motion)
+    beats = bailando_motion_beats(motion.keypoints, motion.fps)
     return MotionQuality(
         beat_align_score=beat_align_score(music, beats, fps=motion.fps),
         music_beats=len(music),
@@ -260,6 +260,17 @@ def motion_quality(blueprint: Blueprint, moves: Mapping[str, Move]) -> MotionQua
         cut_jumps=tuple(cut_jumps(motion)),
         sliding=foot_sliding(motion),
     )
+
+
+def move_beat_align_score(move: Move) -> float:
+    """Bailando's BAS of one library move alone against its own counts (the dance's reference).
+
+    The counts are ``k * 60 / tempo_bpm`` clip seconds; motion beats as ``calc_db`` finds them.
+    """
+    counts = [k * 60.0 / move.tempo_bpm for k in range(move.counts)]
+    length_s = (move.frames - 1) / move.fps
+    music = [c for c in counts if c < length_s]
+    return beat_align_score(music, bailando_motion_beats(move.keypoints, move.fps), fps=BAS_FPS)
 
 
 def _cut_errors(blueprint: Blueprint) -> list[float]:

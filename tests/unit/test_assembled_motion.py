@@ -108,7 +108,9 @@ def test_motion_beats_are_bailandos_calc_db() -> None:
     kinetic_vel = np.mean(np.sqrt(np.sum((points[1:] - points[:-1]) ** 2, axis=2)), axis=1)
     expected = argrelextrema(gaussian_filter(kinetic_vel, 5), np.less)[0]
     assert len(expected) >= 8
-    assert bailando_motion_beats(motion) == pytest.approx(list(expected / FPS))
+    assert bailando_motion_beats(motion.keypoints, motion.fps) == pytest.approx(
+        list(expected / FPS)
+    )
 
 
 def test_travel_counts_in_the_motion_beats() -> None:
@@ -119,7 +121,7 @@ def test_travel_counts_in_the_motion_beats() -> None:
     motion = assemble_motion(
         blueprint(MovePlan("moves/a.mp4", counts=6)), {"move-000": move(0, glide)}
     )
-    beats = bailando_motion_beats(motion)
+    beats = bailando_motion_beats(motion.keypoints, motion.fps)
     assert len(beats) == 5
     assert beats == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.5], abs=2 / FPS)
 

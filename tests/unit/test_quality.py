@@ -17,6 +17,7 @@ from choreography.planner.planner import plan_choreography
 from choreography.planner.quality import (
     beat_align_score,
     distinct_moves_per_minute,
+    move_beat_align_score,
     quality_report,
     window_music_beats,
 )
@@ -221,3 +222,12 @@ def test_the_report_lists_every_cut_with_its_jump() -> None:
     text = "\n".join(report.lines())
     assert "BAS, assembled" in text and "foot sliding" in text and "cut pose jumps" in text
     assert report.motion.cuts_below_median_step_share is not None
+
+
+def test_a_move_alone_scores_against_its_own_counts() -> None:
+    """A move stopping on its counts scores 7/8 (count 1 is its first frame, never a minimum)."""
+    (candidate,) = synthetic_candidates(1, seed=3)
+    on = swinging_moves([candidate], 0.0)[candidate.move_id]
+    off = swinging_moves([candidate], 0.5)[candidate.move_id]
+    assert move_beat_align_score(on) == pytest.approx(7 / 8, abs=0.02)
+    assert move_beat_align_score(off) < 0.1
