@@ -120,10 +120,8 @@ def assemble_motion(
     blueprint: Blueprint, moves: Mapping[str, Move], fps: float = BAS_FPS
 ) -> AssembledMotion:
     """Stitch the moves' keypoints along the timeline (see the module docstring)."""
+    require_moves(blueprint, moves)
     used = blueprint.moves_used
-    missing = sorted({m.move_id for m in used} - set(moves))
-    if missing:
-        raise InvalidInput(f"moves {missing} are not in the move library given")
     times = np.arange(round(used[-1].timeline_end_s * fps)) / fps
     starts = np.array([m.timeline_start_s for m in used])
     which = np.clip(np.searchsorted(starts, times + 1e-9, side="right") - 1, 0, len(used) - 1)
@@ -148,6 +146,13 @@ def assemble_motion(
         move_of_frame=which.astype(np.intp),
         planted=np.concatenate(planted),
     )
+
+
+def require_moves(blueprint: Blueprint, library: Mapping[str, object]) -> None:
+    """``InvalidInput`` naming the blueprint's moves that ``library`` (by move id) lacks."""
+    missing = sorted({m.move_id for m in blueprint.moves_used} - set(library))
+    if missing:
+        raise InvalidInput(f"moves {missing} are not in the move library given")
 
 
 def _sample(move: Move, clip_t: Floats) -> Keypoints:

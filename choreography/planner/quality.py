@@ -36,6 +36,7 @@ from choreography.planner.assembled_motion import (
     bailando_motion_beats,
     cut_jumps,
     foot_sliding,
+    require_moves,
 )
 from choreography.planner.candidates import (
     BAS_FPS,
@@ -194,11 +195,10 @@ def timeline_motion_beats(
     blueprint: Blueprint, candidates: Mapping[str, MoveCandidate]
 ) -> list[float]:
     """Motion beats of the planned moves in window seconds (clip beats warped by speed)."""
+    require_moves(blueprint, candidates)
     out: list[float] = []
     for move in blueprint.moves_used:
-        candidate = candidates.get(move.move_id)
-        if candidate is None:
-            raise KeyError(f"move {move.move_id!r} is not in the move library given")
+        candidate = candidates[move.move_id]
         for beat in candidate.motion_beats_s:
             if move.clip_in_s <= beat < move.clip_out_s:
                 out.append(move.timeline_start_s + (beat - move.clip_in_s) / move.speed_factor)
@@ -219,6 +219,9 @@ def quality_report(
     moves: Mapping[str, Move] | None = None,
 ) -> QualityReport:
     """All figures; BAS and pose jumps need ``candidates``, the assembled motion ``moves``."""
+    for library in (candidates, moves):
+        if library is not None:
+            require_moves(blueprint, library)
     errors = _cut_errors(blueprint)
     frame = 1 / blueprint.video_output.fps
     bas = None
