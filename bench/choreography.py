@@ -75,8 +75,12 @@ def build_library(work: Path, demo: bool) -> Path:
 
         build_demo_library(out, clip_format=small)
     else:
-        from choreography.moves.salsa import salsa_drafts  # noqa: PLC0415
-
+        try:
+            from choreography.moves.salsa import salsa_drafts  # noqa: PLC0415
+        except ImportError as exc:
+            raise SystemExit(
+                f"cannot build the CMU salsa library ({exc}): give --library DIR or --demo"
+            ) from exc
         drafts, report = salsa_drafts(CORPUS / "cmu-mocap-salsa")
         for line in report.lines():
             print(f"  {line}")
