@@ -29,6 +29,13 @@ def plan(
     duration: Annotated[
         float | None, typer.Option("--duration", help="Video length in seconds (15-600).")
     ] = None,
+    allow_repeats: Annotated[
+        bool,
+        typer.Option(
+            "--allow-repeats",
+            help="Repeat moves rather than let in moves of other difficulty or energy levels.",
+        ),
+    ] = False,
     library: Annotated[
         Path | None,
         typer.Option(
@@ -64,6 +71,7 @@ def plan(
     from pydantic import ValidationError  # noqa: PLC0415
 
     from blobstore.configured import build_storage  # noqa: PLC0415
+    from choreography.planner.costs import PlannerSettings  # noqa: PLC0415
     from choreography.planner.gemini import gemini_parser_from_settings  # noqa: PLC0415
     from choreography.planner.gemini_refiner import gemini_refiner_from_settings  # noqa: PLC0415
     from choreography.planner.offline import (  # noqa: PLC0415
@@ -85,7 +93,13 @@ def plan(
 
     try:
         constraints = Constraints.model_validate(
-            {"style": style, "difficulty": difficulty, "energy": energy, "duration_s": duration}
+            {
+                "style": style,
+                "difficulty": difficulty,
+                "energy": energy,
+                "duration_s": duration,
+                "allow_repeats": allow_repeats or None,
+            }
         )
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
@@ -98,6 +112,7 @@ def plan(
             if library is not None
             else library_from_database(DatabaseSettings().database_url)
         )
+        consumer_settings = BlueprintConsumerSettings()
         request = OfflineRequest(
             song=song,
             description=describe,
@@ -105,7 +120,8 @@ def plan(
             task_id=task_id,
             audio_uri=audio_uri,
             seed=seed,
-            candidate_moves=BlueprintConsumerSettings().candidate_moves,
+            candidate_moves=consumer_settings.candidate_moves,
+            planner=PlannerSettings.of(consumer_settings),
         )
         gemini = GeminiSettings()
         blueprint, analysis = plan_offline(

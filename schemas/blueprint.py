@@ -174,6 +174,25 @@ class AppliedConstraints(_Contract):
     """Dance style slug, e.g. ``hiphop``."""
     duration_s: Annotated[float, Field(gt=0, le=MAX_SONG_DURATION_S)]
     """Requested video length in seconds (the window is the nearest phrase-aligned fit)."""
+    allow_repeats: bool = False
+    """The request welcomed repeated moves (fidelity to its levels before variety)."""
+
+
+class Substitution(_Contract):
+    """Moves placed at another level than the one asked for, and why."""
+
+    field: Literal["difficulty", "energy"]
+    """Which request field the moves do not match."""
+    requested: Literal["beginner", "intermediate", "advanced", "low", "medium", "high"]
+    """The level asked for."""
+    given: Literal["beginner", "intermediate", "advanced", "low", "medium", "high"]
+    """The level of the moves placed instead."""
+    placements: Annotated[int, Field(ge=1, le=MAX_MOVES)]
+    """How many of ``moves_used`` have the ``given`` level."""
+    move_ids: Annotated[list[SafeId], Field(min_length=1, max_length=MAX_MOVES)]
+    """The distinct moves placed at the ``given`` level, in timeline order."""
+    reason: LongText
+    """Why: what the candidate moves offer at the requested level and what the plan needed."""
 
 
 class Request(_Contract):
@@ -185,6 +204,8 @@ class Request(_Contract):
     """The user's description; required for ``describe``, absent for ``song``."""
     constraints: AppliedConstraints
     """The effective constraints."""
+    substitutions: Annotated[list[Substitution], Field(max_length=8)] = Field(default_factory=list)
+    """Where the moves differ from the requested difficulty or energy (empty: they do not)."""
 
     @model_validator(mode="after")
     def _description_matches_path(self) -> Request:

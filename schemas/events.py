@@ -146,6 +146,9 @@ class Constraints(_Payload):
         default=None, ge=MIN_REQUEST_DURATION_S, le=MAX_REQUEST_DURATION_S
     )
     output: OutputSpec | None = None
+    allow_repeats: bool | None = None
+    """Repeats welcome: the plan keeps to the requested difficulty and energy whenever two
+    moves there fit, instead of letting in the nearest levels to avoid repeating a move."""
 
 
 class ClientInfo(_Payload):

@@ -225,11 +225,13 @@ class GeminiSettings(_Group):
 
 
 class BlueprintConsumerSettings(_Group):
-    """The blueprint consumer: planning seed, move search breadth, where videos go."""
+    """The blueprint consumer: planning seed, move search breadth, where videos go, variety."""
 
     seed: int = Field(0, ge=0, validation_alias="BLUEPRINT_SEED")
     candidate_moves: int = Field(40, ge=1, le=500, validation_alias="BLUEPRINT_CANDIDATE_MOVES")
     video_prefix: str = Field("videos", min_length=1, validation_alias="BLUEPRINT_VIDEO_PREFIX")
+    # Planner cost per earlier use of a move family outside repeated sections (docs/PLANNER.md).
+    variety_penalty: float = Field(2.0, ge=0, validation_alias="PLANNER_VARIETY_PENALTY")
 
 
 class HttpSettings(_Group):

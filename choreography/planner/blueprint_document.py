@@ -53,8 +53,12 @@ def blueprint_document(
     moves: list[PlacedMove],
     model: CostModel,
     output: VideoOutput,
+    substitutions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The blueprint as a JSON-ready dict (validated by the caller with ``parse_blueprint``)."""
+    """The blueprint as a JSON-ready dict (validated by the caller with ``parse_blueprint``).
+
+    ``substitutions``: moves off the requested difficulty or energy, as ``request.substitutions``.
+    """
     alternative = next(iter(analysis.tempo_alternatives), None)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -64,6 +68,7 @@ def blueprint_document(
             "path": "describe" if description else "song",
             "description": description or None,
             "constraints": constraints.model_dump(),
+            "substitutions": substitutions or [],
         },
         "song": {
             "song_id": song.song_id,

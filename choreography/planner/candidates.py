@@ -9,6 +9,7 @@ keypoint array, so candidate sets stay small and the planner stays cheap.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -27,6 +28,8 @@ BAS_FPS: Final[float] = 60.0
 BAS_SIGMA_FRAMES: Final[float] = 3.0
 # Bailando smooths joint speed with a Gaussian of 5 frames at AIST++'s 60 fps: 1/12 s.
 MOTION_SMOOTHING_S: Final[float] = 5 / 60
+# A trailing "(...)" in a move's name names a variant of its family.
+_VARIANT: Final = re.compile(r"\s*\([^()]*\)\s*$")
 # Left/right joint pairs swap places when a pose is mirrored.
 _MIRROR_ORDER: Final[list[int]] = [
     JOINTS.index(name.replace("l_", "\0").replace("r_", "l_").replace("\0", "r_"))
@@ -88,9 +91,25 @@ class MoveCandidate:
         return float(np.mean(np.exp(-nearest / (2 * BAS_SIGMA_FRAMES**2))))
 
     @property
+    def family(self) -> str:
+        """Variants of one move share it and count as one for variety (``move_family``)."""
+        return move_family(self.name) or self.move_id
+
+    @property
     def energy_value(self) -> float:
         """The energy level as a number in [0, 1] (the middle of its third)."""
         return ENERGY_VALUES[self.energy]
+
+
+def move_family(name: str) -> str:
+    """The family of a move named ``name``: the name without a trailing parenthesised variant.
+
+    The demo library names variants "Rock Punch (advanced, low)", so its variants share the
+    family ``rock-punch``; a library whose names carry no variant (a motion-capture take's
+    "salsa-03 part 2") gives every move a family of its own.
+    """
+    stem = _VARIANT.sub("", name)
+    return "-".join(re.findall(r"[a-z0-9]+", stem.lower()))
 
 
 def candidate_from_move(move: Move, score: float) -> MoveCandidate:

@@ -4,16 +4,22 @@ For candidate ``c`` placed over ``b`` song beats starting at beat ``k`` after mo
 
     cost = (b / 8) * (-w_score * score01[c] + w_energy * |energy[c] - target(k, b)|
                       + w_speed * |ln speed(c, k)| + w_beat * (1 - beat_alignment[c])
-                      + jitter[c])
-           + w_pose * pose_jump(p, c) + w_repeat * uses_so_far[c]
+                      + w_substitute * off_request[c] + jitter[c])
+           + w_pose * pose_jump(p, c)
+           + w_repeat * uses_so_far[c] + w_variety * family_uses_so_far[c]
 
 ``beat_alignment`` is how well the move's motion beats sit on its own counts (its Beat Align
 Score; a uniform speed change keeps it), so on-beat moves win. ``score01`` is the search score
 rescaled to [0, 1] over the candidates; ``target`` is the mean
-song energy over the placed beats shifted by the requested energy level; ``pose_jump`` is the
+song energy over the placed beats shifted by the requested energy level; ``off_request`` is how
+many levels a substitute move is from the requested difficulty and energy (0 for a move that
+matches, see ``planner.fidelity_pools``); ``pose_jump`` is the
 mean joint distance (m) between ``p``'s end pose and ``c``'s start pose; ``jitter`` is a small
 seeded random preference so two seeds give two plans. Unary terms scale with the beats placed so
-one 16-count move and two 8-counts cost alike; the pose and repetition terms are per cut.
+one 16-count move and two 8-counts cost alike; the pose and reuse terms are per cut. The uses
+count only moves planned afresh: a repeated section's copy is free and adds none. A move's family
+(``MoveCandidate.family``: "Rock Punch" for all its variants) is used whenever any of its
+variants is, so variety is variety of families first and of moves second.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ import numpy.typing as npt
 from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate, mirror_pose, pose_distance
 from choreography.planner.tempo_fit import TempoFit, placement_speed, speed_in_band
+from schemas.settings import BlueprintConsumerSettings
 
 Floats = npt.NDArray[np.float64]
 BEATS_PER_PHRASE = 8
 # Requested energy shifts the song's own energy curve by this much (levels are thirds of 0..1).
 ENERGY_SHIFT = {"low": -0.25, "medium": 0.0, "high": 0.25}
+# The default of ``PLANNER_VARIETY_PENALTY`` (declared once, with the consumer's settings).
+DEFAULT_VARIETY_PENALTY: float = BlueprintConsumerSettings.model_fields["variety_penalty"].default
 
 
 @dataclass(frozen=True)
@@ -46,8 +55,12 @@ class PlannerSettings:
     """Per phrase, times (1 - the move's own Beat Align Score)."""
     w_pose: float = 4.0
     """Per metre of mean joint distance at a cut."""
-    w_repeat: float = 0.5
-    """Per earlier use of the same move in the plan (sections that repeat are free)."""
+    w_repeat: float = 1.0
+    """Per earlier use of the same move in the plan (copies in repeated sections are free)."""
+    w_variety: float = DEFAULT_VARIETY_PENALTY
+    """Per earlier use of a move of the same family (``PLANNER_VARIETY_PENALTY``)."""
+    w_substitute: float = 2.0
+    """Per phrase and per level a substitute is from the requested difficulty and energy."""
     jitter: float = 0.05
     mirror_repeats: bool = False
     """Dance a repeated section mirrored (chorus 2 = chorus 1 flipped)."""
@@ -56,6 +69,11 @@ class PlannerSettings:
     crossfade_s_per_m: float = 2.0
     crossfade_min_s: float = 0.1
     crossfade_max_s: float = 0.5
+
+    @classmethod
+    def of(cls, settings: BlueprintConsumerSettings) -> PlannerSettings:
+        """The defaults with what the environment sets (``PLANNER_VARIETY_PENALTY``)."""
+        return cls(w_variety=settings.variety_penalty)
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,7 @@ class CostModel:
         energy_level: str,
         settings: PlannerSettings,
         seed: int,
+        off_request: Sequence[int] | None = None,
     ) -> None:
         self.candidates, self.fits, self.settings = candidates, fits, settings
         self.grid = BeatGrid.of(analysis)
@@ -103,6 +122,12 @@ class CostModel:
         self.off_beat = 1.0 - np.array([c.beat_alignment for c in candidates], dtype=float)
         self.beats = np.array([f.beats for f in fits], dtype=int)
         self.jitter = np.random.default_rng(seed).uniform(0.0, settings.jitter, len(candidates))
+        self.off_request = np.asarray(off_request or [0] * len(candidates), dtype=float)
+        families = [c.family for c in candidates]
+        # same_family[a, c]: 1 when a and c are variants of one family (a move is its own).
+        self.same_family = np.array(
+            [[float(a == c) for c in families] for a in families], dtype=float
+        ).reshape(len(candidates), len(candidates))
         ends = np.stack([c.end_pose for c in candidates]) if candidates else np.zeros((0, 1, 3))
         starts = np.stack([c.start_pose for c in candidates]) if candidates else ends
         # jump[p, c]: mean joint distance from p's end pose to c's start pose.
@@ -138,9 +163,17 @@ class CostModel:
                 + s.w_energy * mismatch
                 + s.w_speed * abs(math.log(speed))
                 + s.w_beat * self.off_beat[c]
+                + s.w_substitute * self.off_request[c]
                 + self.jitter[c]
             )
             out[c] = b / BEATS_PER_PHRASE * per_phrase
+        return out
+
+    def reuse(self, uses: Floats) -> Floats:
+        """Reuse cost of every candidate given earlier uses per candidate (last axis)."""
+        s = self.settings
+        family_uses = uses @ self.same_family
+        out: Floats = s.w_repeat * uses + s.w_variety * family_uses
         return out
 
     def jump_from(self, previous: int, mirrored: bool) -> Floats:

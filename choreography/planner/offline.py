@@ -24,6 +24,7 @@ from choreography.moves.bundle import MANIFEST_NAME, storage_key
 from choreography.moves.model import STYLES, Move
 from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate, candidate_from_move
+from choreography.planner.costs import PlannerSettings
 from choreography.planner.offline_storage import song_key
 from choreography.planner.pipeline import (
     DEFAULT_CANDIDATE_MOVES,
@@ -226,6 +227,8 @@ class OfflineRequest:
     seed: int = 0
     candidate_moves: int = DEFAULT_CANDIDATE_MOVES
     """Moves taken per search, as the consumer's ``BLUEPRINT_CANDIDATE_MOVES``."""
+    planner: PlannerSettings = field(default_factory=PlannerSettings)
+    """The planner's weights, as the consumer's (``PLANNER_VARIETY_PENALTY``)."""
 
 
 def plan_offline(
@@ -254,6 +257,7 @@ def plan_offline(
         seed=request.seed,
         gemini=gemini,
         plan=partial(plan_choreography, refiner=refiner),
+        planner=request.planner,
     )
     understood = pipeline.understand(planning)
     audio_uri = request.audio_uri or song_key(request.song)

@@ -24,12 +24,13 @@ caller tags each step with its failure stage (the consumer) or not (``choreo pla
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from choreography.moves.model import difficulties_up_to
 from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate
+from choreography.planner.costs import PlannerSettings
 from choreography.planner.description import ParsedDescription, merge_constraints, parse_description
 from choreography.planner.output import video_output
 from choreography.planner.planner import plan_choreography
@@ -160,6 +161,8 @@ class PlanningPipeline:
     seed: int = 0
     gemini: GeminiDescriptionParser | None = None
     plan: PlanFn = plan_choreography
+    planner: PlannerSettings = field(default_factory=PlannerSettings)
+    """The planner's weights (``PlannerSettings.of`` the consumer's settings in a deployable)."""
 
     def understand(self, request: PlanningRequest) -> Understood:
         """Constraints with the description's parsed in (path ``describe``; explicit win)."""
@@ -221,6 +224,7 @@ class PlanningPipeline:
             song_id=song.song_id,
             description=request.description if request.describe else None,
             choice_reason=song.choice_reason,
+            settings=self.planner,
         )
 
 

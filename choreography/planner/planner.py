@@ -5,13 +5,18 @@
 2. Fit each candidate's tempo (normal, half-time or double-time counting; see ``tempo_fit``);
    a move that fits none is dropped and logged.
 3. Choose the window: whole 8-count phrases from a section's first downbeat (``window``).
-4. Section by section: a section that repeats an earlier one copies its moves at the same bar
+4. Request fidelity (``fidelity_pools``): only moves at the requested difficulty and energy,
+   unless they are too few families to fill the unrepeated bars without repeating a move; then
+   the nearest levels are let in, as substitutes that cost more, and the blueprint names them
+   (``request.substitutions``).
+5. Section by section: a section that repeats an earlier one copies its moves at the same bar
    offsets (optionally mirrored); any other stretch is filled by dynamic programming over bars
-   (``sequencer``) with the cost model of ``costs``, continuing from the previous move and
-   looking ahead to the first move of a following repeat.
-5. Optionally, a refiner (Gemini) re-chooses moves for the planned slots; its answer is applied
+   (``sequencer``) with the cost model of ``costs``, continuing from the previous move, looking
+   ahead to the first move of a following repeat, and paying for every earlier use of a move
+   and of its family.
+6. Optionally, a refiner (Gemini) re-chooses moves for the planned slots; its answer is applied
    only when it keeps the planner's rules, else the local plan stays (``refinement``).
-6. Transitions from the pose jump at each cut; reasons; validation by ``parse_blueprint``.
+7. Transitions from the pose jump at each cut; reasons; validation by ``parse_blueprint``.
 
 Pure without a refiner: no I/O; the same inputs and seed give the same blueprint (``created_at``
 aside). A refiner is the one port that may do I/O.
@@ -21,12 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
-from choreography.moves.model import DIFFICULTIES, difficulties_up_to
+from choreography.moves.model import DIFFICULTIES, ENERGIES, difficulties_up_to
 from choreography.music.model import MusicAnalysis
 from choreography.music.structure import COUNTS_PER_PHRASE
 from choreography.planner.blueprint_document import PlacedMove, SongInfo, blueprint_document
@@ -84,12 +91,27 @@ def plan_choreography(
     effective = resolve_constraints(analysis, constraints, candidates)
     usable, fits = usable_candidates(analysis, effective, candidates, task_id)
     window = choose_window(analysis, constraints.duration_s if constraints else None)
-    model = CostModel(
-        analysis, usable, fits, energy_level=effective.energy, settings=settings, seed=seed
+    pools = fidelity_pools(
+        usable, fits, constraints, needed=moves_needed(analysis, window, fits, effective)
     )
-    slots = refine_sequence(
-        plan_sections(analysis, window, model), model, window, refiner, task_id=task_id
-    )
+    for attempt, pool in enumerate(pools):
+        model = CostModel(
+            analysis,
+            pool.candidates,
+            pool.fits,
+            energy_level=effective.energy,
+            settings=settings,
+            seed=seed,
+            off_request=pool.off_request,
+        )
+        try:
+            placed = plan_sections(analysis, window, model)
+            break
+        except InvalidInput as exc:
+            if attempt == len(pools) - 1:
+                raise
+            log.info("moves at the requested levels cannot fill the plan: %s", exc)
+    slots = refine_sequence(placed, model, window, refiner, task_id=task_id)
     document = blueprint_document(
         task_id=task_id,
         created_at=created_at or datetime.now(UTC),
@@ -101,6 +123,7 @@ def plan_choreography(
         moves=slots,
         model=model,
         output=output,
+        substitutions=substitutions(slots, model, constraints, pool.reason),
     )
     return parse_blueprint(document)
 
@@ -147,6 +170,7 @@ def resolve_constraints(
             "energy": requested.energy or DEFAULT_ENERGY,
             "style": requested.style or chosen.style,
             "duration_s": requested.duration_s or analysis.duration_s,
+            "allow_repeats": bool(requested.allow_repeats),
         }
     )
 
@@ -228,10 +252,187 @@ def _with_level_penalty(candidate: MoveCandidate, level: str | None) -> MoveCand
     return dataclasses.replace(candidate, score=candidate.score - EASIER_LEVEL_PENALTY * below)
 
 
+@dataclass(frozen=True)
+class FidelityPool:
+    """The moves a plan may use, how many levels each is from the request, and why."""
+
+    candidates: list[MoveCandidate]
+    fits: list[TempoFit]
+    off_request: list[int]
+    """Levels from the requested difficulty plus levels from the requested energy."""
+    reason: str
+    """Why moves off the requested levels are in the pool ("" when none is)."""
+
+
+def levels_off(candidate: MoveCandidate, requested: RequestedConstraints | None) -> tuple[int, int]:
+    """How many difficulty and energy levels ``candidate`` is from what was requested."""
+    if requested is None:
+        return 0, 0
+    difficulty = (
+        abs(DIFFICULTIES.index(requested.difficulty) - DIFFICULTIES.index(candidate.difficulty))
+        if requested.difficulty
+        else 0
+    )
+    energy = (
+        abs(ENERGIES.index(requested.energy) - ENERGIES.index(candidate.energy))
+        if requested.energy
+        else 0
+    )
+    return difficulty, energy
+
+
+def fidelity_pools(
+    usable: Sequence[MoveCandidate],
+    fits: Sequence[TempoFit],
+    requested: RequestedConstraints | None,
+    *,
+    needed: int,
+) -> list[FidelityPool]:
+    """The pool to plan with first, then every usable move (when the first cannot fill).
+
+    The first pool holds the moves at the requested difficulty and energy. While its moves come
+    from fewer than ``needed`` families (or are fewer than ``MIN_FITTING_MOVES``), the next
+    nearest levels are added, energy before difficulty (a requested difficulty is never
+    exceeded: ``usable_candidates`` keeps it a ceiling), but only levels that bring a family
+    the pool lacks: a variant of a family already there adds no variety, only a substitution.
+    """
+    offs = [levels_off(c, requested) for c in usable]
+    chosen: list[int] = []
+    families: set[str] = set()
+    for tier in sorted(set(offs)):
+        if len(families) >= needed and len(chosen) >= MIN_FITTING_MOVES:
+            break
+        members = [i for i, off in enumerate(offs) if off == tier]
+        new = {usable[i].family for i in members} - families
+        if chosen and not new and len(chosen) >= MIN_FITTING_MOVES:
+            continue
+        chosen += members
+        families |= {usable[i].family for i in members}
+    exact = [c for c, off in zip(usable, offs, strict=True) if off == (0, 0)]
+    substitutes = any(offs[i] != (0, 0) for i in chosen)
+    reason = _substitution_reason(exact, requested, needed) if substitutes else ""
+    first = _pool(usable, fits, offs, chosen, reason)
+    if len(chosen) == len(usable):
+        return [first]
+    everything = list(range(len(usable)))
+    wider = _substitution_reason(exact, requested, needed)
+    wider += "; the moves nearer the request could not fill every section"
+    return [first, _pool(usable, fits, offs, everything, wider.lstrip("; "))]
+
+
+def _pool(
+    usable: Sequence[MoveCandidate],
+    fits: Sequence[TempoFit],
+    offs: Sequence[tuple[int, int]],
+    chosen: Sequence[int],
+    reason: str,
+) -> FidelityPool:
+    ordered = sorted(chosen)
+    return FidelityPool(
+        [usable[i] for i in ordered],
+        [fits[i] for i in ordered],
+        [sum(offs[i]) for i in ordered],
+        reason,
+    )
+
+
+def _substitution_reason(
+    exact: Sequence[MoveCandidate], requested: RequestedConstraints | None, needed: int
+) -> str:
+    if requested is None:
+        return ""
+    asked = " and ".join(
+        f"{name} {value}"
+        for name, value in (("difficulty", requested.difficulty), ("energy", requested.energy))
+        if value
+    )
+    families = len({c.family for c in exact})
+    offer = (
+        f"{_count(len(exact), 'candidate move')} in "
+        f"{families} famil{'y' if families == 1 else 'ies'}"
+        if exact
+        else "no candidate move"
+    )
+    purpose = (
+        "to fill the plan at all (repeats allowed)"
+        if requested.allow_repeats
+        else "to fill the unrepeated sections without repeating a move"
+    )
+    return (
+        f"{offer} at {asked or 'the requested levels'} fit the song's tempo; "
+        f"{max(needed, MIN_FITTING_MOVES)} families are needed {purpose}"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def moves_needed(
+    analysis: MusicAnalysis,
+    window: PhraseWindow,
+    fits: Sequence[TempoFit],
+    constraints: AppliedConstraints,
+) -> int:
+    """Distinct moves a plan needs to repeat none outside repeated sections (estimate).
+
+    The bars no repeat copies, over the median length of the usable moves; ``allow_repeats``
+    needs only ``MIN_FITTING_MOVES`` (a move may not follow itself).
+    """
+    if constraints.allow_repeats or not fits:
+        return MIN_FITTING_MOVES
+    per_bar = analysis.beats_per_bar
+    bars = {s.index: s.phrase_count * COUNTS_PER_PHRASE // per_bar for s in window.sections}
+    fresh = 0
+    for section in window.sections:
+        source = copy_source(section, window, range(section.index))
+        fresh += max(0, bars[section.index] - (bars[source] if source is not None else 0))
+    typical = max(1, int(np.median([f.beats for f in fits])) // per_bar)
+    return max(MIN_FITTING_MOVES, math.ceil(fresh / typical))
+
+
+def substitutions(
+    moves: Sequence[PlacedMove],
+    model: CostModel,
+    requested: RequestedConstraints | None,
+    reason: str,
+) -> list[dict[str, object]]:
+    """What the placed moves give instead of the requested difficulty and energy, and why."""
+    if requested is None:
+        return []
+    out: list[dict[str, object]] = []
+    for field in ("difficulty", "energy"):
+        wanted = getattr(requested, field)
+        if wanted is None:
+            continue
+        given: dict[str, list[str]] = {}
+        for placed in moves:
+            candidate = model.candidates[placed.slot.candidate]
+            level = getattr(candidate, field)
+            if level != wanted:
+                given.setdefault(level, []).append(candidate.move_id)
+        for level, ids in given.items():
+            out.append(
+                {
+                    "field": field,
+                    "requested": wanted,
+                    "given": level,
+                    "placements": len(ids),
+                    "move_ids": list(dict.fromkeys(ids)),
+                    "reason": reason or "these moves were the only ones to fit their slots",
+                }
+            )
+    return out
+
+
 def plan_sections(
     analysis: MusicAnalysis, window: PhraseWindow, model: CostModel
 ) -> list[PlacedMove]:
-    """Moves for every section of the window, in timeline order."""
+    """Moves for every section of the window, in timeline order.
+
+    Only moves planned afresh count as uses for the reuse costs: a repeated section's copy is
+    the music repeating, not the plan.
+    """
     per_bar = analysis.beats_per_bar
     uses = np.zeros(len(model.candidates))
     planned: dict[int, list[Slot]] = {}
@@ -239,7 +440,8 @@ def plan_sections(
     for section in window.sections:
         first_beat = analysis.phrases[section.first_phrase].first_beat
         bars = section.phrase_count * COUNTS_PER_PHRASE // per_bar
-        copied = _copy_repeat(section, planned, analysis, model)
+        source = copy_source(section, window, planned)
+        copied = _copy_repeat(section, source, planned, analysis, model)
         covered = sum(s.beats for s in copied) // per_bar
         slots = list(copied)
         if covered < bars:
@@ -256,24 +458,42 @@ def plan_sections(
                 )
             except NoSequence as exc:
                 raise _unfillable(section, bars - covered, model, exc) from exc
-        for slot in slots:
+        for slot in slots[len(copied) :]:
             uses[slot.candidate] += 1
         planned[section.index] = slots
-        repeat_of = section.repeat_of if copied else None
+        repeat_of = source if copied else None
         placed += [PlacedMove(s, section, repeat_of, i < len(copied)) for i, s in enumerate(slots)]
     return placed
 
 
+def copy_source(
+    section: WindowSection, window: PhraseWindow, planned: Collection[int]
+) -> int | None:
+    """The earlier section whose moves a repeat copies: of the same material, the same label
+    first, then the longest (a second verse copies the first verse, not a shorter intro the
+    analysis found to be of the same material)."""
+    if section.repeat_of is None or section.repeat_of not in planned:
+        return None
+    same = [
+        s
+        for s in window.sections[: section.index]
+        if s.index in planned and section.repeat_of in (s.index, s.repeat_of)
+    ]
+    best = max(same, key=lambda s: (s.label == section.label, s.phrase_count, -s.index))
+    return best.index
+
+
 def _copy_repeat(
     section: WindowSection,
+    source: int | None,
     planned: dict[int, list[Slot]],
     analysis: MusicAnalysis,
     model: CostModel,
 ) -> list[Slot]:
-    """The original's moves at the same bar offsets, as far as they fit bars and speed band."""
-    if section.repeat_of is None or section.repeat_of not in planned:
+    """The source's moves at the same bar offsets, as far as they fit bars and speed band."""
+    if source is None:
         return []
-    original = planned[section.repeat_of]
+    original = planned[source]
     origin = original[0].first_beat
     first_beat = analysis.phrases[section.first_phrase].first_beat
     limit = first_beat + section.phrase_count * COUNTS_PER_PHRASE
@@ -298,10 +518,10 @@ def _following(
     after = section.index + 1
     if after >= len(window.sections):
         return None
-    repeat_of = window.sections[after].repeat_of
-    if repeat_of is None or repeat_of not in planned:
+    source = copy_source(window.sections[after], window, planned)
+    if source is None:
         return None
-    first = planned[repeat_of][0]
+    first = planned[source][0]
     return Neighbour(first.candidate, first.mirror != flip)
 
 

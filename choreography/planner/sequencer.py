@@ -2,9 +2,10 @@
 
 States are "the last move placed" at each bar of the stretch (moves start on downbeats and last
 whole bars). A move ``c`` placed at bar ``p`` after state ``s`` lands in state ``c`` at bar
-``p + bars(c)``; every state keeps its cheapest arrival (Viterbi). The repetition penalty needs
-the path, so each state carries the use counts of its own best path: exact for the pose, energy,
-score and speed terms, and a greedy approximation for repetition (an earlier, cheaper path can
+``p + bars(c)``; every state keeps its cheapest arrival (Viterbi). The reuse penalties (of a move
+and of its family, ``CostModel.reuse``) need the path, so each state carries the use counts of
+its own best path, starting from the uses of the sections planned before: exact for the pose,
+energy, score and speed terms, and a greedy approximation for reuse (an earlier, cheaper path can
 hide a later, less repetitive one). A move never follows itself inside a stretch.
 """
 
@@ -59,10 +60,13 @@ def fill_bars(
     following: Neighbour | None,
     uses: Floats,
 ) -> list[Slot]:
-    """The cheapest slots covering ``bars`` bars from ``first_beat``; raise ``NoSequence``."""
+    """The cheapest slots covering ``bars`` bars from ``first_beat``; raise ``NoSequence``.
+
+    ``uses``: how often each candidate was planned afresh before this stretch (for reuse costs).
+    """
     n = len(model.candidates)
     bars_of = model.beats // beats_per_bar
-    w_pose, w_repeat = model.settings.w_pose, model.settings.w_repeat
+    w_pose = model.settings.w_pose
     cost = np.full((bars + 1, n), math.inf)
     used = np.zeros((bars + 1, n, n))
     back = np.full((bars + 1, n), -1, dtype=int)
@@ -76,7 +80,7 @@ def fill_bars(
                 used[end, c] = counts[from_state[c]] if from_state[c] >= 0 else counts[-1]
                 used[end, c, c] += 1
 
-    start = model.unary(first_beat) + w_repeat * uses
+    start = model.unary(first_beat) + model.reuse(uses)
     if previous is not None:
         start += w_pose * model.jump_from(previous.candidate, previous.mirror)
         start[previous.candidate] += REPEAT_ACROSS_BOUNDARY_COST
@@ -88,7 +92,7 @@ def fill_bars(
         totals = (
             cost[at, states, None]
             + w_pose * model.jump[states]
-            + w_repeat * used[at, states]
+            + model.reuse(used[at, states])
             + model.unary(first_beat + at * beats_per_bar)[None, :]
         )
         totals[np.arange(states.size), states] = math.inf  # no move twice in a row

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from choreography.planner.candidates import MoveCandidate
+from choreography.planner.costs import PlannerSettings
 from choreography.planner.description import ParsedDescription
 from choreography.planner.gemini import GeminiDescriptionParser
 from choreography.planner.pipeline import (
@@ -119,7 +120,11 @@ class BlueprintConsumer:
         self._songs, self._moves, self._embedder = songs, moves, embedder
         self._settings = settings
         self._pipeline = PlanningPipeline(
-            candidate_moves=settings.candidate_moves, seed=settings.seed, gemini=gemini, plan=plan
+            candidate_moves=settings.candidate_moves,
+            seed=settings.seed,
+            gemini=gemini,
+            plan=plan,
+            planner=PlannerSettings.of(settings),
         )
 
     def handle(
