@@ -45,7 +45,7 @@ from choreography.moves.demo_library import demo_drafts
 from choreography.music.model import MusicAnalysis
 from choreography.planner.costs import PlannerSettings
 from choreography.planner.offline import MoveLibrary, OfflineRequest, plan_offline
-from schemas.blueprint import Blueprint, MoveUsed
+from schemas.blueprint import Blueprint, MoveUsed, Substitution
 from schemas.events import Constraints
 
 DEMO_TEMPO_BPM = 112.0
@@ -143,14 +143,6 @@ def salsa_library() -> MoveLibrary:
     return MoveLibrary(moves, "the CMU salsa library")
 
 
-def substitution_line(sub: dict[str, Any]) -> str:
-    """One ``request.substitutions`` entry as a line (as ``choreo blueprint inspect`` may)."""
-    return (
-        f"{sub['field']}: asked {sub['requested']}, given {sub['given']} in "
-        f"{sub['placements']} placements ({', '.join(sub['move_ids'])}): {sub['reason']}"
-    )
-
-
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f} %"
 
@@ -209,7 +201,7 @@ def main() -> None:
             f"{_percent(row['energy_ok']):>9}"
         )
         for sub in row["substitutions"]:
-            print(f"    {substitution_line(sub)}")
+            print(f"    {Substitution.model_validate(sub).line()}")
 
 
 def demo_structure(

@@ -162,6 +162,8 @@ def plan(
     )
     if stored:
         typer.echo(f"{', '.join(stored)} {where}")
+    for substitution in blueprint.request.substitutions:
+        typer.echo(f"  not as asked: {substitution.line()}")
     report = quality_report(blueprint, moves.all_candidates(), analysis)
     for line in report.lines():
         typer.echo(f"  {line}")

@@ -194,6 +194,14 @@ class Substitution(_Contract):
     reason: LongText
     """Why: what the candidate moves offer at the requested level and what the plan needed."""
 
+    def line(self) -> str:
+        """For people: ``energy: asked medium, given high in 7 placements (ids): reason``."""
+        return (
+            f"{self.field}: asked {self.requested}, given {self.given} in {self.placements} "
+            f"placement{'s' if self.placements != 1 else ''} ({', '.join(self.move_ids)}): "
+            f"{self.reason}"
+        )
+
 
 class Request(_Contract):
     """What was asked for."""

@@ -80,6 +80,25 @@ def test_plan_from_a_description(workdir: Path) -> None:
     )
 
 
+def test_plan_keeps_the_requested_difficulty_and_says_what_energy_it_gave(workdir: Path) -> None:
+    """One advanced medium-energy hip-hop move: every move is advanced, substitutes are printed."""
+    out = workdir / "advanced.json"
+    output = run(
+        "plan", "--song", str(workdir / "song.wav"), "--library", str(workdir / "library"),
+        "--style", "hiphop", "--difficulty", "advanced", "--energy", "medium",
+        "--allow-repeats", "--out", str(out),
+    )  # fmt: skip
+    blueprint = parse_blueprint(out.read_bytes())
+    assert all("-advanced-" in m.move_id for m in blueprint.moves_used)
+    assert blueprint.request.constraints.allow_repeats is True
+    subs = blueprint.request.substitutions
+    assert subs and {s.field for s in subs} == {"energy"}
+    for sub in subs:
+        assert f"  not as asked: {sub.line()}" in output
+    exact = sum("-advanced-medium" in m.move_id for m in blueprint.moves_used)
+    assert exact + sum(s.placements for s in subs) == len(blueprint.moves_used)
+
+
 def test_plan_with_unknown_style_fails_naming_it(workdir: Path) -> None:
     """An unknown style exits 2 with a message naming the style."""
     result = CliRunner().invoke(

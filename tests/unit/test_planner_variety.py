@@ -184,6 +184,9 @@ def test_nothing_at_the_requested_level_is_recorded_as_such() -> None:
     assert (sub.field, sub.requested, sub.given) == ("energy", "high", "low")
     assert sub.placements == len(blueprint.moves_used)
     assert sub.reason.startswith("no candidate move at difficulty beginner and energy high")
+    assert sub.line().startswith(
+        f"energy: asked high, given low in {sub.placements} placements ({sub.move_ids[0]}, "
+    )
 
 
 def test_allow_repeats_keeps_to_the_requested_levels() -> None:
