@@ -123,11 +123,14 @@ class CostModel:
         self.beats = np.array([f.beats for f in fits], dtype=int)
         self.jitter = np.random.default_rng(seed).uniform(0.0, settings.jitter, len(candidates))
         self.off_request = np.asarray(off_request or [0] * len(candidates), dtype=float)
-        families = [c.family for c in candidates]
-        # same_family[a, c]: 1 when a and c are variants of one family (a move is its own).
-        self.same_family = np.array(
-            [[float(a == c) for c in families] for a in families], dtype=float
-        ).reshape(len(candidates), len(candidates))
+        # family_of[c]: index of c's family; by_family: candidates sorted by family, family_starts:
+        # where each family begins in that order (for summing uses per family, see ``reuse``).
+        families = np.array([c.family for c in candidates], dtype=str)
+        _, self.family_of = np.unique(families, return_inverse=True)
+        self.by_family = np.argsort(self.family_of, kind="stable")
+        sorted_families = self.family_of[self.by_family]
+        changes = sorted_families[1:] != sorted_families[:-1]
+        self.family_starts = np.flatnonzero(np.r_[True, changes])
         ends = np.stack([c.end_pose for c in candidates]) if candidates else np.zeros((0, 1, 3))
         starts = np.stack([c.start_pose for c in candidates]) if candidates else ends
         # jump[p, c]: mean joint distance from p's end pose to c's start pose.
@@ -172,7 +175,10 @@ class CostModel:
     def reuse(self, uses: Floats) -> Floats:
         """Reuse cost of every candidate given earlier uses per candidate (last axis)."""
         s = self.settings
-        family_uses = uses @ self.same_family
+        if uses.shape[-1] == 0:
+            return np.zeros_like(uses)
+        per_family = np.add.reduceat(uses[..., self.by_family], self.family_starts, axis=-1)
+        family_uses = per_family[..., self.family_of]
         out: Floats = s.w_repeat * uses + s.w_variety * family_uses
         return out
 

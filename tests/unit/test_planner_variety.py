@@ -5,15 +5,20 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate, move_family
-from choreography.planner.costs import PlannerSettings
+from choreography.planner.costs import CostModel, PlannerSettings
 from choreography.planner.output import video_output
-from choreography.planner.planner import plan_choreography
+from choreography.planner.planner import (
+    plan_choreography,
+    resolve_constraints,
+    usable_candidates,
+)
 from schemas.blueprint import Blueprint, MoveUsed
 from schemas.events import Constraints
 from schemas.settings import BlueprintConsumerSettings
@@ -247,3 +252,28 @@ def test_a_pool_that_cannot_fill_a_section_gives_way_to_every_usable_move() -> N
     assert (sub.field, sub.requested, sub.given) == ("energy", "high", "medium")
     assert sub.reason.endswith("the moves nearer the request could not fill every section")
     assert blueprint.moves_used[0].move_id.startswith("m-")
+
+
+def test_reuse_cost_counts_a_family_once_per_use_of_any_variant() -> None:
+    """Uses of a move add w_repeat to it and w_variety to every move of its family, per row."""
+    analysis = grid_analysis(120, SONG)
+    names = ["Kick (low)", "Other", "Kick (high)"]
+    candidates = library([("beginner", "low")] * 3, names=names)
+    usable, fits = usable_candidates(
+        analysis, resolve_constraints(analysis, None, candidates), candidates, "t-1"
+    )
+    model = CostModel(
+        analysis,
+        usable,
+        fits,
+        energy_level="medium",
+        settings=PlannerSettings(w_repeat=1.0, w_variety=10.0),
+        seed=0,
+    )
+    order = [c.name for c in usable]
+    uses = np.zeros((2, 3))
+    uses[0, order.index("Kick (low)")] = 1
+    uses[1, order.index("Other")] = 2
+    cost = {name: model.reuse(uses)[:, i].tolist() for i, name in enumerate(order)}
+    assert cost == {"Kick (low)": [11.0, 0.0], "Other": [0.0, 22.0], "Kick (high)": [10.0, 0.0]}
+    assert model.reuse(np.zeros(0)).shape == (0,)
