@@ -21,6 +21,15 @@ from schemas.song_limits import (
 )
 
 
+def beside_the_checkout(value: Path) -> Path:
+    """A relative path that is not under the working directory, looked for from the checkout
+    (the folder holding ``schemas/``) instead, when it exists there; else ``value`` unchanged."""
+    if value.is_absolute() or value.exists():
+        return value
+    checkout = Path(__file__).resolve().parents[1] / value
+    return checkout if checkout.exists() else value
+
+
 class _Group(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -319,6 +328,19 @@ class DemoSettings(_Group):
     bus: str = Field("auto", pattern="^(auto|inprocess|pubsub)$", validation_alias="DEMO_BUS")
     song_seconds: float = Field(60.0, ge=15, le=600, validation_alias="DEMO_SONG_SECONDS")
     timeout_s: float = Field(900.0, gt=0, validation_alias="DEMO_TIMEOUT")
+    # The CMU salsa captures the real-motion salsa library is cut from (docs/MOVE_LIBRARY.md).
+    salsa_corpus: Path = Field(
+        Path("../shared/corpus/cmu-mocap-salsa"), validation_alias="CMU_SALSA_DIR"
+    )
+
+    # Build the salsa library from these trials only (comma-separated, e.g. "03,07"); empty: all.
+    salsa_trials: str = Field("", pattern=r"^(\d\d(,\d\d)*)?$", validation_alias="CMU_SALSA_TRIALS")
+
+    @field_validator("salsa_corpus")
+    @classmethod
+    def _corpus_beside_the_checkout(cls, value: Path) -> Path:
+        """Looked for beside the checkout too, so ``choreo demo`` works from any directory."""
+        return beside_the_checkout(value)
 
 
 class IngestSettings(_Group):
@@ -334,12 +356,8 @@ class IngestSettings(_Group):
     @field_validator("python")
     @classmethod
     def _beside_the_checkout(cls, value: Path) -> Path:
-        """A relative path that is not under the working directory is looked for in the checkout
-        (where ``infra/local/setup.sh`` makes ``.venv-ingest``), so ``choreo`` works anywhere."""
-        if value.is_absolute() or value.exists():
-            return value
-        checkout = Path(__file__).resolve().parents[1] / value
-        return checkout if checkout.exists() else value
+        """Looked for in the checkout too, where ``infra/local/setup.sh`` makes ``.venv-ingest``."""
+        return beside_the_checkout(value)
 
     # Frames without a person inside a clip that are interpolated; a longer gap fails the clip.
     max_gap_frames: int = Field(15, ge=0, validation_alias="INGEST_MAX_GAP_FRAMES")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -21,6 +22,9 @@ from choreo_cli.demo.environment import DemoPaths
 from choreography.planner.offline_storage import song_key
 from lifecycle.database import connect
 from schemas.errors import ChoreoError, ConfigurationError
+
+if TYPE_CHECKING:
+    from choreo_cli.demo.song_synth import Style
 
 DEMO_SONG_KEY = "songs/choreo-demo-song.wav"
 # Inside every demo move's speed band: the demo library is recorded at 100-128 BPM and a move may
@@ -40,52 +44,106 @@ class Prepared:
     seconds: float
 
 
-def ensure_library(paths: DemoPaths, database_url: str, say: Progress) -> Prepared:
-    """Render the demo bundle unless present, import it unless the database has moves."""
+@dataclass(frozen=True)
+class DemoLibrary:
+    """One move library the demo builds once: its bundle folder and the tag its moves carry."""
+
+    name: str
+    folder: str  # under CHOREO_DATA_DIR
+    tag: str  # every move of it carries this tag, so the database says whether it is imported
+    what: str  # for people
+    styles: tuple[str, ...]
+
+
+PROCEDURAL = DemoLibrary(
+    "procedural", "library", "procedural",
+    "the procedural demo library (generated motion)",
+    ("hip-hop", "pop", "contemporary"),
+)  # fmt: skip
+SALSA = DemoLibrary(
+    "salsa", "library-salsa", "cmu",
+    "the real-motion salsa library (CMU motion capture, subjects 60 and 61)", ("salsa",),
+)  # fmt: skip
+
+
+def libraries_for(style: str | None, describe: str | None) -> tuple[DemoLibrary, ...]:
+    """The procedural library always; the real salsa one when the request asks for salsa.
+
+    Salsa comes only from real motion capture; building it renders a few hundred clips once, so
+    a run that does not ask for salsa does not pay for it.
+    """
+    wants_salsa = style == "salsa" or (describe is not None and "salsa" in describe.lower())
+    return (PROCEDURAL, SALSA) if wants_salsa else (PROCEDURAL,)
+
+
+def ensure_library(
+    paths: DemoPaths, database_url: str, say: Progress, library: DemoLibrary = PROCEDURAL
+) -> Prepared:
+    """Render ``library``'s bundle unless present, import it unless the database has it."""
     started = time.monotonic()
-    manifest = paths.library / "manifest.json"
+    folder = paths.data_dir / library.folder
     rendered = False
-    if not manifest.exists():
-        say("rendering the procedural demo move library (once; reused by later runs)")
-        _render_bundle(paths.library)
+    if not (folder / "manifest.json").exists():
+        say(f"rendering {library.what} (once; reused by later runs)")
+        _render_bundle(folder, library, say)
         rendered = True
     with connect(database_url) as conn:
-        count = _move_count(conn)
+        count = _move_count(conn, library.tag)
         if count:
-            detail = f"move library reused: {count} moves already in the database"
+            detail = f"{library.name} library reused: {count} moves ({library.what})"
             return Prepared(not rendered, detail, time.monotonic() - started)
-        say("importing the demo move library with its embeddings (once per database)")
-        imported = _import_bundle(paths, conn)
+        say(f"importing {library.what} with its embeddings (once per database)")
+        imported = _import_bundle(paths, folder, conn)
     took = time.monotonic() - started
-    detail = f"move library built: {imported} moves imported in {took:.1f} s"
+    detail = f"{library.name} library built: {imported} moves ({library.what}) in {took:.1f} s"
     return Prepared(False, detail, took)
 
 
-def ensure_demo_song(paths: DemoPaths, seconds: float, say: Progress) -> tuple[str, Prepared]:
+@dataclass(frozen=True)
+class DemoSong:
+    """A synthesized demo song: where it is stored, its tempo and its drum pattern."""
+
+    key: str
+    tempo_bpm: float
+    pattern: Style
+
+
+DEMO_SONG = DemoSong(DEMO_SONG_KEY, DEMO_TEMPO_BPM, "syncopated")
+# Salsa music runs 160-220 BPM; the CMU takes are danced at 163-187 BPM, so at 170 every take's
+# moves play within the planner's speed band.
+SALSA_SONG = DemoSong("songs/choreo-demo-salsa.wav", 170.0, "salsa")
+
+
+def ensure_demo_song(
+    paths: DemoPaths, seconds: float, say: Progress, song: DemoSong = DEMO_SONG
+) -> tuple[str, Prepared]:
     """The storage key of the synthesized demo song, written on the first run only."""
-    target = paths.storage_root / DEMO_SONG_KEY
+    target = paths.storage_root / song.key
     if target.exists():
-        return DEMO_SONG_KEY, Prepared(True, f"demo song reused: {target}", 0.0)
+        return song.key, Prepared(True, f"demo song reused: {target}", 0.0)
     started = time.monotonic()
-    say(f"synthesizing a {seconds:.0f} s demo song (once)")
+    say(f"synthesizing a {seconds:.0f} s {song.pattern} demo song at {song.tempo_bpm:g} BPM (once)")
     from choreo_cli.demo.song_synth import synthesize_song, write_wav  # noqa: PLC0415 - numpy
 
-    song = synthesize_song(DEMO_TEMPO_BPM, "syncopated", demo_structure(seconds), seed=3)
+    structure = demo_structure(seconds, song.tempo_bpm)
+    samples = synthesize_song(song.tempo_bpm, song.pattern, structure, seed=3)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial.wav")
-    write_wav(partial, song.y, song.sr)
+    write_wav(partial, samples.y, samples.sr)
     partial.replace(target)
     took = time.monotonic() - started
-    return DEMO_SONG_KEY, Prepared(False, f"demo song written: {target}", took)
+    return song.key, Prepared(False, f"demo song written: {target}", took)
 
 
-def demo_structure(seconds: float) -> tuple[tuple[str, int], ...]:
-    """Sections (name, bars) filling about ``seconds`` at the demo tempo, chorus repeated.
+def demo_structure(
+    seconds: float, tempo_bpm: float = DEMO_TEMPO_BPM
+) -> tuple[tuple[str, int], ...]:
+    """Sections (name, bars) filling about ``seconds`` at ``tempo_bpm``, chorus repeated.
 
     Every section is a whole number of 8-count phrases (2 bars): the analysis snaps section
     boundaries to phrases, so a 7-bar chorus is not found to repeat (measured at 112 BPM).
     """
-    bar_s = 4 * 60.0 / DEMO_TEMPO_BPM
+    bar_s = 4 * 60.0 / tempo_bpm
     bars = max(8, round(seconds / bar_s))
     intro = 2
     phrases = (bars - intro) // 2
@@ -127,17 +185,52 @@ def ensure_in_catalogue(paths: DemoPaths, database_url: str, key: str) -> str:
     return resolved.row.song_id
 
 
-def _render_bundle(target: Path) -> None:
-    from choreography.moves.demo_library import build_demo_library  # noqa: PLC0415 - heavy
+def _render_bundle(target: Path, library: DemoLibrary, say: Progress) -> None:
+    from choreography.moves.bundle import write_bundle  # noqa: PLC0415 - heavy
+    from choreography.moves.demo_library import demo_drafts  # noqa: PLC0415
 
     building = target.with_name(target.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
-    build_demo_library(building)
+    drafts = _salsa_drafts(say) if library is SALSA else demo_drafts(styles=library.styles)
+    done = 0
+    started = time.monotonic()
+
+    def step(_draft: object) -> None:
+        nonlocal done
+        done += 1
+        if done % 25 == 0 or done == len(drafts):
+            say(f"  rendered {done} of {len(drafts)} clips ({time.monotonic() - started:.0f} s)")
+
+    write_bundle(building, drafts, on_rendered=step)
     shutil.rmtree(target, ignore_errors=True)
     building.rename(target)
 
 
-def _import_bundle(paths: DemoPaths, conn: psycopg.Connection) -> int:
+def _salsa_drafts(say: Progress) -> list[Any]:
+    from choreography.moves.salsa import salsa_drafts  # noqa: PLC0415 - scipy
+    from schemas.settings import DemoSettings  # noqa: PLC0415
+
+    settings = DemoSettings()
+    corpus = settings.salsa_corpus
+    if not corpus.is_dir():
+        raise ConfigurationError(
+            f"the salsa library is cut from the CMU salsa captures, and {corpus} is not a folder "
+            "of them: set CMU_SALSA_DIR to the folder holding 60_NN_scaled.bvh / 61_NN_scaled.bvh"
+        )
+    try:
+        drafts, report = salsa_drafts(
+            corpus,
+            trials=settings.salsa_trials.split(",") if settings.salsa_trials else None,
+            on_take=lambda trial: say(f"  cut trial {trial}"),
+        )
+    except ChoreoError as error:
+        raise ConfigurationError(f"building the salsa library failed: {error}") from error
+    for line in report.lines()[-1:]:
+        say(f"  {line}")
+    return drafts
+
+
+def _import_bundle(paths: DemoPaths, folder: Path, conn: psycopg.Connection) -> int:
     from choreography.moves.ingest import import_bundle  # noqa: PLC0415 - heavy
     from choreography.search.embeddings import embed_moves  # noqa: PLC0415
     from choreography.search.text_embedding import text_embedder_from_settings  # noqa: PLC0415
@@ -146,7 +239,7 @@ def _import_bundle(paths: DemoPaths, conn: psycopg.Connection) -> int:
     embedder = text_embedder_from_settings(VectorSearchSettings())
     try:
         report = import_bundle(
-            paths.library,
+            folder,
             conn,
             paths.storage_root,
             embed=lambda move: embed_moves([move], embedder)[0],
@@ -158,11 +251,11 @@ def _import_bundle(paths: DemoPaths, conn: psycopg.Connection) -> int:
         first = skipped[0]
         raise ConfigurationError(
             f"{len(skipped)} demo moves could not be imported; first: {first.entry}: "
-            f"{first.detail}. Delete {paths.library} to rebuild the library"
+            f"{first.detail}. Delete {folder} to rebuild the library"
         )
     return len(report.outcomes)
 
 
-def _move_count(conn: psycopg.Connection) -> int:
-    row = conn.execute("SELECT count(*) FROM moves").fetchone()
+def _move_count(conn: psycopg.Connection, tag: str) -> int:
+    row = conn.execute("SELECT count(*) FROM moves WHERE %s = ANY(tags)", (tag,)).fetchone()
     return int(row[0]) if row else 0

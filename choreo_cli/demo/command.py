@@ -97,6 +97,14 @@ def demo(
     _summarise(console, report)
 
 
+def _library_line(report: DemoReport) -> str:
+    """Which library the moves came from: salsa is real motion capture, the rest procedural."""
+    wanted = {library.name: library for library in report.libraries}
+    if "salsa" in wanted:
+        return f"{wanted['salsa'].what} for salsa; {wanted['procedural'].what} for other styles"
+    return f"{wanted['procedural'].what} (salsa comes from real motion: --style salsa)"
+
+
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -129,6 +137,7 @@ def _summarise(console: Any, report: DemoReport) -> None:
         f"[bold green]done[/bold green] in {report.seconds:.1f} s (task {report.task_id})"
     )
     console.print(f"  video      {outputs.video}")
+    console.print(f"  moves      {_library_line(report)}")
     console.print(f"  blueprint  {outputs.blueprint}")
     if outputs.timeline is not None:
         console.print(f"  timeline   {outputs.timeline}")

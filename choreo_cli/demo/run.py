@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from choreo_cli.demo.assets import (
+    DEMO_SONG,
+    SALSA,
+    SALSA_SONG,
+    DemoLibrary,
     Prepared,
     ensure_demo_song,
     ensure_in_catalogue,
     ensure_library,
+    libraries_for,
     stage_song_file,
 )
 from choreo_cli.demo.environment import (
@@ -54,6 +59,7 @@ class DemoReport:
     database: str = ""
     bus: str = ""
     prepared: list[Prepared] = field(default_factory=list)
+    libraries: tuple[DemoLibrary, ...] = ()
     final: TaskSnapshot | None = None
     outputs: DemoOutputs | None = None
     seconds: float = 0.0
@@ -84,8 +90,10 @@ def run_demo(
         report.database = described
         say(f"database: {described}")
         apply_environment(job_environment(paths, database_url, request.log_level))
-        report.prepared.append(ensure_library(paths, database_url, say))
-        say(report.prepared[-1].detail)
+        report.libraries = libraries_for(request.style, request.describe)
+        for library in report.libraries:
+            report.prepared.append(ensure_library(paths, database_url, say, library))
+            say(report.prepared[-1].detail)
         song_key = _song_key(paths, request, settings, report, say)
         document = _document(paths, database_url, request, song_key, say)
         say(f"message bus: {report.bus}")
@@ -116,7 +124,8 @@ def _song_key(
         key = stage_song_file(paths, request.song)
         say(f"song: {request.song} (stored as {key})")
         return key
-    key, prepared = ensure_demo_song(paths, settings.song_seconds, say)
+    song = SALSA_SONG if SALSA in report.libraries else DEMO_SONG
+    key, prepared = ensure_demo_song(paths, settings.song_seconds, say, song)
     report.prepared.append(prepared)
     say(prepared.detail)
     return key

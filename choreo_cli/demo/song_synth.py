@@ -27,8 +27,8 @@ from choreo_cli.demo.instruments import (
 )
 from schemas.errors import InvalidInput
 
-Style = Literal["four_on_the_floor", "syncopated", "half_time"]
-STYLES: tuple[Style, ...] = ("four_on_the_floor", "syncopated", "half_time")
+Style = Literal["four_on_the_floor", "syncopated", "half_time", "salsa"]
+STYLES: tuple[Style, ...] = ("four_on_the_floor", "syncopated", "half_time", "salsa")
 BEATS_PER_BAR = 4
 STEPS_PER_BAR = 16  # sixteenth notes
 
@@ -66,17 +66,21 @@ _KICK = {
     "four_on_the_floor": (0, 4, 8, 12),
     "syncopated": (0, 3, 6, 10),
     "half_time": (0, 11),
+    "salsa": (0, 8),  # a soft bass drum on 1 and 3
 }
-_SNARE = {"four_on_the_floor": (4, 12), "syncopated": (4, 12), "half_time": (8,)}
+# salsa: conga slaps on 2 and 4
+_SNARE = {"four_on_the_floor": (4, 12), "syncopated": (4, 12), "half_time": (8,), "salsa": (4, 12)}
 _HATS = {
     "four_on_the_floor": tuple(range(0, 16, 2)),
     "syncopated": tuple(range(16)),
     "half_time": tuple(range(0, 16, 2)),
+    "salsa": (0, 4, 8, 12),  # the bongo bell on every beat
 }
 _BASS = {
     "four_on_the_floor": ((0, 2), (4, 2), (8, 2), (12, 2)),
     "syncopated": ((0, 3), (3, 3), (6, 4), (10, 2), (12, 4)),
     "half_time": ((0, 8), (8, 6), (14, 2)),
+    "salsa": ((6, 6), (12, 4)),  # tumbao: the and of 2 and beat 4
 }
 
 

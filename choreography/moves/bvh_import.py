@@ -131,17 +131,27 @@ def detect_frame_rate(keypoints: Keypoints, header_fps: float) -> FrameRateFindi
     return FrameRateFinding(chosen, header_fps, steps, cadence, pelvis_speed, why)
 
 
-def canonical_frame(keypoints: Keypoints, fps: float, floor_y: float) -> Keypoints:
-    """Rotate about y so the dancer faces +z at the start, pelvis over the origin, floor at 0."""
+def facing_yaw(keypoints: Keypoints) -> float:
+    """The yaw (radians) that turns the mean hip line of ``keypoints`` onto +x (facing +z)."""
+    hips = keypoints[:, JOINT_INDEX["l_hip"]] - keypoints[:, JOINT_INDEX["r_hip"]]
+    floor = hips[:, [0, 2]]
+    directions = floor / np.maximum(np.linalg.norm(floor, axis=1)[:, None], 1e-9)
+    left = directions.mean(axis=0)
+    return float(np.arctan2(left[1], left[0]))
+
+
+def canonical_frame(
+    keypoints: Keypoints, fps: float, floor_y: float, yaw: float | None = None
+) -> Keypoints:
+    """Rotate about y by ``yaw`` (default: so the dancer faces +z at the start), pelvis over the
+    origin, floor at 0."""
     window = max(1, round(0.1 * fps))
-    hips = keypoints[:window, JOINT_INDEX["l_hip"]] - keypoints[:window, JOINT_INDEX["r_hip"]]
-    left = hips.mean(axis=0)
-    angle = float(np.arctan2(left[2], left[0]))  # yaw that takes the hip line onto +x
+    angle = facing_yaw(keypoints[:window]) if yaw is None else yaw
     c, s = np.cos(angle), np.sin(angle)
-    yaw = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=np.float64)
+    rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=np.float64)
     start = keypoints[:window, PELVIS].mean(axis=0)
     shifted = keypoints.astype(np.float64) - np.array([start[0], floor_y, start[2]])
-    turned = shifted @ yaw.T
+    turned = shifted @ rotation.T
     turned[:, :, 1] += ANKLE_HEIGHT_M
     result: Keypoints = turned.astype(np.float32)
     return result

@@ -8,7 +8,7 @@ so every (style, difficulty) and every (style, family) has all three energies. T
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -50,10 +50,14 @@ COUNTS: Final = 8
 FPS: Final = 30.0
 
 
-def demo_drafts(seed: int = 7) -> list[MoveDraft]:
-    """The demo library's moves with their keypoints (no clips yet), deterministic for a seed."""
+def demo_drafts(seed: int = 7, styles: Sequence[str] = DEMO_STYLES) -> list[MoveDraft]:
+    """The demo library's moves of ``styles`` with their keypoints (no clips yet), deterministic
+    for a seed."""
+    unknown = sorted(set(styles) - set(DEMO_STYLES))
+    if unknown:
+        raise ValueError(f"no procedural moves for {unknown}; styles: {', '.join(DEMO_STYLES)}")
     drafts: list[MoveDraft] = []
-    for style in DEMO_STYLES:
+    for style in styles:
         base_bpm, families = FAMILIES[style]
         for d, difficulty in enumerate(DIFFICULTIES):
             for f, (family, legs, arms, looks) in enumerate(families):
@@ -84,10 +88,13 @@ def build_demo_library(
     out_dir: Path,
     *,
     seed: int = 7,
+    styles: Sequence[str] = DEMO_STYLES,
     workers: int = 2,
     on_rendered: Callable[[MoveDraft], None] | None = None,
     clip_format: ClipFormat | None = None,
 ) -> Path:
     """Write the demo library bundle (clips, keypoints, manifest) to ``out_dir``."""
-    return write_bundle(out_dir, demo_drafts(seed), workers=workers, on_rendered=on_rendered,
-                        clip_format=clip_format)  # fmt: skip
+    drafts = demo_drafts(seed, styles)
+    return write_bundle(
+        out_dir, drafts, workers=workers, on_rendered=on_rendered, clip_format=clip_format
+    )

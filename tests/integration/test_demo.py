@@ -53,7 +53,8 @@ def test_first_run_makes_a_playable_video_a_valid_blueprint_and_a_timeline(
 ) -> None:
     """A fresh data dir ends with exit 0, an ffprobe-readable video, a valid blueprint and a PNG."""
     assert first_run.returncode == 0, first_run.stdout[-3000:] + first_run.stderr[-3000:]
-    assert "move library built" in first_run.stdout
+    assert "procedural library built: 36 moves" in first_run.stdout
+    assert "moves      the procedural demo library" in first_run.stdout
     video = printed_path(first_run.stdout, "video")
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", video],
@@ -74,7 +75,7 @@ def test_second_run_reuses_the_library_song_and_database(
     assert first_run.returncode == 0, first_run.stdout[-3000:]
     second = run_demo(data_dir)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "move library reused: 48 moves" in second.stdout
+    assert "procedural library reused: 36 moves" in second.stdout
     assert "demo song reused" in second.stdout
     assert "embedded PostgreSQL (reused)" in second.stdout
     assert printed_path(second.stdout, "video") != printed_path(first_run.stdout, "video")
