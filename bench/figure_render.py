@@ -7,13 +7,16 @@ real CMU salsa window (``60_01_scaled.bvh``, split at 150 BPM, 60 fps) and a pro
 basic at 150 BPM. Each is drawn and encoded (libx264 veryfast, one thread, as ``render.py``)
 ``--repeats`` times; the median is kept. The baseline is the stick figure ``render.py`` drew
 before the dancer figure (a frozen copy below), at its own 480x480 and at 1280x720. Prints
-seconds per clip (drawing alone, and drawing plus encoding) and the ratio to the baseline.
+wall seconds per clip (drawing alone, and drawing plus encoding), the CPU seconds of drawing
+plus encoding (this process and ffmpeg: steadier than wall time on a shared machine) and the
+CPU ratio to the baseline.
 The drawing is single-threaded numpy, so a 2-core machine builds two clips at a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -103,20 +106,31 @@ def moves() -> list[tuple[str, Keypoints, float]]:
 Drawer = Callable[[Keypoints, float, ClipFormat], Iterator[Frames]]
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (ffmpeg), user + system."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def time_clip(
     draw: Drawer, keypoints: Keypoints, fps: float, fmt: ClipFormat, repeats: int
-) -> tuple[float, float, int]:
-    """Median seconds to draw a clip, median seconds to draw and encode it, and its frames."""
-    drawing, total, frames = [], [], 0
+) -> tuple[float, float, float, int]:
+    """Medians of: wall seconds to draw a clip, to draw and encode it, and the CPU seconds of
+    drawing and encoding (ffmpeg included, so a busy machine does not inflate it); frames."""
+    drawing, total, cpu, frames = [], [], [], 0
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
             start = time.perf_counter()
             frames = sum(1 for _ in draw(keypoints, fps, fmt))
             drawing.append(time.perf_counter() - start)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), _cpu_s()
             encode_h264(draw(keypoints, fps, fmt), fmt, Path(tmp) / "clip.mp4")
             total.append(time.perf_counter() - start)
-    return statistics.median(drawing), statistics.median(total), frames
+            cpu.append(_cpu_s() - start_cpu)
+    return statistics.median(drawing), statistics.median(total), statistics.median(cpu), frames
 
 
 def main(argv: list[str]) -> int:
@@ -129,15 +143,16 @@ def main(argv: list[str]) -> int:
         ("stick figure (old)", stick_frames, ClipFormat(1280, 720, 30)),
         ("dancer figure", iter_frames, ClipFormat(1280, 720, 30)),
     ]
-    print("| move | renderer | size | frames | draw s/clip | draw+encode s/clip | x old 480 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| move | renderer | size | frames | draw s/clip | draw+encode s/clip | CPU s/clip "
+          "| x old 480 (CPU) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for name, keypoints, fps in moves():
         baseline = 0.0
         for label, draw, fmt in renderers:
-            drawing, total, frames = time_clip(draw, keypoints, fps, fmt, args.repeats)
-            baseline = baseline or total
+            drawing, total, cpu, frames = time_clip(draw, keypoints, fps, fmt, args.repeats)
+            baseline = baseline or cpu
             print(f"| {name} | {label} | {fmt.width}x{fmt.height} | {frames} | {drawing:.2f} "
-                  f"| {total:.2f} | {total / baseline:.1f} |")  # fmt: skip
+                  f"| {total:.2f} | {cpu:.2f} | {cpu / baseline:.1f} |")  # fmt: skip
     return 0
 
 

@@ -1,8 +1,9 @@
 """The dancer figure: shaded, depth-tested body parts on a stage, one RGB frame per pose.
 
 Every body part is a tapered capsule (a sphere swept along a segment) between two anchor points
-derived from the skeleton's joints: a torso of three lobes, hips, neck, a head with hair behind
-it, sleeves, arms, hands, thighs, shins and shoes. Capsules are drawn as impostors, per part
+derived from the skeleton's joints: a torso and hips of elliptical cross-section, a shoulder
+yoke, neck, a head with hair on its crown and back, sleeves, arms, hands, thighs, shins and
+shoes. Capsules are drawn as impostors, per part
 over its bounding box with numpy: each pixel near the projected segment gets a coverage (for
 smooth edges), a depth and a normal on the capsule's camera-facing surface, a per-pixel depth
 test decides what is in front (a hand in front of the chest covers it, behind it is hidden), and
@@ -29,7 +30,8 @@ _HAIR: Final = (44.0, 31.0, 27.0)
 _SHOES: Final = (30.0, 30.0, 34.0)
 # The dancer's left limbs a touch cooler, the right a touch warmer, so a learner tells sides.
 _TINT: Final = {"": (1.0, 1.0, 1.0), "l": (0.94, 0.98, 1.08), "r": (1.07, 1.0, 0.93)}
-ANKLE_HEIGHT_M: Final = 0.08  # as in skeleton.rest_pose: the sole is this far below the ankle
+# The sole is this far below the ankle joint (standing in the rest pose, the floor is y = 0).
+_ANKLE_HEIGHT_M: Final = float(rest_pose()[JOINT_INDEX["l_ankle"], 1])
 
 # Lights in camera coordinates (x right, y up, z towards the viewer): a key from the upper left
 # in front, a weaker fill from the right, a cool rim that separates the figure from the backdrop.
@@ -69,7 +71,6 @@ _PART_SPECS: Final[
     ("l_heel", "l_toe", 0.042, 0.035, _SHOES, "l", 1.0),
     ("r_heel", "r_toe", 0.042, 0.035, _SHOES, "r", 1.0),
 )
-PART_COUNT: Final = len(_PART_SPECS)
 
 
 def _unit(v: FloatArray, fallback: tuple[float, float, float]) -> FloatArray:
@@ -159,8 +160,8 @@ def _trunk_and_legs(poses: FloatArray) -> FloatArray:
 
 def render_figure(
     keypoints: npt.ArrayLike, fps: float, width: int, height: int
-) -> Iterator[FloatArray]:
-    """Float RGB frames ``(height, width, 3)`` in 0..255, one per pose ``(n, 16, 3)``.
+) -> Iterator[npt.NDArray[np.uint8]]:
+    """RGB frames ``(height, width, 3)``, one per pose ``(n, 16, 3)``.
 
     The camera follows the pelvis's floor position (``figure_camera.follow_path`` at ``fps``);
     the floor is y = 0, where the skeleton's feet stand. Poses are scaled about the origin to the
@@ -194,7 +195,7 @@ def render_figure(
     feet = (points["l_heel"] + points["l_toe"]) / 2, (points["r_heel"] + points["r_toe"]) / 2
     soles = np.stack(feet, axis=1)  # (n, 2, 3), with y the sole's height above the floor
     soles[..., 1] = np.stack([points["l_ankle"][:, 1], points["r_ankle"][:, 1]], axis=1)
-    soles[..., 1] -= ANKLE_HEIGHT_M
+    soles[..., 1] -= _ANKLE_HEIGHT_M
     focal = np.float32(camera.focal_px)
     for i in range(poses.shape[0]):
         frame = stage.frame(
@@ -217,7 +218,7 @@ def render_figure(
 
 
 def _draw_capsule(
-    frame: FloatArray,
+    frame: npt.NDArray[np.uint8],
     zbuffer: FloatArray,
     *,
     ends_px: tuple[FloatArray, FloatArray],
@@ -275,7 +276,8 @@ def _draw_capsule(
     rim = _RIM_GAIN * (1.0 - nz) ** 3
     shaded = colour[None, :] * light[:, None] + rim[:, None] * _RIM_COLOUR[None, :]
     pixels = frame.reshape(-1, 3)
-    old = pixels[flat]
-    pixels[flat] = old + (shaded - old) * cover[:, None]
+    old = pixels[flat].astype(np.float32)
+    blended = old + (np.minimum(shaded, 255.0) - old) * cover[:, None]  # a rim can pass 255
+    pixels[flat] = blended + 0.5
     solid = cover >= 0.5
     zflat[flat[solid]] = depth[solid]

@@ -48,10 +48,13 @@ class Stage:
     grid_weight: FloatArray  # tile contrast per pixel: fades with distance and pixel footprint
     inverse_footprint: FloatArray  # 1 / metres of floor a pixel spans: grout edge softness
     pattern_rows: slice  # the floor rows where the tiles are visible at all (not faded out)
-    base: FloatArray  # (height, width, 3): backdrop and the untextured, lit floor
+    base: npt.NDArray[np.uint8]  # (height, width, 3): backdrop and the untextured, lit floor
+    lit_floor: FloatArray  # (floor rows, width, 3): the same floor in float, for the tiles
 
-    def frame(self, followed_xz: tuple[float, float], shadows: list[ShadowBlob]) -> FloatArray:
-        """A fresh float RGB frame: the backdrop and the floor seen from ``followed_xz``."""
+    def frame(
+        self, followed_xz: tuple[float, float], shadows: list[ShadowBlob]
+    ) -> npt.NDArray[np.uint8]:
+        """A fresh RGB frame: the backdrop and the floor seen from ``followed_xz``."""
         frame = self.base.copy()  # C order: the figure is drawn through flat views of it
         floor = frame[self.first_floor_row :]
         fx, fz = np.float32(followed_xz[0]), np.float32(followed_xz[1])
@@ -62,12 +65,12 @@ class Stage:
         grout = np.clip((_GROUT_M - edge) * self.inverse_footprint[rows] + 0.5, 0.0, 1.0)
         checker = (np.floor(wx).astype(np.int32) + np.floor(wz).astype(np.int32)) & 1
         tiles = 1.0 + self.grid_weight[rows] * (0.05 * checker - 0.025 - 0.22 * grout)
-        floor[rows] *= tiles[..., None]
+        floor[rows] = self.lit_floor[rows] * tiles[..., None] + 0.5  # rounded to uint8
         for blob in shadows:
             self._darken(floor, blob, float(fx), float(fz))
         return frame
 
-    def _darken(self, floor: FloatArray, blob: ShadowBlob, fx: float, fz: float) -> None:
+    def _darken(self, floor: npt.NDArray[np.uint8], blob: ShadowBlob, fx: float, fz: float) -> None:
         """Multiply the floor by the blob's remaining light, over the rows and columns it spans."""
         bx, bz = blob.x - fx, blob.z - fz  # relative to the followed point, as the offsets are
         step = _SEARCH_STEP
@@ -83,7 +86,8 @@ class Stage:
         dx = (self.offset_x[r0:r1, c0:c1] - bx) / blob.sigma_x
         dz = (self.offset_z[r0:r1, c0:c1] - bz) / blob.sigma_z
         light = 1.0 - blob.strength * np.exp(-0.5 * (dx * dx + dz * dz))
-        floor[r0:r1, c0:c1] *= light[..., None]
+        region = floor[r0:r1, c0:c1]
+        region[...] = region * light[..., None] + 0.5
 
 
 @lru_cache(maxsize=8)
@@ -119,7 +123,8 @@ def stage_for(width: int, height: int) -> Stage:
         grid_weight=grid_weight.astype(np.float32),
         inverse_footprint=(1.0 / np.maximum(footprint, 1e-4)).astype(np.float32),
         pattern_rows=pattern_rows,
-        base=np.ascontiguousarray(base, dtype=np.float32),
+        base=np.ascontiguousarray(np.clip(base + 0.5, 0, 255), dtype=np.uint8),
+        lit_floor=np.ascontiguousarray(base[first:], dtype=np.float32),
     )
 
 

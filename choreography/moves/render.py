@@ -72,9 +72,7 @@ def iter_frames(
     keypoints: Keypoints, fps: float, fmt: ClipFormat
 ) -> Iterator[npt.NDArray[np.uint8]]:
     """RGB frames ``(height, width, 3)`` of ``keypoints`` at the clip frame rate, one at a time."""
-    for frame in render_figure(sample_poses(keypoints, fps, fmt), fmt.fps, fmt.width, fmt.height):
-        # Shading never goes below 0; a rim light can pass 255.
-        yield np.minimum(frame, 255.0, out=frame).astype(np.uint8)
+    yield from render_figure(sample_poses(keypoints, fps, fmt), fmt.fps, fmt.width, fmt.height)
 
 
 def draw_frames(keypoints: Keypoints, fps: float, fmt: ClipFormat) -> npt.NDArray[np.uint8]:

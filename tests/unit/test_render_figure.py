@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -9,7 +13,14 @@ import pytest
 from choreography.moves.figure import render_figure
 from choreography.moves.figure_camera import Camera, follow_path
 from choreography.moves.figure_stage import stage_for
-from choreography.moves.render import ClipFormat, draw_frames, sample_poses
+from choreography.moves.render import (
+    ClipFormat,
+    RenderError,
+    draw_frames,
+    encode_h264,
+    render_clip,
+    sample_poses,
+)
 from choreography.moves.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS, rest_pose
 from choreography.planner.output import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 
@@ -74,8 +85,7 @@ def test_the_contact_shadow_darkens_the_floor_by_the_feet_and_not_far_away() -> 
     standing = rest_pose()
     jumping = standing + np.array([0.0, 0.5, 0.0], np.float32)
     near, far = _pixel((0.1, 0.0, 0.21)), _pixel((1.6, 0.0, 0.21))
-    bare = np.clip(stage_for(SMALL.width, SMALL.height).frame((0.0, 0.0), []), 0, 255)
-    bare = bare.astype(np.uint8).astype(int)
+    bare = stage_for(SMALL.width, SMALL.height).frame((0.0, 0.0), []).astype(int)
     on_floor, in_air = _frame(standing).astype(int), _frame(jumping).astype(int)
     assert on_floor[near].sum() < 0.8 * bare[near].sum()
     assert on_floor[near].sum() < in_air[near].sum() - 10
@@ -154,3 +164,34 @@ def test_bad_clip_formats_and_paths_are_refused() -> None:
         follow_path(np.zeros((5, 3)), 30.0)
     with pytest.raises(ValueError, match="positive frame rate"):
         follow_path(np.zeros((5, 2)), 0.0)
+
+
+def test_a_clip_encodes_to_h264_of_its_format(tmp_path: Path) -> None:
+    """ClipFormat(64, 64, 12) gives a 64x64 H.264 yuv420p clip at 12 fps, one frame per 1/12 s."""
+    keypoints = np.repeat(rest_pose()[None], 60, axis=0)
+    clip = tmp_path / "small.mp4"
+    frames = render_clip(keypoints, 30.0, clip, ClipFormat(64, 64, 12))
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
+         "stream=codec_name,pix_fmt,width,height,nb_read_frames,r_frame_rate", "-of", "json",
+         str(clip)],
+        capture_output=True, check=True, text=True,
+    )  # fmt: skip
+    stream = json.loads(probe.stdout)["streams"][0]
+    assert (stream["codec_name"], stream["pix_fmt"]) == ("h264", "yuv420p")
+    assert (stream["width"], stream["height"], stream["r_frame_rate"]) == (64, 64, "12/1")
+    assert int(stream["nb_read_frames"]) == frames == 24
+
+
+def test_ffmpeg_failing_names_the_clip_and_its_error(tmp_path: Path) -> None:
+    """An output ffmpeg cannot write raises RenderError with the path and ffmpeg's message."""
+    frames = [np.zeros((16, 16, 3), np.uint8)] * 3
+    with pytest.raises(RenderError, match=r"ffmpeg failed for .*clip\.nosuchformat .*format"):
+        encode_h264(frames, ClipFormat(16, 16, 12), tmp_path / "clip.nosuchformat")
+
+
+def test_a_frame_of_the_wrong_size_stops_the_encode(tmp_path: Path) -> None:
+    """A frame that does not match the clip format is refused, naming its index and shape."""
+    frames = [np.zeros((16, 16, 3), np.uint8), np.zeros((16, 18, 3), np.uint8)]
+    with pytest.raises(ValueError, match=r"frame 1 is \(16, 18, 3\)"):
+        encode_h264(frames, ClipFormat(16, 16, 12), tmp_path / "clip.mp4")
