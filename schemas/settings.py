@@ -241,6 +241,8 @@ class BlueprintConsumerSettings(_Group):
     video_prefix: str = Field("videos", min_length=1, validation_alias="BLUEPRINT_VIDEO_PREFIX")
     # Planner cost per earlier use of a move family outside repeated sections (docs/PLANNER.md).
     variety_penalty: float = Field(2.0, ge=0, validation_alias="PLANNER_VARIETY_PENALTY")
+    # Planner cost per metre of pose jump at a cut (docs/PLANNER.md#continuity).
+    pose_weight: float = Field(20.0, ge=0, validation_alias="PLANNER_POSE_WEIGHT")
 
 
 class HttpSettings(_Group):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -38,6 +39,16 @@ POSE_WINDOW_S: Final[float] = 0.1
 # Storage keys are relative, forward-slash paths with no way out of the storage root.
 _CLIP_URI_PATTERN: Final[re.Pattern[str]] = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
 _SHAPE_HEADER: Final[struct.Struct] = struct.Struct("<III")
+
+
+# A move cut from a longer capture names the window after it with this tag prefix, so the planner
+# can dance the capture on across a cut (``planner.pipeline.with_continuations``).
+NEXT_TAG: Final = "next:"
+
+
+def next_move_of(tags: Sequence[str]) -> str | None:
+    """The id a ``next:<move_id>`` tag names: the window that follows in the same capture."""
+    return next((tag[len(NEXT_TAG) :] for tag in tags if tag.startswith(NEXT_TAG)), None)
 
 
 @dataclass(frozen=True, eq=False)

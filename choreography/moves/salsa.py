@@ -50,6 +50,7 @@ from choreography.moves.bvh_import import (
     floor_height,
     header_rate,
 )
+from choreography.moves.model import NEXT_TAG
 from choreography.moves.skeleton import JOINT_INDEX, PELVIS, Keypoints
 from schemas.errors import InvalidInput
 
@@ -411,10 +412,16 @@ def _windows_of(
     return kept
 
 
-def _tags(window: _Window, role: str) -> tuple[str, ...]:
+def _move_id(take: _Take, number: int) -> str:
+    return f"cmu-salsa-{take.name.replace('_', '-')}-{number:02d}"
+
+
+def _tags(window: _Window, role: str, continued: bool) -> tuple[str, ...]:
+    """Search tags, and ``next:<id>`` naming the kept window that continues this one."""
     tags = ["mocap", "cmu", "salsa", role, f"trial-{window.take.trial}"]
     tags += ["turn"] if window.turn_deg >= 300.0 else []
     tags += ["basic"] if window.basic_match >= 0.5 else []
+    tags += [f"{NEXT_TAG}{_move_id(window.take, window.number + 1)}"] if continued else []
     return tuple(tags)
 
 
@@ -424,6 +431,7 @@ def _label(windows: list[_Window]) -> list[MoveDraft]:
         return []
     speeds = np.array([w.speed_m_s for w in windows])
     low, high = np.percentile(speeds, [100 / 3, 200 / 3])
+    kept = {(w.take.name, w.number) for w in windows}
     drafts = []
     for w in windows:
         energy = "low" if w.speed_m_s < low else "high" if w.speed_m_s >= high else "medium"
@@ -432,7 +440,7 @@ def _label(windows: list[_Window]) -> list[MoveDraft]:
         end = w.start_s + w.grid.period_s
         drafts.append(
             MoveDraft(
-                move_id=f"cmu-salsa-{w.take.name.replace('_', '-')}-{w.number:02d}",
+                move_id=_move_id(w.take, w.number),
                 name=f"Salsa {role} {w.take.name} 8-count {w.number}",
                 description=(
                     f"Real salsa ({role}) from CMU motion capture {w.take.name}, "
@@ -447,7 +455,7 @@ def _label(windows: list[_Window]) -> list[MoveDraft]:
                 counts=COUNTS,
                 keypoints=w.keypoints,
                 fps=w.take.fps,
-                tags=_tags(w, role),
+                tags=_tags(w, role, (w.take.name, w.number + 1) in kept),
             )
         )
     return drafts

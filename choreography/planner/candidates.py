@@ -16,7 +16,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from choreography.moves.model import DIFFICULTIES, ENERGIES, ENERGY_VALUES, Move
+from choreography.moves.model import DIFFICULTIES, ENERGIES, ENERGY_VALUES, Move, next_move_of
 from choreography.moves.skeleton import JOINTS, NUM_JOINTS, centre_on_pelvis
 from schemas.errors import InvalidInput
 
@@ -54,6 +54,8 @@ class MoveCandidate:
     end_pose: Pose
     score: float
     motion_beats_s: tuple[float, ...] = field(default_factory=tuple)
+    next_move_id: str | None = None
+    """The move that continues this one in the capture both were cut from (``next:`` tag)."""
     """Local minima of joint speed, in clip seconds (for the Beat Align Score)."""
 
     def __post_init__(self) -> None:
@@ -128,6 +130,7 @@ def candidate_from_move(move: Move, score: float) -> MoveCandidate:
         end_pose=move.end_pose,
         score=float(score),
         motion_beats_s=tuple(motion_beats(move.keypoints, move.fps)),
+        next_move_id=next_move_of(move.tags),
     )
 
 

@@ -42,6 +42,7 @@ BEATS_PER_PHRASE = 8
 ENERGY_SHIFT = {"low": -0.25, "medium": 0.0, "high": 0.25}
 # The default of ``PLANNER_VARIETY_PENALTY`` (declared once, with the consumer's settings).
 DEFAULT_VARIETY_PENALTY: float = BlueprintConsumerSettings.model_fields["variety_penalty"].default
+DEFAULT_POSE_WEIGHT: float = BlueprintConsumerSettings.model_fields["pose_weight"].default
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ class PlannerSettings:
     w_speed: float = 2.0
     w_beat: float = 3.0
     """Per phrase, times (1 - the move's own Beat Align Score)."""
-    w_pose: float = 4.0
-    """Per metre of mean joint distance at a cut."""
+    w_pose: float = DEFAULT_POSE_WEIGHT
+    """Per metre of mean joint distance at a cut (``PLANNER_POSE_WEIGHT``)."""
     w_repeat: float = 1.0
     """Per earlier use of the same move in the plan (copies in repeated sections are free)."""
     w_variety: float = DEFAULT_VARIETY_PENALTY
@@ -72,8 +73,9 @@ class PlannerSettings:
 
     @classmethod
     def of(cls, settings: BlueprintConsumerSettings) -> PlannerSettings:
-        """The defaults with what the environment sets (``PLANNER_VARIETY_PENALTY``)."""
-        return cls(w_variety=settings.variety_penalty)
+        """The defaults with what the environment sets (``PLANNER_VARIETY_PENALTY``,
+        ``PLANNER_POSE_WEIGHT``)."""
+        return cls(w_variety=settings.variety_penalty, w_pose=settings.pose_weight)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from choreography.planner.pipeline import (
 from choreography.planner.planner import plan_choreography
 from choreography.planner.refinement import SequenceRefiner
 from schemas.blueprint import Blueprint
-from schemas.errors import ConfigurationError, InvalidInput
+from schemas.errors import ConfigurationError, InvalidInput, NotFound
 from schemas.events import Constraints
 
 if TYPE_CHECKING:
@@ -66,9 +66,12 @@ class MoveLibrary:
     _embedder: Any = field(default=None, repr=False)
 
     def candidate(self, move_id: str, score: float) -> MoveCandidate:
-        """The planner candidate for a move (motion summary computed once) with ``score``."""
+        """The planner candidate for a move (motion summary computed once) with ``score``
+        (``NotFound`` if the library has no such move)."""
         if move_id not in self._candidates:
-            move = next(m for m in self.moves if m.move_id == move_id)
+            move = next((m for m in self.moves if m.move_id == move_id), None)
+            if move is None:
+                raise NotFound(f"move {move_id!r} is not in the library")
             self._candidates[move_id] = candidate_from_move(move, 0.0)
         return replace(self._candidates[move_id], score=score)
 

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 # Below this many moves at the requested energy, moves of other energies are added: the planner
 # follows the song's energy curve and needs more than one or two moves to vary.
 MIN_CANDIDATES_AT_ENERGY = 6
+# How many windows on a candidate's continuations are added (see ``with_continuations``).
+CONTINUATION_DEPTH = 4
 # The search text when a request names nothing at all.
 DEFAULT_SEARCH_TEXT = "dance move"
 # How many moves one search takes: the default of the consumer's ``BLUEPRINT_CANDIDATE_MOVES``.
@@ -198,7 +200,8 @@ class PlanningPipeline:
                 f"no move in the library matches {_filters(wanted)} "
                 f"({search.size} moves in the index)"
             )
-        return [moves.candidate(hit.move_id, hit.score) for hit in hits]
+        found = [moves.candidate(hit.move_id, hit.score) for hit in hits]
+        return with_continuations(found, moves, levels)
 
     def blueprint(
         self,
@@ -247,6 +250,35 @@ def merged_hits(first: Sequence[SearchHit], more: Sequence[SearchHit]) -> list[S
     """``first``, then the hits of ``more`` not already in it, in order."""
     seen = {hit.move_id for hit in first}
     return [*first, *(hit for hit in more if hit.move_id not in seen)]
+
+
+def with_continuations(
+    found: Sequence[MoveCandidate], moves: MoveLoader, levels: Sequence[str] | None
+) -> list[MoveCandidate]:
+    """``found`` and the windows that continue each in the capture it was cut from.
+
+    A move cut from a longer capture names the window after it (``next:<id>`` tag). Adding up
+    to ``CONTINUATION_DEPTH`` of those (same style, difficulty within ``levels`` if given, with
+    the score of the move they continue) lets the planner dance a capture on across a cut, where
+    the pose matches exactly, instead of jumping between captures. A missing window is skipped.
+    """
+    chosen = {candidate.move_id: candidate for candidate in found}
+    frontier = list(found)
+    for _ in range(CONTINUATION_DEPTH):
+        following = []
+        for candidate in frontier:
+            next_id = candidate.next_move_id
+            if next_id is None or next_id in chosen:
+                continue
+            try:
+                after = moves.candidate(next_id, candidate.score)
+            except NotFound:
+                continue
+            if after.style == candidate.style and (levels is None or after.difficulty in levels):
+                chosen[next_id] = after
+                following.append(after)
+        frontier = following
+    return list(chosen.values())
 
 
 def _filters(wanted: Constraints) -> str:

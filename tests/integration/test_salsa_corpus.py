@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from choreography.moves.bundle import MoveDraft, storage_key
+from choreography.moves.model import next_move_of
 from choreography.moves.salsa import ACKNOWLEDGEMENT, TEMPO_RANGE_BPM, SalsaReport, salsa_drafts
 from choreography.moves.skeleton import centre_on_pelvis
 
@@ -63,6 +64,8 @@ def test_consecutive_windows_of_a_take_join_without_a_jump(built: Built) -> None
     for draft in drafts:
         prefix, number = draft.move_id.rsplit("-", 1)
         following = by_id.get(f"{prefix}-{int(number) + 1:02d}")
+        # The next: tag names exactly the kept window that follows.
+        assert next_move_of(draft.tags) == (following.move_id if following else None)
         if following is None:
             continue
         end = centre_on_pelvis(draft.keypoints[-1:])[0]
