@@ -18,6 +18,7 @@ from schemas.errors import ChoreoError
 from schemas.settings import DatabaseSettings, StorageSettings
 
 if TYPE_CHECKING:
+    from choreography.moves.bundle import MoveDraft
     from choreography.moves.ingest import ImportReport
     from choreography.moves.video_import_run import VideoImport
 
@@ -69,7 +70,6 @@ def import_bvh(
     bundle_only: Annotated[bool, typer.Option(help="Write the bundle; do not import it")] = False,
 ) -> None:
     """Cut a BVH capture into moves of whole counts, render their clips and import them."""
-    from choreography.moves.bundle import write_bundle  # noqa: PLC0415 - see module doc
     from choreography.moves.bvh_import import BvhSplitOptions, drafts_from_bvh  # noqa: PLC0415
 
     options = BvhSplitOptions(bpm, split_counts, style, difficulty, energy, start, fps, scale,
@@ -82,7 +82,48 @@ def import_bvh(
         f"{file}: header {finding.header_fps:g} fps, using {finding.fps:g} fps ({finding.reason})"
     )
     typer.echo(f"{len(drafts)} moves of {split_counts} counts at {bpm:g} BPM")
-    with tempfile.TemporaryDirectory(prefix="choreo-bvh-") as scratch:
+    _render_and_import(drafts, out, bundle_only=bundle_only)
+
+
+@app.command("import-salsa")
+def import_salsa(
+    corpus: Annotated[
+        Path | None,
+        typer.Argument(help="Folder of CMU 60_NN/61_NN_scaled.bvh takes (default CMU_SALSA_DIR)"),
+    ] = None,
+    *,
+    trials: Annotated[
+        str | None, typer.Option(help="Comma-separated trials, e.g. 03,07 (default: all)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Keep the bundle here (default: temporary)")
+    ] = None,
+    bundle_only: Annotated[bool, typer.Option(help="Write the bundle; do not import it")] = False,
+) -> None:
+    """Cut the CMU partner-salsa takes into checked 8-count moves, render and import them."""
+    from choreography.moves.salsa import salsa_drafts  # noqa: PLC0415
+    from schemas.settings import DemoSettings  # noqa: PLC0415
+
+    settings = DemoSettings()
+    folder = corpus or settings.salsa_corpus
+    chosen = trials if trials is not None else settings.salsa_trials
+    try:
+        drafts, report = salsa_drafts(folder, trials=chosen.split(",") if chosen else None)
+    except (ChoreoError, ValueError) as error:
+        _fail(str(error))
+    for line in report.lines():
+        typer.echo(line)
+    if not drafts:
+        _fail(f"{folder}: no window passed the checks; nothing to import")
+    _render_and_import(drafts, out, bundle_only=bundle_only)
+
+
+def _render_and_import(drafts: list[MoveDraft], out: Path | None, *, bundle_only: bool) -> None:
+    """Render ``drafts`` into a bundle (``out``, else a temporary folder) and import it; exit 1
+    when a move was skipped."""
+    from choreography.moves.bundle import write_bundle  # noqa: PLC0415 - see module doc
+
+    with tempfile.TemporaryDirectory(prefix="choreo-moves-") as scratch:
         target = out or Path(scratch)
         try:
             manifest = _with_progress(lambda step: write_bundle(target, drafts, on_rendered=step),

@@ -17,11 +17,12 @@ STACK_VARIABLES = ("DATABASE_URL", "PUBSUB_EMULATOR_HOST", "PUBSUB_PROJECT_ID", 
 
 
 def run_demo(
-    data_dir: Path, *args: str, path: str | None = None
+    data_dir: Path, *args: str, path: str | None = None, **settings: str
 ) -> subprocess.CompletedProcess[str]:
     """``choreo demo`` with its own data dir and none of the local stack's settings."""
     env = {k: v for k, v in os.environ.items() if k not in STACK_VARIABLES}
     env.update(CHOREO_DATA_DIR=str(data_dir), DEMO_SONG_SECONDS="24", COLUMNS="200")
+    env.update(settings)
     if path is not None:
         env["PATH"] = path
     return subprocess.run(
@@ -79,6 +80,30 @@ def test_second_run_reuses_the_library_song_and_database(
     assert "demo song reused" in second.stdout
     assert "embedded PostgreSQL (reused)" in second.stdout
     assert printed_path(second.stdout, "video") != printed_path(first_run.stdout, "video")
+
+
+def test_salsa_is_danced_from_real_motion_capture(
+    first_run: subprocess.CompletedProcess[str], data_dir: Path
+) -> None:
+    """--style salsa builds the CMU salsa library (one trial here, to keep the test short) beside
+    the procedural one, dances a salsa song with it, and says so."""
+    assert first_run.returncode == 0, first_run.stdout[-3000:]
+    done = run_demo(data_dir, "--style", "salsa", CMU_SALSA_TRIALS="03")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "procedural library reused: 36 moves" in done.stdout
+    assert re.search(r"salsa library built: 1\d moves", done.stdout), done.stdout[-3000:]
+    assert "moves      the real-motion salsa library (CMU motion capture" in done.stdout
+    assert "salsa demo song at 170 BPM" in done.stdout
+    blueprint = parse_blueprint(printed_path(done.stdout, "blueprint").read_bytes())
+    used = {move.move_id for move in blueprint.moves_used}
+    assert used and all(move_id.startswith("cmu-salsa-60-03-") or move_id.startswith(
+        "cmu-salsa-61-03-") for move_id in used), used  # fmt: skip
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "stream=width,height", "-of", "csv=p=0", printed_path(done.stdout, "video")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert probe.stdout.strip() == "1280,720"
 
 
 def test_missing_ffmpeg_is_named_with_how_to_install_it(tmp_path: Path) -> None:
