@@ -35,6 +35,7 @@ def inspect_blueprint(
         by_id = {m.move_id: m for m in moves.moves}
         report = quality_report(blueprint, moves.all_candidates(), moves=by_id)
     lines = [_move_line(i, m) for i, m in enumerate(blueprint.moves_used)]
+    lines += [f"not as asked: {s.line()}" for s in blueprint.request.substitutions]
     lines.append(f"quality ({source}):")
     lines += [f"  {line}" for line in report.lines()]
     if report.motion is not None:

@@ -84,3 +84,19 @@ def test_the_cli_names_a_blueprint_move_the_library_lacks(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["blueprint", "inspect", str(path), "--library", str(library)])
     assert result.exit_code == 2
     assert "move-001" in result.output
+
+
+def test_moves_placed_off_the_requested_level_are_said(tmp_path: Path) -> None:
+    """A blueprint whose request lists substitutions prints one "not as asked" line for each."""
+    document = build_blueprint([MovePlan("moves/salsa/move-000.mp4")])
+    document["request"]["substitutions"] = [
+        {"field": "energy", "requested": "high", "given": "low", "placements": 1,
+         "move_ids": ["move-000"], "reason": "no high-energy move fits the song's tempo"},
+    ]  # fmt: skip
+    blueprint = parse_blueprint(json.dumps(document).encode())
+    lines = inspect_blueprint(blueprint, png=None, song=None, library=None)
+    expected = (
+        "not as asked: energy: asked high, given low in 1 placement (move-000): "
+        "no high-energy move fits the song's tempo"
+    )
+    assert expected in lines
