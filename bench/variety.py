@@ -19,9 +19,9 @@ For each request it prints:
   request leaves it open);
 - *substitutions*: what the blueprint says it gave instead of what was asked.
 
-The song is the demo's 60 s song as ``choreo demo`` synthesized it when this was measured
-(``choreo_cli.demo.assets`` at c0c3d8a: 112 BPM, "syncopated", seed 3, intro 2, verse 6,
-chorus 6, verse 6, chorus 8 bars); ``--seconds`` scales the sections as ``demo_structure`` did.
+The song is the demo's 60 s song, synthesized as ``choreo demo`` does (``choreo_cli.demo.assets``:
+112 BPM, "syncopated", seed 3, ``demo_structure``: intro 2, verse 6, chorus 6, verse 6, chorus 8
+bars at 60 s).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from choreo_cli.demo.assets import DEMO_TEMPO_BPM, demo_structure
 from choreo_cli.demo.song_synth import Style, synthesize_song, write_wav
 from choreography.moves.bundle import storage_key
 from choreography.moves.demo_library import demo_drafts
@@ -48,7 +49,6 @@ from choreography.planner.offline import MoveLibrary, OfflineRequest, plan_offli
 from schemas.blueprint import Blueprint, MoveUsed, Substitution
 from schemas.events import Constraints
 
-DEMO_TEMPO_BPM = 112.0
 SALSA_TEMPO_BPM = 180.0
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "cmu-mocap-salsa"
 REQUESTS: tuple[dict[str, Any], ...] = (
@@ -202,20 +202,6 @@ def main() -> None:
         )
         for sub in row["substitutions"]:
             print(f"    {Substitution.model_validate(sub).line()}")
-
-
-def demo_structure(
-    seconds: float, tempo_bpm: float = DEMO_TEMPO_BPM
-) -> tuple[tuple[str, int], ...]:
-    """Sections (name, bars) filling about ``seconds`` at ``tempo_bpm``, chorus repeated."""
-    bars = max(8, round(seconds / (4 * 60.0 / tempo_bpm)))
-    phrases = (bars - 2) // 2
-    verse = phrases // 4
-    chorus = (phrases - 2 * verse) // 2
-    tail = phrases - 2 * verse - 2 * chorus
-    sections = [("intro", 2), ("verse", 2 * verse), ("chorus", 2 * chorus)]
-    sections += [("verse", 2 * verse), ("chorus", 2 * (chorus + tail))]
-    return tuple((name, count) for name, count in sections if count > 0)
 
 
 def structure_text(seconds: float, tempo_bpm: float) -> str:
