@@ -23,7 +23,6 @@ _FLOOR: Final = np.array([150, 140, 128], dtype=np.float32)  # warm studio floor
 _GROUT_M: Final = 0.012  # grout line width
 _SPOT_SIGMA_M: Final = 2.6  # the light pool around the dancer
 _FOG_M: Final = 10.0  # floor fades into the backdrop over this distance
-_SEARCH_STEP: Final = 8  # a shadow's extent on screen is found on every 8th column
 
 
 @dataclass(frozen=True)
@@ -73,16 +72,17 @@ class Stage:
     def _darken(self, floor: npt.NDArray[np.uint8], blob: ShadowBlob, fx: float, fz: float) -> None:
         """Multiply the floor by the blob's remaining light, over the rows and columns it spans."""
         bx, bz = blob.x - fx, blob.z - fz  # relative to the followed point, as the offsets are
-        step = _SEARCH_STEP
-        inside = (np.abs(self.offset_x[:, ::step] - bx) < 3.0 * blob.sigma_x) & (
-            np.abs(self.offset_z[:, ::step] - bz) < 3.0 * blob.sigma_z
+        # The blob's 3-sigma rectangle on the floor, projected: its corners bound it on screen.
+        reach_x, reach_z = 3.0 * blob.sigma_x, 3.0 * blob.sigma_z
+        corners = np.array(
+            [[bx + sx * reach_x, 0.0, bz + sz * reach_z] for sx in (-1, 1) for sz in (-1, 1)]
         )
-        rows = np.flatnonzero(inside.any(axis=1))
-        if rows.size == 0:
+        pixels, _ = self.camera.project(corners, self.camera.eye([[0.0, 0.0]]))
+        r0 = max(int(pixels[:, 1].min()) - self.first_floor_row, 0)
+        r1 = min(int(pixels[:, 1].max()) + 2 - self.first_floor_row, floor.shape[0])
+        c0, c1 = max(int(pixels[:, 0].min()), 0), min(int(pixels[:, 0].max()) + 2, floor.shape[1])
+        if r0 >= r1 or c0 >= c1:
             return
-        cols = np.flatnonzero(inside.any(axis=0)) * step
-        r0, r1 = int(rows[0]), int(rows[-1]) + 1
-        c0, c1 = max(0, int(cols[0]) - step), min(floor.shape[1], int(cols[-1]) + step + 1)
         dx = (self.offset_x[r0:r1, c0:c1] - bx) / blob.sigma_x
         dz = (self.offset_z[r0:r1, c0:c1] - bz) / blob.sigma_z
         light = 1.0 - blob.strength * np.exp(-0.5 * (dx * dx + dz * dz))
