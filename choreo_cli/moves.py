@@ -7,6 +7,7 @@ commands so ``choreo --help`` stays fast. Exit status 1 means something was skip
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -233,16 +234,29 @@ def demo_library(
     *,
     seed: Annotated[int, typer.Option(help="Seed for the procedural variations")] = 7,
     workers: Annotated[int, typer.Option(help="Clips rendered in parallel")] = 2,
+    size: Annotated[
+        str, typer.Option(help="Clip size WIDTHxHEIGHT: the size the videos will be made at")
+    ] = "1280x720",
 ) -> None:
     """Write the procedural demo library (48 moves, rendered clips) as an importable bundle."""
     from choreography.moves.bundle import write_bundle  # noqa: PLC0415 - see module doc
     from choreography.moves.demo_library import demo_drafts  # noqa: PLC0415
+    from choreography.moves.render import ClipFormat  # noqa: PLC0415
 
+    found = re.fullmatch(r"(\d+)x(\d+)", size)
+    if found is None:
+        _fail(f"--size must be WIDTHxHEIGHT, e.g. 1280x720, got {size!r}")
+    try:
+        clip_format = ClipFormat(int(found[1]), int(found[2]))
+    except ValueError as error:
+        _fail(f"--size: {error}")
     drafts = demo_drafts(seed)
     total = len(drafts)
     try:
         manifest = _with_progress(
-            lambda step: write_bundle(out, drafts, workers=workers, on_rendered=step),
+            lambda step: write_bundle(
+                out, drafts, workers=workers, on_rendered=step, clip_format=clip_format
+            ),
             total, "rendering",
         )  # fmt: skip
     except ChoreoError as error:

@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
     """The demo library built once through the CLI, with its manifest entries."""
     out = tmp_path_factory.mktemp("demo")
-    result = CliRunner().invoke(app, ["moves", "demo-library", str(out)])
+    # A small size keeps the suite fast; the demo itself renders at 1280x720 (test_demo.py).
+    result = CliRunner().invoke(app, ["moves", "demo-library", str(out), "--size", "320x180"])
     assert result.exit_code == 0, result.output
     entries: list[dict[str, Any]] = json.loads((out / "manifest.json").read_text())["moves"]
     return out, entries
@@ -63,6 +64,7 @@ def test_every_clip_is_playable_h264_of_the_move_length(library: tuple[Path, lis
     for entry in entries:
         stream = _probe(out / entry["clip"])
         assert (stream["codec_name"], stream["pix_fmt"]) == ("h264", "yuv420p"), entry["move_id"]
+        assert (stream["width"], stream["height"]) == (320, 180)
         assert stream["r_frame_rate"] == "30/1"
         expected = entry["counts"] * 60.0 / entry["tempo_bpm"]
         assert abs(float(stream["duration"]) - expected) <= 1 / 30 + 1e-6, entry["move_id"]
