@@ -8,7 +8,7 @@ Scenarios, each in its own subprocess so peak memory is measured per scenario:
 a share ``--retime`` of the moves at another speed: part of the pieces cached), (3) re-render
 of blueprint 1 (all cached), (4) blueprint 1 with MoviePy. Prints a table and writes JSON to
 ``bench/results/``. One clip per move unless ``--clips`` says fewer; footage is the demo
-library's stick figures (what choreo renders) or lavfi test patterns of mixed size and rate (the
+library's dancer figures (what choreo renders) or lavfi test patterns of mixed size and rate (the
 encoder's worst case).
 """
 
@@ -47,7 +47,7 @@ RETIMES = (0.9, 0.95, 1.05, 1.1)
 def make_media(root: Path, footage: str, clips: int) -> list[float]:
     """``clips`` distinct move clips and a 200-second two-tone song; each clip's length in s.
 
-    ``library``: the demo library's stick-figure moves (480x480@30, 8 counts at 100-128 BPM),
+    ``library``: the demo library's dancer-figure moves (1280x720@30, 8 counts at 100-128 BPM),
     what choreo actually renders. ``patterns``: 7-second lavfi test patterns of mixed size and
     rate, each hue-shifted so no two are alike (every pixel moves: x264's worst case).
     """
