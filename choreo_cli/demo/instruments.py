@@ -79,3 +79,9 @@ def mix_in(track: Samples, sound: Samples, start: int, gain: float = 1.0) -> Non
         return
     end = min(track.size, start + sound.size)
     track[start:end] += gain * sound[: end - start]
+
+
+def clave(sr: int) -> Samples:
+    """A clave or woodblock click: a 2.5 kHz tone with a 25 ms decay."""
+    t = np.arange(int(0.08 * sr)) / sr
+    return np.sin(2 * np.pi * 2500.0 * t) * np.exp(-t / 0.025) * 0.5

@@ -1,0 +1,305 @@
+"""Music analysis benchmark on generated dance grooves with exact truth (issue 18, part 1).
+
+Run: ``.venv/bin/python -m bench.analysis [--quick] [--corpus DIR]``.
+
+Every pattern of ``choreo_cli/demo/patterns.py`` is rendered in each variant (full mix, drums
+only, a drumless breakdown, +-2 % tempo drift, +-10 ms timing jitter, an ambient intro), each
+variant at its own tempo across the pattern's range, about 32 s long. Each song is analysed by
+``analyse_samples`` and by plain ``librosa.beat.beat_track``. Per pattern the bench prints tempo
+accuracy, beat F, downbeat F, 8-count phase accuracy and seconds per song, then the corpus's
+real songs, and writes everything to ``bench/results/analysis-<stamp>.json``. ``--quick`` renders
+one variant (the full mix) per pattern.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.analysis_metrics import f_measure, phrase_phase_accuracy, tempo_correct
+from choreo_cli.demo.patterns import PATTERNS, VARIANTS, PatternSong, Variant, render_pattern
+from choreography.music.analysis import SAMPLE_RATE, analyse_file, analyse_samples
+from choreography.music.librosa_beat import import_librosa_beat
+from schemas.errors import InvalidInput
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = ROOT.parent / "shared/corpus/librosa-data/audio"
+# Tempi stated by the corpus (SOURCES.md): only the trumpet loop's creator gives one.
+CORPUS_TEMPI = {"sorohanro_-_solo-trumpet-06.ogg": 90.0}
+GOALS = {"tempo": 1.0, "beat_f": 0.95, "downbeat_f": 0.85, "phase": 0.90}
+
+
+@dataclass
+class Row:
+    """One song, scored for our analysis and for plain librosa."""
+
+    pattern: str
+    variant: str
+    true_bpm: float
+    ours_bpm: float
+    ours_alternatives: list[float]
+    ours_octave_flag: bool
+    ours_tempo_ok: bool
+    ours_beat_f: float
+    ours_downbeat_f: float
+    ours_phase: float | None
+    ours_s: float
+    librosa_bpm: float
+    librosa_tempo_ok: bool
+    librosa_beat_f: float
+    librosa_s: float
+    error: str | None = None
+
+
+def songs(quick: bool) -> list[tuple[Any, Variant, float]]:
+    """(pattern, variant, tempo) to render: variants spread over each pattern's tempo range."""
+    plan = []
+    for pattern in PATTERNS:
+        low, high = pattern.tempo_range
+        variants: Sequence[Variant] = ("full",) if quick else VARIANTS
+        for i, variant in enumerate(variants):
+            share = 0.5 if quick else i / (len(VARIANTS) - 1)
+            plan.append((pattern, variant, round(low + share * (high - low), 1)))
+    return plan
+
+
+def librosa_beats(y: np.ndarray, sr: int) -> tuple[float, list[float], float]:
+    """Plain ``librosa.beat.beat_track``: tempo, beat times and seconds taken."""
+    beat = import_librosa_beat()
+    started = time.perf_counter()
+    tempo, beats = beat.beat_track(y=y, sr=sr, units="time")
+    return float(np.atleast_1d(tempo)[0]), [float(b) for b in beats], time.perf_counter() - started
+
+
+def measure(song: PatternSong) -> Row:
+    """Analyse one song both ways and score it."""
+    started = time.perf_counter()
+    error = None
+    try:
+        a = analyse_samples(song.y, song.sr, source=f"{song.pattern}/{song.variant}")
+    except InvalidInput as exc:  # a refusal (no steady pulse...) is a result: it scores zero
+        a, error = None, f"{type(exc).__name__}: {exc}"
+    ours_s = time.perf_counter() - started
+    lib_bpm, lib_beats, lib_s = librosa_beats(song.y.astype(np.float32), song.sr)
+    truth = song.beats_s.tolist()
+    # A refusal scores as an analysis that found nothing.
+    bpm = a.tempo_bpm if a else 0.0
+    beats, downbeats = (a.beats_s, a.downbeats_s) if a else ([], [])
+    alternatives = [alt.bpm for alt in a.tempo_alternatives] if a else []
+    flag = bool(a and a.octave_ambiguous)
+    return Row(
+        pattern=song.pattern,
+        variant=song.variant,
+        true_bpm=song.tempo_bpm,
+        ours_bpm=bpm,
+        ours_alternatives=alternatives,
+        ours_octave_flag=flag,
+        ours_tempo_ok=bpm > 0 and tempo_correct(song.tempo_bpm, bpm, alternatives if flag else []),
+        ours_beat_f=f_measure(truth, beats) if beats else 0.0,
+        ours_downbeat_f=f_measure(song.downbeats_s.tolist(), downbeats) if downbeats else 0.0,
+        ours_phase=phrase_phase_accuracy(
+            song.phrase_starts_s.tolist(), [p.start_s for p in a.phrases] if a else []
+        ),
+        ours_s=ours_s,
+        librosa_bpm=lib_bpm,
+        librosa_tempo_ok=tempo_correct(song.tempo_bpm, lib_bpm, []),
+        librosa_beat_f=f_measure(truth, lib_beats),
+        librosa_s=lib_s,
+        error=error,
+    )
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def _within(bpm: float, true_bpm: float) -> bool:
+    return tempo_correct(true_bpm, bpm, [])
+
+
+def summary(rows: Sequence[Row]) -> dict[str, float | int | None]:
+    """Tempo accuracy (share), mean beat F, downbeat F, 8-count phase and seconds per song."""
+    return {
+        "songs": len(rows),
+        "ours_tempo": _mean([float(r.ours_tempo_ok) for r in rows]),
+        "ours_tempo_strict": _mean([float(_within(r.ours_bpm, r.true_bpm)) for r in rows]),
+        "ours_flagged": _mean([float(r.ours_octave_flag) for r in rows]),
+        "ours_beat_f": _mean([r.ours_beat_f for r in rows]),
+        "ours_downbeat_f": _mean([r.ours_downbeat_f for r in rows]),
+        "ours_phase": _mean([r.ours_phase for r in rows]),
+        "ours_s": _mean([r.ours_s for r in rows]),
+        "librosa_tempo": _mean([float(r.librosa_tempo_ok) for r in rows]),
+        "librosa_beat_f": _mean([r.librosa_beat_f for r in rows]),
+        "librosa_s": _mean([r.librosa_s for r in rows]),
+    }
+
+
+def _cell(value: float | int | None, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "pct":
+        return f"{100 * value:.0f} %"
+    if kind == "s":
+        return f"{value:.2f}"
+    return f"{value:.2f}"
+
+
+def table(rows: Sequence[Row]) -> list[str]:
+    """The per-pattern markdown table, with an overall line."""
+    kinds = ("pct", "pct", "pct", "f", "f", "pct", "s", "pct", "f", "s")
+    keys = (
+        "ours_tempo",
+        "ours_tempo_strict",
+        "ours_flagged",
+        "ours_beat_f",
+        "ours_downbeat_f",
+        "ours_phase",
+        "ours_s",
+        "librosa_tempo",
+        "librosa_beat_f",
+        "librosa_s",
+    )
+    lines = [
+        "| pattern | songs | tempo | tempo, no octave excuse | octave flag raised | beat F "
+        "| downbeat F | 8-count phase | s/song | librosa tempo | librosa beat F | librosa s/song |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups = {r.pattern: [x for x in rows if x.pattern == r.pattern] for r in rows}
+    for name, group in [*groups.items(), ("**overall**", list(rows))]:
+        s = summary(group)
+        cells = " | ".join(_cell(s[k], kind) for k, kind in zip(keys, kinds, strict=True))
+        lines.append(f"| {name} | {s['songs']} | {cells} |")
+    return lines
+
+
+def variant_table(rows: Sequence[Row]) -> list[str]:
+    """Our analysis per variant, over all patterns."""
+    lines = [
+        "| variant | songs | tempo | beat F | downbeat F | 8-count phase | librosa beat F |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for variant in dict.fromkeys(r.variant for r in rows):
+        s = summary([r for r in rows if r.variant == variant])
+        lines.append(
+            f"| {variant} | {s['songs']} | {_cell(s['ours_tempo'], 'pct')} "
+            f"| {_cell(s['ours_beat_f'], 'f')} | {_cell(s['ours_downbeat_f'], 'f')} "
+            f"| {_cell(s['ours_phase'], 'pct')} | {_cell(s['librosa_beat_f'], 'f')} |"
+        )
+    return lines
+
+
+def corpus(audio_dir: Path) -> list[dict[str, Any]]:
+    """The corpus's real songs: tempo both ways (checked where the corpus states one), time."""
+    import librosa  # noqa: PLC0415 - heavy
+
+    out = []
+    for path in sorted(p for p in audio_dir.glob("*.ogg") if not p.name.endswith(".hq.ogg")):
+        started = time.perf_counter()
+        a = analyse_file(path)
+        ours_s = time.perf_counter() - started
+        y, _ = librosa.load(path, sr=SAMPLE_RATE)
+        lib_bpm, _, lib_s = librosa_beats(y, SAMPLE_RATE)
+        ref = CORPUS_TEMPI.get(path.name)
+        alternatives = [alt.bpm for alt in a.tempo_alternatives]
+        flagged = alternatives if a.octave_ambiguous else []
+        out.append(
+            {
+                "song": path.name,
+                "duration_s": a.duration_s,
+                "reference_bpm": ref,
+                "ours_bpm": a.tempo_bpm,
+                "ours_alternatives": alternatives,
+                "ours_octave_flag": a.octave_ambiguous,
+                "ours_tempo_ok": None if ref is None else tempo_correct(ref, a.tempo_bpm, flagged),
+                "ours_s": ours_s,
+                "librosa_bpm": lib_bpm,
+                "librosa_tempo_ok": None if ref is None else tempo_correct(ref, lib_bpm, []),
+                "librosa_s": lib_s,
+            }
+        )
+        print(f"  corpus {path.name}: {a.tempo_bpm:.1f} / librosa {lib_bpm:.1f}", file=sys.stderr)
+    return out
+
+
+def corpus_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown table of the corpus songs."""
+
+    def ok(value: bool | None) -> str:
+        return "-" if value is None else ("right" if value else "wrong")
+
+    lines = [
+        "| song | duration | reference BPM | ours BPM | alternatives | ours | s "
+        "| librosa BPM | librosa | s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        alts = ", ".join(f"{b:.1f}" for b in r["ours_alternatives"]) or "-"
+        alts += " (flagged)" if r["ours_octave_flag"] else ""
+        ref = "-" if r["reference_bpm"] is None else f"{r['reference_bpm']:.0f}"
+        lines.append(
+            f"| {r['song']} | {r['duration_s']:.1f} s | {ref} | {r['ours_bpm']:.1f} | {alts} "
+            f"| {ok(r['ours_tempo_ok'])} | {r['ours_s']:.2f} | {r['librosa_bpm']:.1f} "
+            f"| {ok(r['librosa_tempo_ok'])} | {r['librosa_s']:.2f} |"
+        )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one variant (full mix) per pattern")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--no-corpus", action="store_true")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    warm = render_pattern(PATTERNS[0], 120.0, target_s=8.0)
+    analyse_samples(warm.y, warm.sr)  # librosa import and numba JIT, out of the timings
+    librosa_beats(warm.y.astype(np.float32), warm.sr)
+    plan = songs(args.quick)
+    rows: list[Row] = []
+    for i, (pattern, variant, tempo) in enumerate(plan, 1):
+        song = render_pattern(pattern, tempo, variant, seed=i)
+        row = measure(song)
+        rows.append(row)
+        print(
+            f"[{i}/{len(plan)}] {row.pattern}/{row.variant} {row.true_bpm:.1f} BPM: "
+            f"ours {row.ours_bpm:.1f} (beat F {row.ours_beat_f:.2f}) "
+            f"librosa {row.librosa_bpm:.1f} (beat F {row.librosa_beat_f:.2f})"
+            f"{'  ' + row.error if row.error else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
+    corpus_rows = [] if args.no_corpus else corpus(args.corpus)
+    lines = [*table(rows), "", *variant_table(rows)]
+    if corpus_rows:
+        lines += ["", *corpus_table(corpus_rows)]
+    print("\n".join(lines))
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = {
+        "quick": args.quick,
+        "goals": GOALS,
+        "overall": summary(rows),
+        "patterns": {p.name: summary([r for r in rows if r.pattern == p.name]) for p in PATTERNS},
+        "rows": [asdict(r) for r in rows],
+        "corpus": corpus_rows,
+        "wall_s": time.perf_counter() - started,
+    }
+    path = results / f"analysis-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path} ({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
