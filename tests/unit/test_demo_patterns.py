@@ -122,13 +122,13 @@ def test_patterns_cover_the_issue_list() -> None:
 
 
 @pytest.mark.parametrize(
-    ("tempo", "variant", "message"),
-    [(20.0, "full", "tempo_bpm"), (120.0, "loud", "variant")],
+    ("tempo", "variant", "sr", "message"),
+    [(20.0, "full", SR, "tempo_bpm"), (120.0, "loud", SR, "variant"), (120.0, "full", 4000, "sr")],
 )
-def test_bad_input_names_the_problem(tempo: float, variant: str, message: str) -> None:
-    """An out-of-range tempo or unknown variant is refused with a message naming it."""
+def test_bad_input_names_the_problem(tempo: float, variant: str, sr: int, message: str) -> None:
+    """An out-of-range tempo or sample rate, or an unknown variant, is refused naming it."""
     with pytest.raises(InvalidInput, match=message):
-        render_pattern(KICK_ONLY, tempo, variant)  # type: ignore[arg-type]
+        render_pattern(KICK_ONLY, tempo, variant, sr=sr)  # type: ignore[arg-type]
 
 
 def test_variants_typed() -> None:
