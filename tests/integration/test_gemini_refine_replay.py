@@ -13,8 +13,9 @@ from schemas.settings import GeminiSettings
 from tests.fixtures.gemini import ReplayServer
 from tests.unit.test_refinement import plan
 
-# refine_ok.json swaps slot 5 (the bridge's second move, move-001 in the local plan) for move-007.
-SLOT, LOCAL_MOVE, GEMINI_MOVE = 5, "move-001", "move-007"
+# refine_ok.json swaps slot 5 (the bridge's second move; move-003 in the local plan since the pose
+# weight is 20) for move-007.
+SLOT, LOCAL_MOVE, GEMINI_MOVE = 5, "move-003", "move-007"
 
 
 def refiner_for(replay: ReplayServer, *responses: str) -> GeminiSequenceRefiner:
