@@ -330,6 +330,25 @@ class DemoSettings(_Group):
     bus: str = Field("auto", pattern="^(auto|inprocess|pubsub)$", validation_alias="DEMO_BUS")
     song_seconds: float = Field(60.0, ge=15, le=600, validation_alias="DEMO_SONG_SECONDS")
     timeout_s: float = Field(900.0, gt=0, validation_alias="DEMO_TIMEOUT")
+    # The demo's video size; its move clips are rendered at it once, so the job never scales them.
+    video_size: str = Field(
+        "1280x720", pattern=r"^[1-9]\d*x[1-9]\d*$", validation_alias="DEMO_VIDEO_SIZE"
+    )
+
+    @field_validator("video_size")
+    @classmethod
+    def _a_video_size(cls, value: str) -> str:
+        """Even sides of 144-4096 pixels, as a request's output must have (H.264 4:2:0)."""
+        if any(int(side) % 2 or not 144 <= int(side) <= 4096 for side in value.split("x")):
+            raise ValueError(f"must be even sides of 144-4096 pixels, e.g. 1280x720, got {value}")
+        return value
+
+    @property
+    def video_width_height(self) -> tuple[int, int]:
+        """``video_size`` as (width, height)."""
+        width, height = self.video_size.split("x")
+        return int(width), int(height)
+
     # The CMU salsa captures the real-motion salsa library is cut from (docs/MOVE_LIBRARY.md).
     salsa_corpus: Path = Field(
         Path("../shared/corpus/cmu-mocap-salsa"), validation_alias="CMU_SALSA_DIR"

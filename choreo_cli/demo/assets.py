@@ -77,16 +77,22 @@ def libraries_for(style: str | None, describe: str | None) -> tuple[DemoLibrary,
 
 
 def ensure_library(
-    paths: DemoPaths, database_url: str, say: Progress, library: DemoLibrary = PROCEDURAL
+    paths: DemoPaths,
+    database_url: str,
+    say: Progress,
+    library: DemoLibrary = PROCEDURAL,
+    size: tuple[int, int] = (1280, 720),
 ) -> Prepared:
-    """Render ``library``'s bundle unless present, import it unless the database has it."""
+    """Render ``library``'s bundle at ``size`` unless present, import it unless the database has
+    it. A bundle rendered at another size is refused, naming the folder to delete."""
     started = time.monotonic()
     folder = paths.data_dir / library.folder
     rendered = False
     if not (folder / "manifest.json").exists():
-        say(f"rendering {library.what} (once; reused by later runs)")
-        _render_bundle(folder, library, say)
+        say(f"rendering {library.what} at {size[0]}x{size[1]} (once; reused by later runs)")
+        _render_bundle(folder, library, say, size)
         rendered = True
+    _check_size(folder, size)
     with connect(database_url) as conn:
         count = _move_count(conn, library.tag)
         if count:
@@ -185,9 +191,27 @@ def ensure_in_catalogue(paths: DemoPaths, database_url: str, key: str) -> str:
     return resolved.row.song_id
 
 
-def _render_bundle(target: Path, library: DemoLibrary, say: Progress) -> None:
+SIZE_FILE = "clip-size.txt"
+
+
+def _check_size(folder: Path, size: tuple[int, int]) -> None:
+    marker = folder / SIZE_FILE
+    built = marker.read_text(encoding="utf-8").strip() if marker.exists() else "1280x720"
+    wanted = f"{size[0]}x{size[1]}"
+    if built != wanted:
+        raise ConfigurationError(
+            f"the demo library in {folder} was rendered at {built} and DEMO_VIDEO_SIZE is "
+            f"{wanted}: delete {folder} (and use a new CHOREO_DATA_DIR, since its database has "
+            "the old clips) or set DEMO_VIDEO_SIZE back"
+        )
+
+
+def _render_bundle(
+    target: Path, library: DemoLibrary, say: Progress, size: tuple[int, int]
+) -> None:
     from choreography.moves.bundle import write_bundle  # noqa: PLC0415 - heavy
     from choreography.moves.demo_library import demo_drafts  # noqa: PLC0415
+    from choreography.moves.render import ClipFormat  # noqa: PLC0415
 
     building = target.with_name(target.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
@@ -201,7 +225,12 @@ def _render_bundle(target: Path, library: DemoLibrary, say: Progress) -> None:
         if done % 25 == 0 or done == len(drafts):
             say(f"  rendered {done} of {len(drafts)} clips ({time.monotonic() - started:.0f} s)")
 
-    write_bundle(building, drafts, on_rendered=step)
+    try:
+        clip_format = ClipFormat(*size)
+    except ValueError as error:
+        raise ConfigurationError(f"DEMO_VIDEO_SIZE: {error}") from error
+    write_bundle(building, drafts, on_rendered=step, clip_format=clip_format)
+    (building / SIZE_FILE).write_text(f"{size[0]}x{size[1]}\n", encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     building.rename(target)
 

@@ -92,7 +92,10 @@ def run_demo(
         apply_environment(job_environment(paths, database_url, request.log_level))
         report.libraries = libraries_for(request.style, request.describe)
         for library in report.libraries:
-            report.prepared.append(ensure_library(paths, database_url, say, library))
+            prepared = ensure_library(
+                paths, database_url, say, library, settings.video_width_height
+            )
+            report.prepared.append(prepared)
             say(report.prepared[-1].detail)
         song_key = _song_key(paths, request, settings, report, say)
         document = _document(paths, database_url, request, song_key, say)
@@ -138,11 +141,13 @@ def _document(
     song_key: str,
     say: Callable[[str], None],
 ) -> dict[str, object]:
-    constraints = {
+    width, height = DemoSettings().video_width_height
+    constraints: dict[str, object] = {
         name: value
         for name, value in (("style", request.style), ("difficulty", request.difficulty))
         if value is not None
-    } or None
+    }
+    constraints["output"] = {"width": width, "height": height, "fps": 30}
     if request.describe is None:
         return song_request_document(audio_uri=song_key, constraints=constraints)
     # Path 2 picks from the analysed catalogue: make sure this song is in it. A --song is

@@ -66,3 +66,21 @@ def test_readme_lists_every_variable() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [name for name in _documented() if f"`{name}`" not in readme]
     assert not missing, f"README.md does not list {missing}"
+
+
+@pytest.mark.parametrize("size", ["1280x720", "640x360", "144x4096"])
+def test_a_demo_video_size_is_read_as_width_and_height(
+    monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    monkeypatch.setenv("DEMO_VIDEO_SIZE", size)
+    width, height = (int(side) for side in size.split("x"))
+    assert settings_module.DemoSettings().video_width_height == (width, height)
+
+
+@pytest.mark.parametrize("size", ["big", "1280", "641x360", "100x100", "8192x720", "0x720"])
+def test_a_bad_demo_video_size_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    monkeypatch.setenv("DEMO_VIDEO_SIZE", size)
+    with pytest.raises(ValueError, match="DEMO_VIDEO_SIZE"):
+        settings_module.DemoSettings()
