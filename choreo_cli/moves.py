@@ -102,14 +102,14 @@ def import_salsa(
     bundle_only: Annotated[bool, typer.Option(help="Write the bundle; do not import it")] = False,
 ) -> None:
     """Cut the CMU partner-salsa takes into checked 8-count moves, render and import them."""
-    from choreography.moves.salsa import salsa_drafts  # noqa: PLC0415
+    from choreography.moves.salsa import salsa_drafts, trial_list  # noqa: PLC0415
     from schemas.settings import DemoSettings  # noqa: PLC0415
 
     settings = DemoSettings()
     folder = corpus or settings.salsa_corpus
     chosen = trials if trials is not None else settings.salsa_trials
     try:
-        drafts, report = salsa_drafts(folder, trials=chosen.split(",") if chosen else None)
+        drafts, report = salsa_drafts(folder, trials=trial_list(chosen))
     except (ChoreoError, ValueError) as error:
         _fail(str(error))
     for line in report.lines():

@@ -236,7 +236,7 @@ def _render_bundle(
 
 
 def _salsa_drafts(say: Progress) -> list[Any]:
-    from choreography.moves.salsa import salsa_drafts  # noqa: PLC0415 - scipy
+    from choreography.moves.salsa import salsa_drafts, trial_list  # noqa: PLC0415 - scipy
     from schemas.settings import DemoSettings  # noqa: PLC0415
 
     settings = DemoSettings()
@@ -249,7 +249,7 @@ def _salsa_drafts(say: Progress) -> list[Any]:
     try:
         drafts, report = salsa_drafts(
             corpus,
-            trials=settings.salsa_trials.split(",") if settings.salsa_trials else None,
+            trials=trial_list(settings.salsa_trials),
             on_take=lambda trial: say(f"  cut trial {trial}"),
         )
     except ChoreoError as error:

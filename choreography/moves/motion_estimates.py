@@ -214,8 +214,8 @@ def complexity(keypoints: Keypoints, fps: float) -> float:
         a, b = limb_speed(left), limb_speed(right)
         if a.std() > 1e-6 and b.std() > 1e-6:
             independence += 1.0 - float(np.corrcoef(a, b)[0, 1])
-    hips = smoothed(_yaw(centred, "l_hip", "r_hip"), sigma)
-    shoulders = smoothed(_yaw(centred, "l_shoulder", "r_shoulder"), sigma)
+    hips = smoothed(line_yaw(centred, "l_hip", "r_hip"), sigma)
+    shoulders = smoothed(line_yaw(centred, "l_shoulder", "r_shoulder"), sigma)
     twist = float(np.std(np.angle(np.exp(1j * (shoulders - hips)))))
     turns = float(np.ptp(hips)) / (2 * np.pi)
     return 0.5 * independence + twist / TWIST_UNIT + TURN_WEIGHT * turns
@@ -228,6 +228,7 @@ def difficulty_level(keypoints: Keypoints, fps: float) -> str:
     return "beginner" if score < low else "intermediate" if score < high else "advanced"
 
 
-def _yaw(points: Floats, left: str, right: str) -> Floats:
+def line_yaw(points: Floats, left: str, right: str) -> Floats:
+    """Unwrapped yaw (radians) of the line from joint ``right`` to joint ``left``, per frame."""
     line = points[:, JOINT_INDEX[left]] - points[:, JOINT_INDEX[right]]
     return np.unwrap(np.arctan2(line[:, 2], line[:, 0]))

@@ -51,7 +51,9 @@ from choreography.moves.bvh_import import (
     header_rate,
 )
 from choreography.moves.model import NEXT_TAG
+from choreography.moves.motion_estimates import line_yaw
 from choreography.moves.skeleton import JOINT_INDEX, PELVIS, Keypoints
+from choreography.planner.candidates import joint_speed
 from schemas.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,11 @@ class _Take:
     fps: float
 
 
+def trial_list(text: str) -> list[str] | None:
+    """Trials from ``03,07`` (``CMU_SALSA_TRIALS``, ``--trials``); ``None`` (all) when empty."""
+    return text.split(",") if text else None
+
+
 def find_takes(corpus: Path) -> dict[str, dict[str, Path]]:
     """Trial -> {subject -> file} for the ``*_scaled*.bvh`` captures under ``corpus``."""
     if not corpus.is_dir():
@@ -187,11 +194,11 @@ def feet_in_body_frame(keypoints: Keypoints) -> Floats:
 
 def _autocorrelation(signals: Floats) -> Floats:
     """Summed, overlap-normalised autocorrelation of the mean-removed columns."""
+    import librosa  # noqa: PLC0415 - slow to import; only the library build needs it
+
     centred = signals - signals.mean(axis=0)
     n = centred.shape[0]
-    size = 1 << int(np.ceil(np.log2(2 * n)))
-    spectrum = np.fft.rfft(centred, size, axis=0)
-    full = np.fft.irfft(spectrum * np.conj(spectrum), size, axis=0)[:n].sum(axis=1)
+    full = librosa.autocorrelate(centred, axis=0).sum(axis=1)
     return np.asarray(full / (n - np.arange(n)), dtype=np.float64)
 
 
@@ -306,15 +313,13 @@ def _angle_deg(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> Floa
 
 def turning_deg(part: Keypoints) -> float:
     """Total rotation of the hip line about the vertical over the window (degrees, unsigned)."""
-    hips = (part[:, JOINT_INDEX["l_hip"]] - part[:, JOINT_INDEX["r_hip"]])[:, [0, 2]]
-    yaw = np.unwrap(np.arctan2(hips[:, 1], hips[:, 0]).astype(np.float64))
+    yaw = line_yaw(part.astype(np.float64), "l_hip", "r_hip")
     return float(np.degrees(np.abs(np.diff(yaw)).sum()))
 
 
 def mean_joint_speed(part: Keypoints, fps: float) -> float:
     """Mean speed of all joints, pelvis-centred, metres per second."""
-    centred = part - part[:, PELVIS : PELVIS + 1]
-    return float(np.linalg.norm(np.diff(centred, axis=0), axis=-1).mean() * fps)
+    return float(joint_speed(part, fps).mean())
 
 
 def difficulty_of(turn_deg: float, basic_match: float) -> str:
