@@ -2,8 +2,9 @@
 
 Everything lives under ``CHOREO_DATA_DIR`` (default ``.choreo``) so a second run finds what the
 first one built: ``postgres/`` (embedded PostgreSQL via pgserver, unless ``DATABASE_URL`` is
-set), ``storage/`` (the local storage root: songs, move clips, videos), ``library/`` (the demo
-move bundle), ``out/<task_id>/`` (blueprint JSON and timeline PNG) and ``cache/job``.
+set), ``storage/`` (the local storage root: songs, move clips, videos), ``library/`` and
+``library-salsa/`` (the move bundles, ``assets.DemoLibrary``), ``out/<task_id>/`` (blueprint
+JSON and timeline PNG) and ``cache/job``.
 """
 
 from __future__ import annotations
@@ -45,11 +46,6 @@ class DemoPaths:
         return self.data_dir / "storage"
 
     @property
-    def library(self) -> Path:
-        """The demo move bundle (clips, keypoints, manifest)."""
-        return self.data_dir / "library"
-
-    @property
     def job_cache(self) -> Path:
         """The video job's segment cache."""
         return self.data_dir / "cache" / "job"
@@ -62,7 +58,7 @@ class DemoPaths:
     def under(cls, data_dir: Path) -> DemoPaths:
         """The layout under ``data_dir``, created if missing."""
         paths = cls(data_dir.expanduser().resolve())
-        for folder in (paths.storage_root, paths.library.parent, paths.job_cache):
+        for folder in (paths.storage_root, paths.job_cache):
             folder.mkdir(parents=True, exist_ok=True)
         return paths
 
