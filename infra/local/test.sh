@@ -8,6 +8,12 @@ cd "$(dirname "$0")/../.."
 bash infra/local/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
+# The container images, built before pytest (minutes; cached under CHOREO_IMAGES_DIR): the image
+# tests (tests/integration/test_images.py) then fail, not skip, when one is missing.
+echo "== container images"
+bash infra/local/images.sh
+export CHOREO_IMAGES_BUILT=1
+
 # The suite talks to real components: start them, and stop them however we leave.
 choreo stack up
 trap 'choreo stack down || true' EXIT
