@@ -53,6 +53,7 @@ class Row:
     ours_downbeat_f: float
     ours_phase: float | None
     ours_s: float
+    ours_meter_ok: bool
     librosa_bpm: float
     librosa_tempo_ok: bool
     librosa_beat_f: float
@@ -110,6 +111,7 @@ def measure(song: PatternSong) -> Row:
             song.phrase_starts_s.tolist(), [p.start_s for p in a.phrases] if a else []
         ),
         ours_s=ours_s,
+        ours_meter_ok=bool(a and a.beats_per_bar == song.beats_per_bar),
         librosa_bpm=lib_bpm,
         librosa_tempo_ok=tempo_correct(song.tempo_bpm, lib_bpm, []),
         librosa_beat_f=f_measure(truth, lib_beats),
@@ -137,6 +139,7 @@ def summary(rows: Sequence[Row]) -> dict[str, float | int | None]:
         "ours_beat_f": _mean([r.ours_beat_f for r in rows]),
         "ours_downbeat_f": _mean([r.ours_downbeat_f for r in rows]),
         "ours_phase": _mean([r.ours_phase for r in rows]),
+        "ours_meter": _mean([float(r.ours_meter_ok) for r in rows]),
         "ours_s": _mean([r.ours_s for r in rows]),
         "librosa_tempo": _mean([float(r.librosa_tempo_ok) for r in rows]),
         "librosa_beat_f": _mean([r.librosa_beat_f for r in rows]),
@@ -156,7 +159,7 @@ def _cell(value: float | int | None, kind: str) -> str:
 
 def table(rows: Sequence[Row]) -> list[str]:
     """The per-pattern markdown table, with an overall line."""
-    kinds = ("pct", "pct", "pct", "f", "f", "pct", "s", "pct", "f", "s")
+    kinds = ("pct", "pct", "pct", "f", "f", "pct", "pct", "s", "pct", "f", "s")
     keys = (
         "ours_tempo",
         "ours_tempo_strict",
@@ -164,6 +167,7 @@ def table(rows: Sequence[Row]) -> list[str]:
         "ours_beat_f",
         "ours_downbeat_f",
         "ours_phase",
+        "ours_meter",
         "ours_s",
         "librosa_tempo",
         "librosa_beat_f",
@@ -171,8 +175,9 @@ def table(rows: Sequence[Row]) -> list[str]:
     )
     lines = [
         "| pattern | songs | tempo | tempo, no octave excuse | octave flag raised | beat F "
-        "| downbeat F | 8-count phase | s/song | librosa tempo | librosa beat F | librosa s/song |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| downbeat F | 8-count phase | meter | s/song | librosa tempo | librosa beat F "
+        "| librosa s/song |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = {r.pattern: [x for x in rows if x.pattern == r.pattern] for r in rows}
     for name, group in [*groups.items(), ("**overall**", list(rows))]:

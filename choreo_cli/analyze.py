@@ -42,10 +42,16 @@ def summarise(analysis: MusicAnalysis) -> str:
         f"tempo      {analysis.tempo_bpm:.1f} BPM  confidence {analysis.tempo_confidence:.2f}"
         + ("  OCTAVE AMBIGUOUS" if analysis.octave_ambiguous else ""),
         f"octaves    {alternatives}",
+        f"level      {analysis.tempo_level or '-'}",
         f"beats      {len(analysis.beats_s)}, {analysis.beats_per_bar} per bar; "
         f"first downbeat at beat {analysis.bar_phase} "
         f"(confidence {analysis.downbeat_confidence:.2f})",
-        f"phrases    {len(analysis.phrases)} complete 8-counts",
+        f"phrases    {len(analysis.phrases)} complete 8-counts"
+        + (
+            f"  ({analysis.beats_per_bar}/4 time: not counted in 8-counts, not planned)"
+            if analysis.beats_per_bar != 4
+            else ""
+        ),
         "sections",
     ]
     for s in analysis.sections:

@@ -251,6 +251,10 @@ class SongAnalysis(_Contract):
     """Confidence of ``tempo_bpm`` in [0, 1]."""
     tempo_alternative_bpm: Bpm | None = None
     """The octave alternative (half or double tempo) the analyser also considered."""
+    octave_ambiguous: bool | None = None
+    """True when the music supports counting at the alternative (half or double) as well."""
+    tempo_level: LongText | None = None
+    """Which level of the pulse was counted as the beat, and why."""
     analyser: Text | None = None
     """Name and version of the analyser, e.g. ``librosa 0.10.2``."""
 

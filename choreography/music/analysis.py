@@ -42,12 +42,14 @@ MIN_BEATS = 4
 MIN_PULSE_CLARITY = 1.15
 SILENCE_RMS = 1e-4  # about -80 dBFS: below this everywhere, there is nothing to dance to
 LOW_ONSET_HZ = 160.0  # kick drum and bass fundamentals
+SNARE_ONSET_HZ = (1000.0, 6000.0)  # snare and clap noise, above most chord and bass partials
 # SuperFlux (Boeck & Widmer 2013; librosa's documented recipe): flux against the frame 2 hops back,
 # after a 3-band maximum filter across mel bands, so vibrato and slides on soft melodic notes
 # do not read as onsets. Used only to track beats (docs/MUSIC_ANALYSIS.md).
 SUPERFLUX_LAG = 2
 SUPERFLUX_MAX_SIZE = 3
 BEATS_PER_BAR = 4
+"""The meter choreo plans in: 8-counts are two bars of 4/4."""
 FEATURE_BLOCK_FRAMES = 512
 """STFT frames computed (and their pitch peaks tracked) at a time: 12 s of audio, 2 MB of power."""
 
@@ -57,6 +59,7 @@ class _Features:
     onset: Frames
     beat_onset: Frames
     low_onset: Frames
+    snare_onset: Frames
     chroma: Frames
     mfcc: Frames
     rms: Frames
@@ -86,7 +89,9 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE).astype(np.float32)
     duration = audio.size / SAMPLE_RATE
     feats = _features(audio)
-    frames = beat_grid.track_beats(feats.beat_onset, feats.rms, SAMPLE_RATE, HOP)
+    frames, level = beat_grid.track_beats(
+        feats.beat_onset, feats.low_onset, feats.snare_onset, feats.rms, sr=SAMPLE_RATE, hop=HOP
+    )
     if frames.size < MIN_BEATS:
         raise InvalidInput(
             f"{source}: only {frames.size} beats detected (need {MIN_BEATS}); no steady pulse"
@@ -99,19 +104,31 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         )
     beats_s = librosa.frames_to_time(frames, sr=SAMPLE_RATE, hop_length=HOP)
     beat_chroma = _beat_sync(feats.chroma, frames)
-    phase, phase_conf = beat_grid.bar_phase(feats.low_onset, frames, beat_chroma, BEATS_PER_BAR)
-    chord_contrast = beat_grid.bar_change_contrast(
-        beat_grid.harmonic_change(beat_chroma), phase, BEATS_PER_BAR
+    change = beat_grid.harmonic_change(beat_chroma)
+    per_bar, _ = beat_grid.beats_per_bar(feats.onset, feats.low_onset, frames, change)
+    phase, phase_conf = beat_grid.bar_phase(feats.low_onset, frames, beat_chroma, per_bar)
+    chord_contrast = beat_grid.bar_change_contrast(change, phase, per_bar)
+    tempo = beat_grid.estimate_tempo(
+        feats.onset,
+        feats.low_onset,
+        frames,
+        beats_s,
+        chord_contrast=chord_contrast,
+        level_bpm=level.bpm if level else None,
+        ambiguous=bool(level and level.ambiguous),
     )
-    tempo = beat_grid.estimate_tempo(feats.onset, feats.low_onset, frames, beats_s, chord_contrast)
     beat_mfcc = _beat_sync(feats.mfcc, frames)
-    novelty = structure_finder.bar_novelty(beat_mfcc, phase, BEATS_PER_BAR)
-    bars = structure_finder.boundary_bars(novelty)
-    # MusicSection changes start 8-counts, so they decide which bar of each pair is count 1.
-    parity = structure_finder.phrase_parity(bars, novelty)
-    phrases = build_phrases(beats_s.tolist(), phase + BEATS_PER_BAR * parity, duration)
-    boundary_times = [float(beats_s[phase + BEATS_PER_BAR * b]) for b in bars]
     energy = _beat_energy(feats, frames)
+    if per_bar == BEATS_PER_BAR:
+        novelty = structure_finder.bar_novelty(beat_mfcc, phase, BEATS_PER_BAR)
+        bars = structure_finder.boundary_bars(novelty)
+        # MusicSection changes start 8-counts, so they decide which bar of each pair is count 1.
+        parity = structure_finder.phrase_parity(bars, novelty)
+        phrases = build_phrases(beats_s.tolist(), phase + BEATS_PER_BAR * parity, duration)
+        boundary_times = [float(beats_s[phase + BEATS_PER_BAR * b]) for b in bars]
+    else:
+        # Never forced into 8-counts: a 3/4 song has bars but no phrases (the planner refuses).
+        phrases, boundary_times = [], []
     sections = _sections(
         beat_chroma=beat_chroma,
         beat_mfcc=beat_mfcc,
@@ -127,9 +144,10 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         tempo_confidence=tempo.confidence,
         tempo_alternatives=tempo.alternatives,
         octave_ambiguous=tempo.ambiguous,
-        beats_per_bar=BEATS_PER_BAR,
+        tempo_level=_level_reason(level, tempo.bpm, tempo.ambiguous),
+        beats_per_bar=per_bar,
         beats_s=beats_s.tolist(),
-        downbeats_s=beats_s[phase::BEATS_PER_BAR].tolist(),
+        downbeats_s=beats_s[phase::per_bar].tolist(),
         bar_phase=phase,
         downbeat_confidence=phase_conf,
         phrases=phrases,
@@ -139,6 +157,13 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
             float(energy[p.first_beat : p.first_beat + COUNTS_PER_PHRASE].mean()) for p in phrases
         ],
     )
+
+
+def _level_reason(level: beat_grid.TempoLevel | None, bpm: float, ambiguous: bool) -> str:
+    """Which level of the pulse was chosen as the counted beat, and why (kept in the blueprint)."""
+    reason = level.reason if level else "no pulse family found"
+    verdict = "octave ambiguous" if ambiguous else "kicks and backbeats alternate: not ambiguous"
+    return f"{bpm:.1f} BPM: {reason}; {verdict}"
 
 
 def _checked_audio(y: npt.ArrayLike, sr: int, source: str) -> Samples:
@@ -167,13 +192,16 @@ def _features(audio: Samples) -> _Features:
 
     mel, rms, chroma = _spectral_features(audio)
     mel_db = librosa.power_to_db(mel)
-    low_bins = int(np.sum(librosa.mel_frequencies(n_mels=mel_db.shape[0] + 2) < LOW_ONSET_HZ))
+    centres = librosa.mel_frequencies(n_mels=mel_db.shape[0] + 2)[1:-1]
+    low_bins = int(np.sum(centres < LOW_ONSET_HZ))
+    snare_bins = (centres >= SNARE_ONSET_HZ[0]) & (centres < SNARE_ONSET_HZ[1])
     return _Features(
         onset=librosa.onset.onset_strength(S=mel_db, sr=SAMPLE_RATE),
         beat_onset=librosa.onset.onset_strength(
             S=mel_db, sr=SAMPLE_RATE, lag=SUPERFLUX_LAG, max_size=SUPERFLUX_MAX_SIZE
         ),
         low_onset=librosa.onset.onset_strength(S=mel_db[: max(low_bins, 2)], sr=SAMPLE_RATE),
+        snare_onset=librosa.onset.onset_strength(S=mel_db[snare_bins], sr=SAMPLE_RATE),
         chroma=chroma,
         mfcc=librosa.feature.mfcc(S=mel_db, n_mfcc=13),
         rms=rms,

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 # Bump whenever the analysis code changes its output, so cached analyses are recomputed.
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 
 EnergyLevel = Literal["low", "medium", "high"]
 
@@ -60,7 +60,10 @@ class MusicAnalysis(_Frozen):
     tempo_confidence: float = Field(ge=0, le=1)
     tempo_alternatives: list[TempoAlternative]
     octave_ambiguous: bool
-    beats_per_bar: int = 4
+    tempo_level: str = Field(
+        "", description="which level of the pulse was chosen as the counted beat, and why"
+    )
+    beats_per_bar: int = Field(4, description="4, or 3 for a song in 3/4 (which has no phrases)")
     beats_s: list[float]
     downbeats_s: list[float]
     bar_phase: int = Field(ge=0, description="index in beats_s of the first downbeat")

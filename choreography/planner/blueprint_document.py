@@ -87,6 +87,8 @@ def blueprint_document(
                 "tempo_alternative_bpm": alternative.bpm
                 if alternative and 30 <= alternative.bpm <= 300
                 else None,
+                "octave_ambiguous": analysis.octave_ambiguous,
+                "tempo_level": analysis.tempo_level or None,
                 "analyser": ANALYSER.format(version=analysis.analysis_version),
             },
         },

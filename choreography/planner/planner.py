@@ -88,6 +88,7 @@ def plan_choreography(
     ``choice_reason``: why the song was chosen (a request without a song), recorded as given.
     """
     settings = settings or PlannerSettings()
+    refuse_meter(analysis)
     effective = resolve_constraints(analysis, constraints, candidates)
     usable, fits = usable_candidates(analysis, effective, candidates, task_id)
     window = choose_window(analysis, constraints.duration_s if constraints else None)
@@ -126,6 +127,17 @@ def plan_choreography(
         substitutions=substitutions(slots, model, constraints, pool.reason),
     )
     return parse_blueprint(document)
+
+
+def refuse_meter(analysis: MusicAnalysis) -> None:
+    """``InvalidInput`` for a song not in 4/4: its bars cannot be counted in 8-counts."""
+    per_bar = analysis.beats_per_bar
+    if per_bar != 4:
+        raise InvalidInput(
+            f"the song is in {per_bar}/4 time ({per_bar} beats to the bar, like a waltz); "
+            "choreo plans dances in 8-counts of 4/4 music and does not choreograph "
+            f"{per_bar}/4 songs. Choose a song in 4/4."
+        )
 
 
 def resolve_constraints(

@@ -21,7 +21,7 @@ TRACK_BEATS = """
 import numpy as np
 from choreography.music.beats import track_beats
 onsets = (np.arange(2000) % 43 == 0).astype(float)
-print(len(track_beats(onsets, np.ones(2000), 22050, 512)))
+print(len(track_beats(onsets, onsets, onsets, np.ones(2000), sr=22050, hop=512)[0]))
 """
 
 

@@ -276,3 +276,21 @@ def test_a_difficulty_is_a_ceiling_with_the_requested_level_preferred() -> None:
     assert sum(p.startswith("hard-") for p in placed) > len(placed) / 2
     beginner = plan(analysis, [*easy, *hard], Constraints(style="hip-hop", difficulty="beginner"))
     assert not any(m.move_id.startswith("hard-") for m in beginner.moves_used)
+
+
+def test_a_song_in_three_four_is_refused_naming_its_meter() -> None:
+    """A 3/4 song is never forced into 8-counts: the planner refuses it and says why."""
+    waltz = grid_analysis(90, VERSE_CHORUS).model_copy(update={"beats_per_bar": 3})
+    with pytest.raises(InvalidInput, match=r"3/4 time .*8-counts of 4/4"):
+        plan(waltz, synthetic_candidates(12, seed=3))
+
+
+def test_the_blueprint_records_the_counted_level_and_the_octave_verdict() -> None:
+    """The analysis's choice of tempo level and its octave verdict travel into the blueprint."""
+    analysis = grid_analysis(120, VERSE_CHORUS).model_copy(
+        update={"tempo_level": "120.0 BPM: pulse levels 60.0, 120.0, 240.0 BPM; ..."}
+    )
+    song = plan(analysis, synthetic_candidates(12, seed=3)).song
+    assert song.analysis is not None
+    assert song.analysis.tempo_level == analysis.tempo_level
+    assert song.analysis.octave_ambiguous is analysis.octave_ambiguous
