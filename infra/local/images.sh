@@ -5,12 +5,12 @@
 #
 # Usage: bash infra/local/images.sh [--no-cache] [NAME...]   (NAME: job producer status
 #        dispatcher blueprint; default all). --no-cache rebuilds every layer (a cold build); the
-#        base is kept either way (delete $CHOREO_IMAGES_DIR/base to remake it).
+#        base image is kept either way (delete CHOREO_IMAGES_DIR to start from nothing).
 # Needs root (buildah's chroot isolation, debootstrap) and Debian's package mirror; installs
 # buildah and debootstrap with apt-get when they are missing. Everything it keeps (the base's
 # root file system, buildah's storage and its driver, the reports) is under CHOREO_IMAGES_DIR
 # (default /var/tmp/choreo-images). Reports: $CHOREO_IMAGES_DIR/report/<name>.packages (pip freeze
-# inside the image) and $CHOREO_IMAGES_DIR/report/images.tsv (name, seconds, bytes).
+# inside the image) and $CHOREO_IMAGES_DIR/report/images.tsv (name, seconds, bytes, cache).
 # Production builds keep the official base: the Dockerfiles' FROM is replaced only here
 # (buildah bud --from). docs/DEPLOY.md#building-the-images-locally-buildah describes it.
 set -euo pipefail
@@ -31,7 +31,7 @@ names=()
 for arg in "$@"; do
   case $arg in
     --no-cache) no_cache=(--no-cache) ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $arg (known: --no-cache)" ;;
     *)
       [[ -f infra/docker/$arg.Dockerfile ]] \
@@ -171,7 +171,7 @@ for name in "${names[@]}"; do
   bah run --isolation chroot "$ctr" -- python -m pip freeze --all >"$DIR/report/$name.packages" \
     || die "$name: pip freeze inside the image failed"
   bah rm "$ctr" >/dev/null
-  cache=$([[ ${#no_cache[@]} -gt 0 ]] && echo cold || echo layers)
+  cache=$([[ ${#no_cache[@]} -gt 0 ]] && echo no-cache || echo layers)
   printf '%s\t%s\t%s\t%s\n' "$name" "$seconds" "$bytes" "$cache" >>"$report"
   printf '== %s: built in %s s (%s), %s, %d Python packages: %s\n' "$name" "$seconds" "$cache" \
     "$(human "$bytes")" "$(wc -l <"$DIR/report/$name.packages")" \
