@@ -1,14 +1,15 @@
 """Music analysis benchmark on generated dance grooves with exact truth (issue 18, part 1).
 
-Run: ``.venv/bin/python -m bench.analysis [--quick] [--corpus DIR]``.
+Run: ``.venv/bin/python -m bench.analysis [--quick] [--corpus DIR] [--speed-repeats N]``.
 
 Every pattern of ``choreo_cli/demo/patterns.py`` is rendered in each variant (full mix, drums
 only, a drumless breakdown, +-2 % tempo drift, +-10 ms timing jitter, an ambient intro), each
 variant at its own tempo across the pattern's range, about 32 s long. Each song is analysed by
 ``analyse_samples`` and by plain ``librosa.beat.beat_track``. Per pattern the bench prints tempo
-accuracy, beat F, downbeat F, 8-count phase accuracy and seconds per song, then the corpus's
-real songs, and writes everything to ``bench/results/analysis-<stamp>.json``. ``--quick`` renders
-one variant (the full mix) per pattern.
+accuracy, beat F, downbeat F, 8-count phase accuracy, meter and seconds per song, then the
+corpus's real songs and the warm time to analyse a 3-minute song beside plain librosa, and
+writes everything to ``bench/results/analysis-<stamp>.json``. ``--quick`` renders one variant
+(the full mix) per pattern.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from typing import Any
 import numpy as np
 
 from bench.analysis_metrics import f_measure, phrase_phase_accuracy, tempo_correct
-from choreo_cli.demo.patterns import PATTERNS, VARIANTS, PatternSong, Variant, render_pattern
+from choreo_cli.demo.patterns import (
+    PATTERNS,
+    PATTERNS_BY_NAME,
+    VARIANTS,
+    PatternSong,
+    Variant,
+    render_pattern,
+)
 from choreography.music.analysis import SAMPLE_RATE, analyse_file, analyse_samples
 from choreography.music.librosa_beat import import_librosa_beat
 from schemas.errors import InvalidInput
@@ -203,6 +211,50 @@ def variant_table(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
+SPEED_SONGS = (("house", 128.0), ("trap", 70.0), ("salsa", 190.0))
+SPEED_SECONDS = 180.0
+
+
+def speed(repeats: int) -> list[dict[str, Any]]:
+    """Warm seconds to analyse a 3-minute song, ours beside plain librosa (median of runs).
+
+    Issue 18's budget is 1.2 s on 2 cores; plain ``beat_track`` is the side-by-side baseline.
+    """
+    out = []
+    for name, bpm in SPEED_SONGS:
+        song = render_pattern(PATTERNS_BY_NAME[name], bpm, target_s=SPEED_SECONDS)
+        ours, theirs = [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            analyse_samples(song.y, song.sr)
+            ours.append(time.perf_counter() - started)
+            theirs.append(librosa_beats(song.y.astype(np.float32), song.sr)[2])
+        row = {
+            "song": f"{name} {bpm:g} BPM",
+            "duration_s": song.y.size / song.sr,
+            "ours_s": float(np.median(ours)),
+            "librosa_s": float(np.median(theirs)),
+        }
+        row["ratio"] = row["ours_s"] / row["librosa_s"]
+        out.append(row)
+        print(f"  speed {row['song']}: ours {row['ours_s']:.2f} s", file=sys.stderr, flush=True)
+    return out
+
+
+def speed_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown table of the warm 3-minute timings."""
+    lines = [
+        "| 3-minute song | duration | ours s (median) | plain librosa s | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['song']} | {r['duration_s']:.0f} s | {r['ours_s']:.2f} | {r['librosa_s']:.2f} "
+        f"| {r['ratio']:.1f} |"
+        for r in rows
+    ]
+    return lines
+
+
 def corpus(audio_dir: Path) -> list[dict[str, Any]]:
     """The corpus's real songs: tempo both ways (checked where the corpus states one), time."""
     import librosa  # noqa: PLC0415 - heavy
@@ -264,6 +316,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="one variant (full mix) per pattern")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--no-corpus", action="store_true")
+    parser.add_argument(
+        "--speed-repeats", type=int, default=5, help="runs per 3-minute song (0: skip)"
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -285,9 +340,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             flush=True,
         )
     corpus_rows = [] if args.no_corpus else corpus(args.corpus)
+    speed_rows = speed(args.speed_repeats) if args.speed_repeats > 0 else []
     lines = [*table(rows), "", *variant_table(rows)]
     if corpus_rows:
         lines += ["", *corpus_table(corpus_rows)]
+    if speed_rows:
+        lines += ["", *speed_table(speed_rows)]
     print("\n".join(lines))
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
@@ -299,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "patterns": {p.name: summary([r for r in rows if r.pattern == p.name]) for p in PATTERNS},
         "rows": [asdict(r) for r in rows],
         "corpus": corpus_rows,
+        "speed": speed_rows,
         "wall_s": time.perf_counter() - started,
     }
     path = results / f"analysis-{stamp}.json"

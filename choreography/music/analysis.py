@@ -106,7 +106,8 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
     beat_chroma = _beat_sync(feats.chroma, frames)
     change = beat_grid.harmonic_change(beat_chroma)
     per_bar, _ = beat_grid.beats_per_bar(feats.onset, feats.low_onset, frames, change)
-    phase, phase_conf = beat_grid.bar_phase(feats.low_onset, frames, beat_chroma, per_bar)
+    cues = beat_grid.BarCues(feats.onset, feats.low_onset)
+    phase, phase_conf = beat_grid.bar_phase(cues, frames, beat_chroma, per_bar)
     chord_contrast = beat_grid.bar_change_contrast(change, phase, per_bar)
     tempo = beat_grid.estimate_tempo(
         feats.onset,
@@ -123,7 +124,11 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         novelty = structure_finder.bar_novelty(beat_mfcc, phase, BEATS_PER_BAR)
         bars = structure_finder.boundary_bars(novelty)
         # MusicSection changes start 8-counts, so they decide which bar of each pair is count 1.
-        parity = structure_finder.phrase_parity(bars, novelty)
+        parity = structure_finder.phrase_parity(
+            bars,
+            novelty,
+            groove_bar=_bars_until(beat_grid.groove_start(feats.onset, frames), phase),
+        )
         phrases = build_phrases(beats_s.tolist(), phase + BEATS_PER_BAR * parity, duration)
         boundary_times = [float(beats_s[phase + BEATS_PER_BAR * b]) for b in bars]
     else:
@@ -157,6 +162,11 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
             float(energy[p.first_beat : p.first_beat + COUNTS_PER_PHRASE].mean()) for p in phrases
         ],
     )
+
+
+def _bars_until(beat: int, phase: int) -> int:
+    """Index (from the first downbeat) of the first bar starting at or after ``beat``."""
+    return max(0, -(-(beat - phase) // BEATS_PER_BAR))
 
 
 def _level_reason(level: beat_grid.TempoLevel | None, bpm: float, ambiguous: bool) -> str:

@@ -45,6 +45,12 @@ DANCE_BPM = (55.0, 240.0)
 # meter_score at or above this reads as 3/4: the benchmark's waltzes score 1.8-3.2, its 4/4
 # grooves -2.7-0.5 (docs/MUSIC_ANALYSIS.md).
 TRIPLE_METER_THRESHOLD = 1.0
+# A beat at least this share of the median beat's onset strength starts the groove.
+GROOVE_STRENGTH = 0.25
+MIN_INTRO_BEATS = 2
+# The phase where the groove starts gains this share of the phase scores' spread: it decides
+# between phases the kick, backbeat and chord cues score alike, never against a clear cue.
+GROOVE_PHASE_BONUS = 0.25
 # The tempo is refined from the tracked beats when there are more periods than this.
 MIN_REFINE_SPANS = 8
 # Weight of the kick and bass band, each envelope scaled to its mean, in the tracking envelope.
@@ -412,16 +418,45 @@ def harmonic_change(beat_chroma: Floats, width: int = 2) -> Floats:
     return change
 
 
+def groove_start(onset_env: Floats, beat_frames: Ints) -> int:
+    """Index of the first beat whose onset reaches ``GROOVE_STRENGTH`` of the median beat's.
+
+    Beats tracked through a pulse-free intro (ambient sound, a held chord) are weak; the music
+    proper, and its first bar and 8-count, start at the first strong one.
+    """
+    if beat_frames.size == 0:
+        return 0
+    # Within 70 ms, as the beat F-measure counts a hit: the first frames' onsets are delayed.
+    strength = _peak_at(onset_env, beat_frames.astype(float), radius=3)
+    first = int(np.argmax(strength >= GROOVE_STRENGTH * float(np.median(strength))))
+    # One weak beat is no intro: a hit at the very start of a file has no onset (no frame before).
+    return first if first >= MIN_INTRO_BEATS else 0
+
+
 def bar_phase(
-    low_onset_env: Floats, beat_frames: Ints, beat_chroma: Floats, beats_per_bar: int = 4
+    bands: BarCues, beat_frames: Ints, beat_chroma: Floats, beats_per_bar: int = 4
 ) -> tuple[int, float]:
-    """The beat index of the first downbeat and a 0..1 confidence (margin over the runner-up)."""
+    """The beat index of the first downbeat and a 0..1 confidence (margin over the runner-up).
+
+    Count 1 carries the kick and a chord change. Between phases these cues cannot tell apart
+    (a drum loop without chords), the bar starts where the groove does (:func:`groove_start`).
+    """
     if beat_frames.size < beats_per_bar:
         return 0, 0.0
-    score = _zscore(_peak_at(low_onset_env, beat_frames.astype(float)))
-    score += _zscore(harmonic_change(beat_chroma))
+    frames = beat_frames.astype(float)
+    score = _zscore(_peak_at(bands.low, frames)) + _zscore(harmonic_change(beat_chroma))
     phases = np.array([score[p::beats_per_bar].mean() for p in range(beats_per_bar)])
+    spread = float(np.max(phases) - np.min(phases))
+    phases[groove_start(bands.onset, beat_frames) % beats_per_bar] += GROOVE_PHASE_BONUS * spread
     order = np.argsort(phases)[::-1]
     spread = float(phases[order[0]] - phases[order[-1]])
     margin = float(phases[order[0]] - phases[order[1]])
     return int(order[0]), (margin / spread if spread > 1e-9 else 0.0)
+
+
+@dataclass(frozen=True)
+class BarCues:
+    """The onset envelopes the bar phase is read from."""
+
+    onset: Floats
+    low: Floats

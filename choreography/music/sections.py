@@ -84,11 +84,24 @@ def boundary_bars(novelty: Floats) -> list[int]:
     return sorted(chosen)
 
 
-def phrase_parity(bars: list[int], novelty: Floats) -> int:
-    """0 if 8-counts start on even bars, 1 if odd: the parity where section changes fall."""
+def phrase_parity(bars: list[int], novelty: Floats, groove_bar: int = 0) -> int:
+    """0 if 8-counts start on even bars, 1 if odd: the parity where section changes fall.
+
+    After a pulse-free intro (``groove_bar`` > 0, see ``beats.groove_start``) the first 8-count
+    starts where the groove does. Otherwise section changes decide; when they do not clearly
+    favour one parity (a drum loop, a song without sections), the song's first bar starts one.
+    """
+    if groove_bar > 0:
+        return groove_bar % 2
     odd = sum(float(novelty[b]) for b in bars if b % 2)
     even = sum(float(novelty[b]) for b in bars if b % 2 == 0)
+    if abs(odd - even) < PARITY_MARGIN * (odd + even) or odd + even <= 0:
+        return 0
     return 1 if odd > even else 0
+
+
+# Section changes must favour one bar parity by this share of their total novelty to decide it.
+PARITY_MARGIN = 0.25
 
 
 def phrase_similarity(beat_chroma: Floats, beat_mfcc: Floats, first_beats: list[int]) -> Floats:

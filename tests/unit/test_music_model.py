@@ -107,9 +107,40 @@ def test_bar_phase_follows_low_frequency_accents_and_chord_changes() -> None:
     for bar, start in enumerate(range(1, n_beats, 4)):
         chroma[(bar * 5) % 12, start : start + 4] = 1.0
     chroma[:, 0] = chroma[:, 1]
-    phase, confidence = beat_grid.bar_phase(low, frames, chroma)
+    phase, confidence = beat_grid.bar_phase(beat_grid.BarCues(low, low), frames, chroma)
     assert phase == 1
     assert confidence > 0.5
+
+
+def test_where_kicks_and_chords_cannot_tell_the_bar_starts_with_the_groove() -> None:
+    """A kick on every beat and no chords: the bar starts on the first strong beat after a
+    pulse-free intro (beats 0-5 here are near-silent)."""
+    n_beats, frames_per_beat = 40, 20
+    frames = np.arange(n_beats) * frames_per_beat + 5
+    onset = np.zeros(n_beats * frames_per_beat + 10)
+    onset[frames] = 1.0
+    onset[frames[:6]] = 0.01
+    assert beat_grid.groove_start(onset, frames) == 6
+    phase, _ = beat_grid.bar_phase(beat_grid.BarCues(onset, onset), frames, np.ones((12, n_beats)))
+    assert phase == 6 % 4
+
+
+def test_one_weak_first_beat_is_no_intro() -> None:
+    """A hit at the very start of a file has no onset; that alone does not make an intro."""
+    frames = np.arange(16) * 20
+    onset = np.zeros(330)
+    onset[frames[1:]] = 1.0
+    assert beat_grid.groove_start(onset, frames) == 0
+
+
+def test_eight_counts_start_with_the_groove_after_an_intro() -> None:
+    """After an intro the groove's first bar starts an 8-count, whatever the section changes say;
+    without one, unclear section changes leave 8-counts on the song's first bar."""
+    novelty = np.zeros(24)
+    novelty[[8, 16]] = [1.0, 0.9]
+    assert sections.phrase_parity([8, 16], novelty, groove_bar=3) == 1
+    novelty[[8, 9]] = [1.0, 0.95]
+    assert sections.phrase_parity([8, 9], novelty) == 0
 
 
 def test_beat_sync_keeps_one_column_per_beat_when_a_beat_is_on_frame_0() -> None:

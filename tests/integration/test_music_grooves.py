@@ -1,0 +1,86 @@
+"""The analysis on the benchmark's grooves (choreo_cli/demo/patterns.py), exact truth known.
+
+These pin what issue 18's work fixed: no 2:3 or 3:4 tempo errors, the level dancers count on
+half-time grooves, beats on the kick rather than an off-beat snare, 3/4 detected, 8-counts
+after an intro. The full figures are bench/analysis.py's (docs/MUSIC_ANALYSIS.md).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+
+from bench.analysis_metrics import f_measure, phrase_phase_accuracy
+from choreo_cli.demo.patterns import (
+    PATTERNS,
+    PATTERNS_BY_NAME,
+    Pattern,
+    PatternSong,
+    render_pattern,
+)
+from choreography.music.analysis import analyse_samples
+from choreography.music.model import MusicAnalysis
+
+pytestmark = pytest.mark.integration
+
+
+@cache
+def _song(name: str, bpm: float, variant: str = "full") -> tuple[PatternSong, MusicAnalysis]:
+    song = render_pattern(PATTERNS_BY_NAME[name], bpm, variant, seed=7)  # type: ignore[arg-type]
+    return song, analyse_samples(song.y, song.sr)
+
+
+@pytest.mark.parametrize("pattern", PATTERNS, ids=lambda p: p.name)
+def test_tempo_is_the_truth_times_a_power_of_two_and_the_meter_is_right(pattern: Pattern) -> None:
+    """Every groove: its tempo an octave of the truth at worst (never 2:3 or 3:4), meter right."""
+    low, high = pattern.tempo_range
+    song, a = _song(pattern.name, (low + high) / 2)
+    octaves = np.log2(a.tempo_bpm / song.tempo_bpm)
+    assert abs(octaves - round(octaves)) < 0.03, f"{a.tempo_bpm:.1f} for {song.tempo_bpm}"
+    assert a.beats_per_bar == pattern.beats_per_bar
+
+
+def test_dembow_drums_are_read_at_92_with_beats_on_the_kick() -> None:
+    """Reggaeton drums at 92 BPM were read at 122.3 (3:4), and beats sat on the off-beat snare."""
+    song, a = _song("reggaeton", 92.0, "drums_only")
+    assert a.tempo_bpm == pytest.approx(92.0, rel=0.02)
+    assert f_measure(song.beats_s.tolist(), a.beats_s) >= 0.95
+
+
+def test_house_at_128_is_counted_at_128_and_not_called_ambiguous() -> None:
+    """The centre of dance music: four-on-the-floor at 128, at its level, beats and bars right."""
+    song, a = _song("house", 128.0)
+    assert a.tempo_bpm == pytest.approx(128.0, rel=0.02)
+    assert not a.octave_ambiguous
+    assert f_measure(song.beats_s.tolist(), a.beats_s) >= 0.95
+    assert f_measure(song.downbeats_s.tolist(), a.downbeats_s) >= 0.9
+    assert "alternate" in a.tempo_level
+
+
+def test_trap_is_counted_at_its_felt_tempo_and_flagged() -> None:
+    """Trap written at 140 is counted at 70, where kick and backbeat alternate; the written
+    tempo stays a flagged alternative, and tempo_level says why."""
+    song, a = _song("trap", 70.0)
+    assert a.tempo_bpm == pytest.approx(70.0, rel=0.02)
+    assert a.octave_ambiguous
+    assert any(alt.bpm == pytest.approx(140.0, rel=0.02) for alt in a.tempo_alternatives)
+    assert "counted at" in a.tempo_level
+    assert f_measure(song.beats_s.tolist(), a.beats_s) >= 0.95
+
+
+def test_a_waltz_is_three_four_with_bars_of_three_and_no_eight_counts() -> None:
+    """A 3/4 waltz: downbeats every third beat, and never forced into 8-counts."""
+    song, a = _song("waltz", 90.0)
+    assert a.beats_per_bar == 3
+    assert a.phrases == []
+    assert f_measure(song.downbeats_s.tolist(), a.downbeats_s) >= 0.9
+
+
+def test_eight_counts_start_where_the_groove_does_after_an_ambient_intro() -> None:
+    """A pulse-free intro of 4.3 s: the first 8-count is the groove's first bar, not a bar
+    counted from beats tracked through the intro."""
+    song, a = _song("boom_bap", 100.0, "ambient_intro")
+    phases = phrase_phase_accuracy(song.phrase_starts_s.tolist(), [p.start_s for p in a.phrases])
+    assert phases == pytest.approx(1.0)
