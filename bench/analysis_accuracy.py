@@ -67,5 +67,8 @@ def corpus_table(audio_dir: Path) -> None:
 
 if __name__ == "__main__":
     synthetic_table()
-    default = Path(__file__).resolve().parents[3] / "shared/corpus/librosa-data/audio"
-    corpus_table(Path(sys.argv[1]) if len(sys.argv) > 1 else default)
+    default = Path(__file__).resolve().parents[2] / "shared/corpus/librosa-data/audio"
+    audio = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    if not any(audio.glob("*.ogg")):
+        sys.exit(f"no .ogg songs in {audio}: give the corpus's audio folder as the argument")
+    corpus_table(audio)

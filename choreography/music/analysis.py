@@ -172,6 +172,9 @@ def _bars_until(beat: int, phase: int) -> int:
 def _level_reason(level: beat_grid.TempoLevel | None, bpm: float, ambiguous: bool) -> str:
     """Which level of the pulse was chosen as the counted beat, and why (kept in the blueprint)."""
     reason = level.reason if level else "no pulse family found"
+    if level and abs(np.log2(bpm / level.bpm)) > 0.5:
+        octave = "twice" if bpm > level.bpm else "half"
+        reason += f"; the tracked beats settled at {octave} that level ({level.bpm:.1f} BPM)"
     verdict = "octave ambiguous" if ambiguous else "kicks and backbeats alternate: not ambiguous"
     return f"{bpm:.1f} BPM: {reason}; {verdict}"
 
