@@ -51,6 +51,9 @@ MIN_INTRO_BEATS = 2
 # The phase where the groove starts gains this share of the phase scores' spread: it decides
 # between phases the kick, backbeat and chord cues score alike, never against a clear cue.
 GROOVE_PHASE_BONUS = 0.25
+# A bar-phase cue votes only when its phase means spread this many times their noise level.
+CUE_MIN_SPREAD = 3.0
+EDGE_FRAMES = 3
 # The tempo is refined from the tracked beats when there are more periods than this.
 MIN_REFINE_SPANS = 8
 # Weight of the kick and bass band, each envelope scaled to its mean, in the tracking envelope.
@@ -444,14 +447,34 @@ def bar_phase(
     if beat_frames.size < beats_per_bar:
         return 0, 0.0
     frames = beat_frames.astype(float)
-    score = _zscore(_peak_at(bands.low, frames)) + _zscore(harmonic_change(beat_chroma))
-    phases = np.array([score[p::beats_per_bar].mean() for p in range(beats_per_bar)])
+    # A beat in the first frames has no onset to measure (flux needs a frame before it).
+    measured = beat_frames >= EDGE_FRAMES
+    phases = np.zeros(beats_per_bar)
+    for cue in (_peak_at(bands.low, frames), harmonic_change(beat_chroma)):
+        phases += _phase_means(_zscore(cue), measured, beats_per_bar)
     spread = float(np.max(phases) - np.min(phases))
-    phases[groove_start(bands.onset, beat_frames) % beats_per_bar] += GROOVE_PHASE_BONUS * spread
+    start = groove_start(bands.onset, beat_frames) % beats_per_bar
+    phases[start] += GROOVE_PHASE_BONUS * spread if spread > 0 else 1.0
     order = np.argsort(phases)[::-1]
     spread = float(phases[order[0]] - phases[order[-1]])
     margin = float(phases[order[0]] - phases[order[1]])
     return int(order[0]), (margin / spread if spread > 1e-9 else 0.0)
+
+
+def _phase_means(score: Floats, measured: npt.NDArray[np.bool_], beats_per_bar: int) -> Floats:
+    """A cue's mean z-score per bar phase, or zeros when the phases differ no more than noise.
+
+    With ``n`` beats per phase, the phase means of a z-scored cue without any bar pattern spread
+    about 1/sqrt(n); a cue whose spread stays under ``CUE_MIN_SPREAD`` times that (chord changes
+    in a drum loop, a kick on every beat) does not vote.
+    """
+    means = np.array(
+        [score[p::beats_per_bar][measured[p::beats_per_bar]].mean() for p in range(beats_per_bar)]
+    )
+    per_phase = max(1, int(measured.sum()) // beats_per_bar)
+    if float(np.max(means) - np.min(means)) < CUE_MIN_SPREAD / np.sqrt(per_phase):
+        return np.zeros(beats_per_bar)
+    return means
 
 
 @dataclass(frozen=True)

@@ -205,3 +205,13 @@ def test_a_steady_tone_without_pulse_is_rejected() -> None:
     tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(22050 * 6) / 22050)
     with pytest.raises(InvalidInput, match="beats"):
         analyse_samples(tone, 22050)
+
+
+def test_a_bar_cue_without_a_bar_pattern_does_not_vote() -> None:
+    """Noise spreads the phase means by about 1/sqrt(n): it is dropped; a real accent votes."""
+    rng = np.random.default_rng(1)
+    measured = np.ones(64, dtype=bool)
+    noise = rng.standard_normal(64)
+    assert not np.any(beat_grid._phase_means(noise, measured, 4))
+    accent = np.tile([2.0, -0.5, 0.0, -0.5], 16) + 0.1 * noise
+    assert int(np.argmax(beat_grid._phase_means(accent, measured, 4))) == 0
