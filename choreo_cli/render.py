@@ -26,7 +26,15 @@ def render(
         ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace OUT if it exists.")
+        bool, typer.Option("--overwrite", help="Replace OUT (and its renditions) if they exist.")
+    ] = False,
+    practice: Annotated[
+        bool,
+        typer.Option(
+            "--practice",
+            help="Also render every practice rendition beside OUT: mirrored, 0.75x and 0.5x, "
+            "section and 8-count loops, and the practice page (OUT with .html).",
+        ),
     ] = False,
 ) -> None:
     """Render BLUEPRINT to OUT with a progress bar; exit codes as in job/README.md."""
@@ -37,14 +45,17 @@ def render(
     from job.blueprint_source import read_blueprint_text, validate_blueprint  # noqa: PLC0415
     from job.errors import AssetUnavailable, JobFailure  # noqa: PLC0415
     from job.main import render_options, work_directory  # noqa: PLC0415
-    from job.run import JobContext, render_blueprint  # noqa: PLC0415
+    from job.renditions import (  # noqa: PLC0415
+        ALL_PRACTICE,
+        rendition_suffixes,
+        rendition_uri,
+        with_practice,
+    )
+    from job.run import JobContext, render_with_practice  # noqa: PLC0415
     from job.task_status import NoTaskStatus  # noqa: PLC0415
     from schemas.job_exit import ExitCode  # noqa: PLC0415
     from schemas.settings import JobSettings, PubSubSettings, StorageSettings  # noqa: PLC0415
 
-    if out.exists() and not overwrite:
-        typer.echo(f"{out} exists; pass --overwrite to replace it", err=True)
-        raise typer.Exit(ExitCode.INVALID_BLUEPRINT)
     settings, pubsub = JobSettings(), PubSubSettings()
     storage_settings = StorageSettings()
     if storage_root is not None:
@@ -55,6 +66,21 @@ def render(
         raw = read_blueprint_text("", str(blueprint_path.resolve()), None)
         root, buckets = storage_rules(storage_settings)
         blueprint = validate_blueprint(raw, storage_root=root, allowed_buckets=buckets)
+        if practice:
+            blueprint = with_practice(blueprint, ALL_PRACTICE)
+        asked = blueprint.video_output.practice
+        suffixes = rendition_suffixes(blueprint, asked) if asked is not None else []
+        targets = [out, *(out.parent / rendition_uri(out.name, suffix) for suffix in suffixes)]
+        existing = [str(target) for target in targets if target.exists()]
+        if existing and not overwrite:
+            shown = ", ".join(existing[:3]) + (
+                f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            )
+            typer.echo(
+                f"{shown} exist{'s' if len(existing) == 1 else ''}; pass --overwrite to replace",
+                err=True,
+            )
+            raise typer.Exit(ExitCode.INVALID_BLUEPRINT)
         storage = build_storage(storage_settings, pubsub.project_id)
         with (
             work_directory(settings.work_dir) as work_dir,
@@ -72,14 +98,18 @@ def render(
                 download_workers=settings.download_workers,
                 storage_retries=settings.storage_retries,
             )
-            result = render_blueprint(
+            rendered = render_with_practice(
                 blueprint,
                 context,
                 work_dir / "video.mp4",
                 lambda percent: bar.update(task, completed=percent),
+                video_name=out.name,
             )
+            result = rendered.assembled
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(result.path, out)
+            for item in rendered.renditions:
+                shutil.move(item.path, out.parent / rendition_uri(out.name, item.suffix))
     except JobFailure as failure:
         hint = (
             _missing_asset_hint(storage_settings) if isinstance(failure, AssetUnavailable) else ""
@@ -88,6 +118,9 @@ def render(
         raise typer.Exit(failure.exit_code) from failure
     cached = f"{result.pieces_cached}/{result.pieces} pieces cached"
     typer.echo(f"{out}: {result.duration_s:.2f} s, {result.frames} frames, {cached}")
+    for item in rendered.renditions:
+        what = item.label or (f"{item.speed:g}x" if item.speed else item.kind)
+        typer.echo(f"  {item.kind}: {out.parent / rendition_uri(out.name, item.suffix)} ({what})")
 
 
 def _missing_asset_hint(settings: Any) -> str:

@@ -26,11 +26,14 @@ from job.assemble import Assembled, RenderOptions, assemble_video
 from job.errors import JobFailure, NotOwner, StatusFailed, StorageFailed
 from job.fetch import fetch_inputs
 from job.notify import JobPublisher
+from job.practice_page import practice_page
+from job.renditions import RenditionFile, render_renditions, rendition_uri
 from job.task_status import OutboxMessage, Start, TaskStatus
+from job.timeline import ClipFile
 from lifecycle.task_failure import failure_event, failure_reason
 from schemas.blueprint import Blueprint
 from schemas.event_codec import new_event
-from schemas.events import SOURCE_JOB, VideoCompleted
+from schemas.events import SOURCE_JOB, Rendition, VideoCompleted
 from schemas.task_state import State
 
 log = logging.getLogger(__name__)
@@ -60,10 +63,8 @@ class JobOutcome:
     announced: bool
 
 
-def render_blueprint(
-    blueprint: Blueprint, context: JobContext, out: Path, on_progress: Callable[[float], None]
-) -> Assembled:
-    """Fetch the inputs into the work directory and assemble the video into ``out``."""
+def _fetch(blueprint: Blueprint, context: JobContext) -> tuple[ClipFile, dict[str, ClipFile]]:
+    """Download the song and the clips into the work directory."""
     downloads = context.render.work_dir / "inputs"
     song, clips = fetch_inputs(
         context.storage,
@@ -73,7 +74,56 @@ def render_blueprint(
         retries=context.storage_retries,
         base_delay_s=context.retry_base_delay_s,
     )
+    return song, clips
+
+
+def render_blueprint(
+    blueprint: Blueprint, context: JobContext, out: Path, on_progress: Callable[[float], None]
+) -> Assembled:
+    """Fetch the inputs into the work directory and assemble the video into ``out``."""
+    song, clips = _fetch(blueprint, context)
     return assemble_video(blueprint, song, clips, out, context.render, on_progress=on_progress)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The main video and the practice renditions rendered beside it."""
+
+    assembled: Assembled
+    renditions: tuple[RenditionFile, ...]
+
+
+def render_with_practice(
+    blueprint: Blueprint,
+    context: JobContext,
+    out: Path,
+    on_progress: Callable[[float], None],
+    *,
+    video_name: str,
+) -> Rendered:
+    """:func:`render_blueprint`, then the renditions ``video_output.practice`` asks for; the
+    page refers to the video and the renditions by names beside ``video_name``."""
+    song, clips = _fetch(blueprint, context)
+    assembled = assemble_video(blueprint, song, clips, out, context.render, on_progress=on_progress)
+    practice = blueprint.video_output.practice
+    if practice is None or not practice.wanted:
+        return Rendered(assembled, ())
+    made = render_renditions(
+        blueprint, practice, main=out, song=song, clips=clips, options=context.render
+    )
+    if practice.page:
+        started = time.monotonic()
+        links = [(_link_label(item), rendition_uri(video_name, item.suffix)) for item in made
+                 if item.kind != "loop"]  # fmt: skip
+        page = context.render.work_dir / "renditions" / "page.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(practice_page(blueprint, video_name, links), encoding="utf-8")
+        made.append(RenditionFile("page", page, ".html", seconds=time.monotonic() - started))
+    return Rendered(assembled, tuple(made))
+
+
+def _link_label(item: RenditionFile) -> str:
+    return "mirrored video" if item.kind == "mirror" else f"{item.speed:g}x video"
 
 
 def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
@@ -86,9 +136,15 @@ def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
             return JobOutcome(video_uri, None, uploaded=False, announced=False)
         started = time.monotonic()
         out = context.render.work_dir / "video.mp4"
-        assembled = render_blueprint(
-            blueprint, context, out, lambda percent: context.status.progress(task_id, percent)
+        rendered = render_with_practice(
+            blueprint,
+            context,
+            out,
+            lambda percent: context.status.progress(task_id, percent),
+            video_name=video_uri.rsplit("/", 1)[-1],
         )
+        assembled = rendered.assembled
+        renditions = upload_renditions(context, rendered.renditions, video_uri)
         uploaded = upload_video(context, out, video_uri)
         event = new_event(
             VideoCompleted(
@@ -100,6 +156,7 @@ def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
                 fps=blueprint.video_output.fps,
                 size_bytes=out.stat().st_size,
                 completed_at=datetime.now(UTC),
+                renditions=renditions,
             ),
             source=SOURCE_JOB,
         )
@@ -156,6 +213,19 @@ def upload_video(context: JobContext, video: Path, uri: str) -> bool:
             "video already uploaded by an earlier run; keeping it", extra={"step": "upload"}
         )
     return created
+
+
+def upload_renditions(
+    context: JobContext, renditions: tuple[RenditionFile, ...], video_uri: str
+) -> list[Rendition]:
+    """Upload each rendition beside the video under its deterministic name, keeping one an
+    earlier run of the task already uploaded (a retry neither duplicates nor loses any)."""
+    listed = []
+    for item in renditions:
+        uri = rendition_uri(video_uri, item.suffix)
+        upload_video(context, item.path, uri)
+        listed.append(Rendition(kind=item.kind, uri=uri, speed=item.speed, label=item.label))
+    return listed
 
 
 def record_failure(

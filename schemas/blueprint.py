@@ -401,6 +401,41 @@ class Overlays(_Contract):
     """Show each move's name while it plays."""
 
 
+PRACTICE_SPEEDS: tuple[float, ...] = (0.75, 0.5)
+"""The slow renditions a blueprint may ask for (pitch kept)."""
+PracticeSpeed = Annotated[float, Field(json_schema_extra={"enum": list(PRACTICE_SPEEDS)})]
+
+
+class Practice(_Contract):
+    """Practice renditions rendered beside the video (docs/PRACTICE.md); all off by default."""
+
+    mirror: bool = False
+    """A mirrored video (``<video>-mirror.mp4``); the overlays are not mirrored."""
+    slow: Annotated[list[PracticeSpeed], Field(max_length=2)] = Field(default_factory=list)
+    """Slowed copies (``<video>-slow075.mp4``, ``-slow050``), audio slowed with its pitch kept."""
+    loops: bool = False
+    """One clip per section and per 8-count with the counts overlaid (``<video>-loop-*.mp4``)."""
+    page: bool = False
+    """A static practice page (``<video>.html``) with loop, speed and mirror controls."""
+
+    @field_validator("slow")
+    @classmethod
+    def _known_distinct_speeds(cls, value: list[float]) -> list[float]:
+        unknown = [speed for speed in value if speed not in PRACTICE_SPEEDS]
+        if unknown:
+            raise PydanticCustomError(
+                "unknown_speed", "{speed} is not one of 0.75, 0.5", {"speed": unknown[0]}
+            )
+        if len(set(value)) != len(value):
+            raise PydanticCustomError("repeated_speed", "each speed at most once")
+        return value
+
+    @property
+    def wanted(self) -> bool:
+        """True when any rendition is asked for."""
+        return self.mirror or bool(self.slow) or self.loops or self.page
+
+
 class VideoOutput(_Contract):
     """The video to render."""
 
@@ -420,6 +455,8 @@ class VideoOutput(_Contract):
     """Audio fade-out at the end of the window."""
     overlays: Overlays
     """Overlay switches."""
+    practice: Practice | None = None
+    """Practice renditions to render beside the video; null or absent: none."""
 
     @field_validator("width", "height")
     @classmethod

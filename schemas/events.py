@@ -191,6 +191,22 @@ class BlueprintReady(_Payload):
     blueprint_uri: StorageUri | None = None
 
 
+RenditionKind = Literal["mirror", "slow", "loop", "page"]
+
+
+class Rendition(_Payload):
+    """A practice rendition uploaded beside the video (docs/PRACTICE.md)."""
+
+    kind: RenditionKind
+    """``mirror``, ``slow`` (see ``speed``), ``loop`` (see ``label``) or the practice ``page``."""
+    uri: StorageUri
+    """Where it is."""
+    speed: float | None = Field(default=None, gt=0, le=1)
+    """Playback speed of a ``slow`` rendition (0.75, 0.5)."""
+    label: Annotated[NonBlankText, Field(max_length=80)] | None = None
+    """What a ``loop`` covers, e.g. ``section 2 (chorus)`` or ``8-count 5``."""
+
+
 class VideoCompleted(_Payload):
     """The video for a task is uploaded."""
 
@@ -202,6 +218,8 @@ class VideoCompleted(_Payload):
     fps: float = Field(gt=0, le=240)
     size_bytes: int = Field(ge=1)
     completed_at: AwareDatetime
+    renditions: Annotated[list[Rendition], Field(max_length=600)] = Field(default_factory=list)
+    """Practice renditions uploaded beside the video (empty when none were asked for)."""
 
 
 class TaskFailed(_Payload):
