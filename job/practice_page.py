@@ -4,7 +4,8 @@ Pure string templating: no server, no network, no script or style from elsewhere
 works opened from the file system. Every text from the blueprint (titles, section and move names)
 is HTML-escaped; numbers are formatted by us. The page plays the video beside it, loops a section
 or an 8-count (A-B on ``timeupdate``), sets the speed (``playbackRate`` with ``preservesPitch``),
-mirrors the picture (CSS ``scaleX(-1)`` on the video only) and draws the timeline as inline SVG.
+mirrors the picture (CSS ``scaleX(-1)`` on the video only, its native controls hidden meanwhile
+since they would be mirrored too) and draws the timeline as inline SVG.
 """
 
 from __future__ import annotations
@@ -121,7 +122,12 @@ document.querySelectorAll('button.speed').forEach(button => {
 });
 document.getElementById('mirror').addEventListener('click', () => {
   const on = video.classList.toggle('mirrored');
+  // The native controls live inside the video element and would be mirrored with it.
+  video.controls = !on;
   document.getElementById('mirror').setAttribute('aria-pressed', String(on));
+});
+document.getElementById('play').addEventListener('click', () => {
+  if (video.paused) { video.play().catch(() => {}); } else { video.pause(); }
 });
 """
 
@@ -146,7 +152,7 @@ li.section {{ font-weight: bold; }}
 <h1>{title}</h1>
 <video id="video" src="{video}" controls preload="auto"></video>
 {timeline}
-<p>Speed: {speeds}
+<p><button type="button" id="play">Play / pause</button> Speed: {speeds}
 <button type="button" id="mirror" aria-pressed="false">Mirror</button>
 <button type="button" id="noloop">Stop looping</button></p>
 <h2>Loops</h2>

@@ -17,6 +17,18 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# Chromium runs the practice page's browser test (tests/integration/test_practice_page_browser.py),
+# driven over the DevTools protocol on a pipe. Without root it is only reported: the test skips.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing: chromium, the browser test will skip (install with: sudo apt-get install -y chromium)" >&2
+  else
+    echo "== installing chromium from Debian"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+fi
+
 if ! command -v uv >/dev/null 2>&1; then
   echo "== installing uv"
   python3 -m pip install -q uv
