@@ -197,6 +197,23 @@ def test_job_image_holds_none_of_the_heavy_libraries(containers: dict[str, Conta
     assert done.stdout.strip() == "[]"
 
 
+# What apt downloads or caches to install a package; debian-slim's apt clean-up removes it.
+APT_LEFTOVERS = (
+    "import glob; "
+    "print(glob.glob('/var/cache/apt/archives/*.deb') + glob.glob('/var/cache/apt/*.bin'))"
+)
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_image_keeps_no_downloaded_debian_packages(
+    containers: dict[str, Container], name: str
+) -> None:
+    """No .deb nor apt package cache is left in an image (they were 202 MB of the job image)."""
+    done = _container(containers, name).run(["python", "-c", APT_LEFTOVERS], timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def _installed(container: Container) -> dict[str, dict[str, Any]]:
     done = container.run(["python", "-c", PROBE], timeout=120)
     assert done.returncode == 0, done.stderr
