@@ -120,6 +120,7 @@ def render_report(report: TaskReport) -> RenderableType:
         lines.append(Text(f"execution: {task.execution_name}"))
     if task.video_uri:
         lines.append(Text(f"video: {task.video_uri}", style="green"))
+    lines += [Text(line, style="green") for line in rendition_lines(report.renditions)]
     if task.error:
         lines.append(Text(f"error ({task.error_stage or '?'}): {task.error}", style="red"))
     return Group(*lines)
@@ -191,8 +192,26 @@ def _duration(seconds: float) -> str:
 def _detail(detail: dict[str, Any] | None) -> str:
     if not detail:
         return ""
-    shown = {k: v for k, v in detail.items() if k not in ("event_id",)}
+    # Renditions get lines of their own (rendition_lines), not a run-on detail.
+    shown = {k: v for k, v in detail.items() if k not in ("event_id", "renditions")}
     return ", ".join(f"{key}={value}" for key, value in shown.items())
+
+
+def rendition_lines(renditions: list[dict[str, Any]]) -> list[str]:
+    """One line per mirror, slow copy and page; the loops as a count and their first URI."""
+    lines = []
+    loops = [item for item in renditions if item.get("kind") == "loop"]
+    for item in renditions:
+        kind = item.get("kind")
+        if kind == "loop":
+            continue
+        what = f"slow {item.get('speed')}x" if kind == "slow" else kind
+        lines.append(f"{what}: {item.get('uri')}")
+    if loops:
+        lines.append(
+            f"loops: {len(loops)} clips ({loops[0].get('label')}: {loops[0].get('uri')}, ...)"
+        )
+    return lines
 
 
 def _fail(message: str) -> NoReturn:

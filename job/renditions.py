@@ -205,15 +205,21 @@ def loop_args(
     """Re-encode ``video`` once with a keyframe at each boundary frame and split it there into
     ``pattern`` (``loop-%03d.mp4``): file ``i`` holds the frames from boundary ``i - 1`` (file 0
     from the start) to boundary ``i``."""
+    head = [
+        "ffmpeg", *_COMMON, *settings.input_threads(), *media_input(video, OWN_MP4_DEMUXER),
+        "-map", "0:v:0", "-map", "0:a:0", *settings.codec_args(), *AUDIO_CODEC_ARGS,
+        "-map_metadata", "-1",
+    ]  # fmt: skip
+    if not boundaries:
+        # One loop over the whole video (a single section): file 0, no split.
+        return [*head, "-movflags", "+faststart", "-f", "mp4", str(pattern) % 0]
     # Half a frame early: the first frame at or after the time is the boundary frame itself.
     times = ",".join(f"{(frame - 0.5) / settings.fps:.6f}" for frame in boundaries)
     return [
-        "ffmpeg", *_COMMON, *settings.input_threads(), *media_input(video, OWN_MP4_DEMUXER),
-        "-map", "0:v:0", "-map", "0:a:0", *settings.codec_args(),
-        "-force_key_frames", times, *AUDIO_CODEC_ARGS,
+        *head, "-force_key_frames", times,
         "-f", "segment", "-segment_times", times, "-segment_format", "mp4",
         "-segment_format_options", "movflags=+faststart", "-reset_timestamps", "1",
-        "-map_metadata", "-1", str(pattern),
+        str(pattern),
     ]  # fmt: skip
 
 

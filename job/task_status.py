@@ -24,6 +24,7 @@ from lifecycle.outbox import add_to_outbox
 from lifecycle.task_store import transition
 from schemas.event_codec import to_pubsub
 from schemas.event_envelope import ChoreoEvent
+from schemas.events import VideoCompleted
 from schemas.task_state import StaleState, State, check_transition
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,9 @@ class PostgresTaskStatus:
                 state, owner = _locked_row(conn, task_id)
                 if state not in sources or not self._owns(owner):
                     return None
-                transition(conn, task_id, sources, to, detail=self._detail(fields), **fields)
+                done = event.data if isinstance(event.data, VideoCompleted) else None
+                detail = {**self._detail(fields), **(done.rendition_detail() if done else {})}
+                transition(conn, task_id, sources, to, detail=detail, **fields)
                 row_id = add_to_outbox(conn, event)
         except (psycopg.Error, StaleState) as exc:
             raise StatusFailed(

@@ -221,6 +221,14 @@ class VideoCompleted(_Payload):
     renditions: Annotated[list[Rendition], Field(max_length=600)] = Field(default_factory=list)
     """Practice renditions uploaded beside the video (empty when none were asked for)."""
 
+    def rendition_detail(self) -> dict[str, list[dict[str, object]]]:
+        """``{"renditions": [...]}`` for the completion's ``task_history`` row, which is where
+        ``choreo status`` reads them (they have no column); empty when there are none."""
+        if not self.renditions:
+            return {}
+        listed = [item.model_dump(mode="json", exclude_none=True) for item in self.renditions]
+        return {"renditions": listed}
+
 
 class TaskFailed(_Payload):
     """A task stopped for good at ``stage``; ``reason`` is for humans, ``error_code`` for code."""

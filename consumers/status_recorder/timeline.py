@@ -37,6 +37,15 @@ class TaskReport:
     history: list[HistoryRow]
     blueprint: BlueprintSummary | None
 
+    @property
+    def renditions(self) -> list[dict[str, Any]]:
+        """The practice renditions recorded with the task's completion (newest such row)."""
+        for step in reversed(self.history):
+            listed = (step.detail or {}).get("renditions")
+            if step.to_state.value == "completed" and isinstance(listed, list):
+                return [item for item in listed if isinstance(item, dict)]
+        return []
+
 
 @dataclass(frozen=True)
 class TaskListing:
@@ -113,6 +122,7 @@ def report_json(report: TaskReport) -> dict[str, Any]:
             for step in report.history
         ],
         "blueprint": asdict(report.blueprint) if report.blueprint else None,
+        "renditions": report.renditions,
     }
 
 

@@ -134,6 +134,13 @@ def test_loops_force_a_keyframe_at_each_boundary_and_split_there() -> None:
     assert args[-1] == "/w/loop-%03d.mp4"
 
 
+def test_a_single_loop_is_the_whole_video_without_a_split() -> None:
+    """No boundary (one section over the whole video): one MP4 file, file 0 of the pattern."""
+    args = loop_args(Path("/w/v.mp4"), Path("/w/loop-%03d.mp4"), [], EncodeSettings(64, 64, FPS))
+    assert "segment" not in args and "-force_key_frames" not in args
+    assert args[-3:] == ["-f", "mp4", "/w/loop-000.mp4"]
+
+
 def test_video_completed_lists_renditions_and_defaults_to_none() -> None:
     """The field is additive: an event without it has no renditions; a bad kind is refused."""
     base = {

@@ -20,6 +20,7 @@ from schemas.events import (
     SOURCE_BLUEPRINT_CONSUMER,
     SOURCE_JOB,
     BlueprintReady,
+    Rendition,
     TaskFailed,
     VideoCompleted,
 )
@@ -66,6 +67,21 @@ def test_completion_the_job_could_not_write_is_recorded() -> None:
     assert last.detail is not None and last.detail["by"] == "status-recorder"
     assert last.detail["video_uri"] == "videos/t-render.mp4"
     assert db.locks == ["t-render"] and db.outbox == {}
+
+
+def test_a_completion_records_the_renditions_it_lists() -> None:
+    """The renditions of video.completed land on the completion's history row, where
+    ``choreo status`` reads them."""
+    db = FakeDatabase()
+    db.add_task("t-prac", State.RENDERING)
+    event = completed("t-prac")
+    listed = [Rendition(kind="slow", uri="videos/t-prac-slow050.mp4", speed=0.5)]
+    data = event.data.model_copy(update={"renditions": listed})
+    deliver(db, CONSUMER, record_status, event.model_copy(update={"data": data}))
+    assert db.history[-1].detail is not None
+    assert db.history[-1].detail["renditions"] == [
+        {"kind": "slow", "uri": "videos/t-prac-slow050.mp4", "speed": 0.5}
+    ]
 
 
 def test_dispatched_task_completes_through_rendering() -> None:

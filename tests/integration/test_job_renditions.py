@@ -1,0 +1,111 @@
+"""The job with practice renditions on real PostgreSQL: uploaded, announced, shown, not doubled."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from choreo_cli.main import app
+from consumers.status_recorder.timeline import load_report
+from schemas.event_codec import from_pubsub
+from schemas.events import VideoCompleted
+from schemas.job_exit import ExitCode
+from tests.fixtures.blueprints import (
+    TEST_CLIPS,
+    MovePlan,
+    build_blueprint,
+    insert_task,
+    outbox_types,
+    run_job_process,
+    task_row,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+COMPLETED = "com.choreo.video.completed.v1"
+EXPECTED = [
+    ("mirror", "-mirror.mp4"), ("slow", "-slow050.mp4"), ("loop", "-loop-section-01.mp4"),
+    ("loop", "-loop-count-001.mp4"), ("page", ".html"),
+]  # fmt: skip
+
+
+def _blueprint(task_id: str) -> dict[str, Any]:
+    """Four 2-count moves (4 s, one section, one 8-count) asking for one of each rendition."""
+    moves = [MovePlan(spec.key) for spec in TEST_CLIPS[:4]]
+    document = build_blueprint(moves, task_id=task_id, width=320, height=180, count_numbers=True)
+    document["video_output"]["practice"] = {
+        "mirror": True, "slow": [0.5], "loops": True, "page": True,
+    }  # fmt: skip
+    return document
+
+
+def _run(task_id: str, database_url: str, storage: Path, cache: Path) -> None:
+    env = {
+        "DATABASE_URL": database_url, "STORAGE_ROOT": str(storage),
+        "JOB_CACHE_DIR": str(cache), "JOB_PUBLISH": "outbox",
+    }  # fmt: skip
+    done = run_job_process(_blueprint(task_id), env)
+    assert done.returncode == ExitCode.DONE, done.stderr
+
+
+def _announced(database_url: str) -> list[VideoCompleted]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT data, attributes FROM outbox ORDER BY id").fetchall()
+    events = [from_pubsub(bytes(data), dict(attributes)).event for data, attributes in rows]
+    return [event.data for event in events if isinstance(event.data, VideoCompleted)]
+
+
+def test_renditions_are_uploaded_announced_and_shown_by_status(
+    database_url: str, job_media: Path, tmp_path: Path
+) -> None:
+    """One run: every rendition beside the video, listed once in video.completed, recorded on
+    the completion's history row and printed by ``choreo status``."""
+    storage = tmp_path / "storage"
+    shutil.copytree(job_media, storage)
+    insert_task(database_url, "task-practice")
+    _run("task-practice", database_url, storage, tmp_path / "cache")
+    expected = [(kind, f"videos/task-practice{suffix}") for kind, suffix in EXPECTED]
+    assert sorted(p.name for p in (storage / "videos").iterdir()) == sorted(
+        [uri.split("/")[1] for _, uri in expected] + ["task-practice.mp4"]
+    )
+    (event,) = _announced(database_url)
+    assert [(item.kind, item.uri) for item in event.renditions] == expected
+    assert event.renditions[1].speed == 0.5
+    assert event.renditions[3].label == "8-count 1"
+    with psycopg.connect(database_url) as conn:
+        report = load_report(conn, "task-practice")
+    assert [(item["kind"], item["uri"]) for item in report.renditions] == expected
+    shown = CliRunner().invoke(app, ["status", "task-practice"], env={"DATABASE_URL": database_url})
+    assert shown.exit_code == 0, shown.output
+    assert "mirror: videos/task-practice-mirror.mp4" in shown.output
+    assert "slow 0.5x: videos/task-practice-slow050.mp4" in shown.output
+    assert "loops: 2 clips" in shown.output
+    assert "page: videos/task-practice.html" in shown.output
+
+
+def test_a_retry_after_a_crash_keeps_what_was_uploaded_and_adds_what_was_missing(
+    database_url: str, job_media: Path, tmp_path: Path
+) -> None:
+    """A crashed run left the mirror uploaded and the task rendering: the rerun keeps that
+    file, uploads the rest, lists each rendition once, and writes one video.completed."""
+    storage = tmp_path / "storage"
+    shutil.copytree(job_media, storage)
+    (storage / "videos").mkdir()
+    earlier = storage / "videos/task-retried-mirror.mp4"
+    earlier.write_bytes(b"mirror uploaded by the crashed run")
+    insert_task(database_url, "task-retried", state="rendering")
+    _run("task-retried", database_url, storage, tmp_path / "cache")
+    assert earlier.read_bytes() == b"mirror uploaded by the crashed run"
+    for _, suffix in EXPECTED:
+        assert (storage / f"videos/task-retried{suffix}").stat().st_size > 0
+    assert task_row(database_url, "task-retried")["state"] == "completed"
+    (event,) = _announced(database_url)
+    assert len(event.renditions) == len(EXPECTED) == len({item.uri for item in event.renditions})
+    # A second run of the completed task renders, uploads and announces nothing more.
+    _run("task-retried", database_url, storage, tmp_path / "cache")
+    assert outbox_types(database_url) == [(COMPLETED, False)]
