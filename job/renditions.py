@@ -9,9 +9,9 @@ Each reuses what the main render left behind:
 - **slow** rescales the main video's timestamps (``-itsscale``) and copies its H.264 stream as it
   is; only the audio is re-encoded, slowed with its pitch kept (``rubberband`` when this FFmpeg
   has it, else ``atempo``).
-- **loops** re-encode the main video once per family (sections, 8-counts) with a keyframe forced
-  at each boundary, split there by the segment muxer. The counts are overlaid: from the main video
-  when it shows them, else from a rendition assembled with the count overlay on.
+- **loops** decode the main video once and encode it once per family (sections, 8-counts), with
+  a keyframe forced at each boundary, split there by the segment muxer. The counts are overlaid:
+  from the main video when it shows them, else from a copy assembled with the count overlay on.
 
 The argument builders are pure; :func:`render_renditions` runs them.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -200,27 +201,28 @@ def _atempo(speed: float) -> str:
 
 
 def loop_args(
-    video: Path, pattern: Path, boundaries: list[int], settings: EncodeSettings
+    video: Path, outputs: Sequence[tuple[Path, Sequence[int]]], settings: EncodeSettings
 ) -> list[str]:
-    """Re-encode ``video`` once with a keyframe at each boundary frame and split it there into
-    ``pattern`` (``loop-%03d.mp4``): file ``i`` holds the frames from boundary ``i - 1`` (file 0
-    from the start) to boundary ``i``."""
-    head = [
-        "ffmpeg", *_COMMON, *settings.input_threads(), *media_input(video, OWN_MP4_DEMUXER),
-        "-map", "0:v:0", "-map", "0:a:0", *settings.codec_args(), *AUDIO_CODEC_ARGS,
-        "-map_metadata", "-1",
-    ]  # fmt: skip
-    if not boundaries:
-        # One loop over the whole video (a single section): file 0, no split.
-        return [*head, "-movflags", "+faststart", "-f", "mp4", str(pattern) % 0]
-    # Half a frame early: the first frame at or after the time is the boundary frame itself.
-    times = ",".join(f"{(frame - 0.5) / settings.fps:.6f}" for frame in boundaries)
-    return [
-        *head, "-force_key_frames", times,
-        "-f", "segment", "-segment_times", times, "-segment_format", "mp4",
-        "-segment_format_options", "movflags=+faststart", "-reset_timestamps", "1",
-        str(pattern),
-    ]  # fmt: skip
+    """Decode ``video`` once and encode it once per output, each with a keyframe at each of its
+    boundary frames and split there into its ``pattern`` (``loop-%03d.mp4``): file ``i`` holds
+    the frames from boundary ``i - 1`` (file 0 from the start) to boundary ``i``."""
+    args = ["ffmpeg", *_COMMON, *settings.input_threads(), *media_input(video, OWN_MP4_DEMUXER)]
+    for pattern, boundaries in outputs:
+        args += ["-map", "0:v:0", "-map", "0:a:0", *settings.codec_args(), *AUDIO_CODEC_ARGS,
+                 "-map_metadata", "-1"]  # fmt: skip
+        if not boundaries:
+            # One loop over the whole video (a single section): file 0, no split.
+            args += ["-movflags", "+faststart", "-f", "mp4", str(pattern) % 0]
+            continue
+        # Half a frame early: the first frame at or after the time is the boundary frame itself.
+        times = ",".join(f"{(frame - 0.5) / settings.fps:.6f}" for frame in boundaries)
+        args += [
+            "-force_key_frames", times,
+            "-f", "segment", "-segment_times", times, "-segment_format", "mp4",
+            "-segment_format_options", "movflags=+faststart", "-reset_timestamps", "1",
+            str(pattern),
+        ]  # fmt: skip
+    return args
 
 
 def render_renditions(
@@ -276,28 +278,33 @@ def _loops(
     output = blueprint.video_output
     settings = EncodeSettings(output.width, output.height, output.fps, options.preset, options.crf)
     spans = loop_spans(blueprint)
-    made: list[RenditionFile] = []
-    for family in ("section", "count"):
-        chosen = [span for span in spans if span.family == family]
-        if not chosen:
-            continue
+    families = [
+        (family, [span for span in spans if span.family == family])
+        for family in ("section", "count")
+    ]
+    families = [(family, chosen) for family, chosen in families if chosen]
+    total = cut_frames(blueprint)[-1]
+    outputs: list[tuple[Path, list[int]]] = []
+    for family, chosen in families:
         # Boundaries between contiguous spans; a file before the first span is thrown away.
         boundaries = sorted({span.start_frame for span in chosen} - {0})
-        boundaries += (
-            [chosen[-1].end_frame] if chosen[-1].end_frame < cut_frames(blueprint)[-1] else []
-        )
+        boundaries += [chosen[-1].end_frame] if chosen[-1].end_frame < total else []
         folder = out_dir / f"loops-{family}"
         folder.mkdir(exist_ok=True)
-        run_ffmpeg(
-            loop_args(source, folder / "loop-%03d.mp4", boundaries, settings),
-            what=f"the {family} loops",
-            timeout_s=options.timeout_s,
-        )
+        outputs.append((folder / "loop-%03d.mp4", boundaries))
+    # Both families from one run: the video is decoded once and encoded once per family.
+    run_ffmpeg(
+        loop_args(source, outputs, settings), what="the loop clips", timeout_s=options.timeout_s
+    )
+    made: list[RenditionFile] = []
+    for (family, chosen), (pattern, _) in zip(families, outputs, strict=True):
         offset = 0 if chosen[0].start_frame == 0 else 1
         for position, span in enumerate(chosen):
-            path = folder / f"loop-{position + offset:03d}.mp4"
+            path = pattern.with_name(f"loop-{position + offset:03d}.mp4")
             if not path.is_file():
-                raise FfmpegFailed(f"{span.label}: no loop clip was written", step="renditions")
+                raise FfmpegFailed(
+                    f"{span.label}: no {family} loop clip was written", step="renditions"
+                )
             made.append(RenditionFile("loop", path, loop_suffix(span), label=span.label))
     log.info(
         "loops rendered",

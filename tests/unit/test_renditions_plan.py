@@ -126,7 +126,7 @@ def test_a_slow_speed_outside_0_1_is_refused() -> None:
 def test_loops_force_a_keyframe_at_each_boundary_and_split_there() -> None:
     """Boundary frames 96 and 192 at 24 fps are forced and split half a frame early."""
     args = loop_args(
-        Path("/w/v.mp4"), Path("/w/loop-%03d.mp4"), [96, 192], EncodeSettings(640, 360, FPS)
+        Path("/w/v.mp4"), [(Path("/w/loop-%03d.mp4"), [96, 192])], EncodeSettings(640, 360, FPS)
     )
     times = "3.979167,7.979167"
     assert args[args.index("-force_key_frames") + 1] == times
@@ -134,9 +134,24 @@ def test_loops_force_a_keyframe_at_each_boundary_and_split_there() -> None:
     assert args[-1] == "/w/loop-%03d.mp4"
 
 
+def test_both_loop_families_come_from_one_decode() -> None:
+    """One input, two encoded outputs, each with its own boundaries."""
+    args = loop_args(
+        Path("/w/v.mp4"),
+        [(Path("/w/s/loop-%03d.mp4"), [96]), (Path("/w/c/loop-%03d.mp4"), [48, 96])],
+        EncodeSettings(640, 360, FPS),
+    )
+    assert args.count("-i") == 1
+    assert args.count("libx264") == 2
+    forced = [args[i + 1] for i, arg in enumerate(args) if arg == "-force_key_frames"]
+    assert forced == ["3.979167", "1.979167,3.979167"]
+
+
 def test_a_single_loop_is_the_whole_video_without_a_split() -> None:
     """No boundary (one section over the whole video): one MP4 file, file 0 of the pattern."""
-    args = loop_args(Path("/w/v.mp4"), Path("/w/loop-%03d.mp4"), [], EncodeSettings(64, 64, FPS))
+    args = loop_args(
+        Path("/w/v.mp4"), [(Path("/w/loop-%03d.mp4"), [])], EncodeSettings(64, 64, FPS)
+    )
     assert "segment" not in args and "-force_key_frames" not in args
     assert args[-3:] == ["-f", "mp4", "/w/loop-000.mp4"]
 
