@@ -112,7 +112,10 @@ class GcsStorage:
         try:
             with _sorted_errors(uri):
                 blob.upload_from_filename(
-                    str(source), content_type="video/mp4", if_generation_match=0, retry=None
+                    str(source),
+                    content_type=content_type(key),
+                    if_generation_match=0,
+                    retry=None,
                 )
         except PermanentStorageError as exc:
             if isinstance(exc.__cause__, api.PreconditionFailed):
@@ -161,3 +164,12 @@ def _check_digest(uri: str, path: Path, *, md5: str | None, crc32c: str | None) 
                 checksum.update(block)  # type: ignore[no-untyped-call]
         if base64.b64encode(checksum.digest()).decode() != crc32c:  # type: ignore[no-untyped-call]
             raise TransientStorageError(f"{uri}: CRC32C of the download does not match")
+
+
+CONTENT_TYPES: Mapping[str, str] = {".mp4": "video/mp4", ".html": "text/html; charset=utf-8"}
+"""What the job uploads: videos and their renditions, and the practice page (served as a page)."""
+
+
+def content_type(key: str) -> str:
+    """The Content-Type an uploaded object is served with, by its name's suffix."""
+    return CONTENT_TYPES.get(Path(key).suffix.lower(), "application/octet-stream")

@@ -196,7 +196,9 @@ def claim(context: JobContext, task_id: str) -> Start:
     return retrying(context.status.start)(task_id)
 
 
-def upload_video(context: JobContext, video: Path, uri: str) -> bool:
+def upload_video(
+    context: JobContext, video: Path, uri: str, what: str = "video_output.uri"
+) -> bool:
     """Upload without overwriting; False when a finished video was already there."""
     try:
         created = with_retries(
@@ -206,11 +208,11 @@ def upload_video(context: JobContext, video: Path, uri: str) -> bool:
             base_delay_s=context.retry_base_delay_s,
         )
     except (PermanentStorageError, TransientStorageError) as exc:
-        raise StorageFailed(f"video_output.uri: upload failed: {exc}", step="upload") from exc
+        raise StorageFailed(f"{what}: upload failed: {exc}", step="upload") from exc
     if not created:
         # Same task, same deterministic name: an earlier run of this task got this far.
         log.warning(
-            "video already uploaded by an earlier run; keeping it", extra={"step": "upload"}
+            "%s already uploaded by an earlier run; keeping it", uri, extra={"step": "upload"}
         )
     return created
 
@@ -223,7 +225,7 @@ def upload_renditions(
     listed = []
     for item in renditions:
         uri = rendition_uri(video_uri, item.suffix)
-        upload_video(context, item.path, uri)
+        upload_video(context, item.path, uri, what=f"{item.kind} rendition {uri}")
         listed.append(Rendition(kind=item.kind, uri=uri, speed=item.speed, label=item.label))
     return listed
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import google_crc32c
 import pytest
 
-from blobstore.gcs import _check_digest
+from blobstore.gcs import _check_digest, content_type
 from blobstore.storage import TransientStorageError
 
 DATA = b"choreo clip bytes\n" * 4096
@@ -52,3 +52,10 @@ def test_a_corrupted_download_is_a_transient_error_naming_the_object(
                "crc32c": _crc32c(bytes(damaged))}  # fmt: skip
     with pytest.raises(TransientStorageError, match=r"gs://b/clip.mp4: (MD5|CRC32C)"):
         _check_digest("gs://b/clip.mp4", download, **digests)
+
+
+def test_uploads_are_served_with_the_content_type_of_their_name() -> None:
+    """A video and its renditions as video/mp4, the practice page as an HTML page."""
+    assert content_type("videos/t-slow050.mp4") == "video/mp4"
+    assert content_type("videos/t.html") == "text/html; charset=utf-8"
+    assert content_type("videos/t.bin") == "application/octet-stream"
