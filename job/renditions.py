@@ -9,9 +9,11 @@ Each reuses what the main render left behind:
 - **slow** rescales the main video's timestamps (``-itsscale``) and copies its H.264 stream as it
   is; only the audio is re-encoded, slowed with its pitch kept (``rubberband`` when this FFmpeg
   has it, else ``atempo``).
-- **loops** decode the main video once and encode it once per family (sections, 8-counts), with
-  a keyframe forced at each boundary, split there by the segment muxer. The counts are overlaid:
-  from the main video when it shows them, else from a copy assembled with the count overlay on.
+- **loops** are cut from the main video, one FFmpeg run per clip: a clip starting on one of its
+  keyframes (every piece of the main video starts with one: each move's first frame after a hard
+  cut, and every second from it) copies the H.264 packets; any other is decoded and encoded. The
+  counts are overlaid: from the main video when it shows them, else from a copy assembled with
+  the count overlay on.
 
 The argument builders are pure; :func:`render_renditions` runs them.
 """
@@ -21,18 +23,25 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from job.assemble import RenderOptions, assemble_video
+from job.assemble import RenderOptions, assemble_video, x264_threads
 from job.errors import FfmpegFailed
-from job.ffmpeg_plan import AUDIO_CODEC_ARGS, OWN_MP4_DEMUXER, EncodeSettings, media_input
+from job.ffmpeg_plan import (
+    AUDIO_CODEC_ARGS,
+    OWN_MP4_DEMUXER,
+    EncodeSettings,
+    file_input,
+    media_input,
+)
 from job.ffmpeg_run import run_ffmpeg
 from job.timeline import COUNTS_PER_PHRASE, ClipFile, cut_frames
 from schemas.blueprint import Blueprint, Practice
+from schemas.media_formats import forced_input
 
 log = logging.getLogger(__name__)
 
@@ -200,29 +209,48 @@ def _atempo(speed: float) -> str:
     return f"atempo=0.5,atempo={speed / 0.5:g}"
 
 
-def loop_args(
-    video: Path, outputs: Sequence[tuple[Path, Sequence[int]]], settings: EncodeSettings
+def keyframe_args(video: Path) -> list[str]:
+    """ffprobe listing the video packets' times and flags (no decoding), as CSV lines."""
+    return [
+        "ffprobe", "-v", "error", *forced_input(file_input(video), OWN_MP4_DEMUXER),
+        "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0",
+    ]  # fmt: skip
+
+
+def keyframe_frames(listing: str, fps: int) -> set[int]:
+    """Frame numbers of the keyframes in :func:`keyframe_args`' output."""
+    frames = set()
+    for line in listing.splitlines():
+        time_s, _, flags = line.partition(",")
+        if flags.startswith("K") and time_s not in ("", "N/A"):
+            frames.add(round(float(time_s) * fps))
+    return frames
+
+
+def loop_clip_args(
+    video: Path, out: Path, span: LoopSpan, settings: EncodeSettings, *, copy: bool
 ) -> list[str]:
-    """Decode ``video`` once and encode it once per output, each with a keyframe at each of its
-    boundary frames and split there into its ``pattern`` (``loop-%03d.mp4``): file ``i`` holds
-    the frames from boundary ``i - 1`` (file 0 from the start) to boundary ``i``."""
-    args = ["ffmpeg", *_COMMON, *settings.input_threads(), *media_input(video, OWN_MP4_DEMUXER)]
-    for pattern, boundaries in outputs:
-        args += ["-map", "0:v:0", "-map", "0:a:0", *settings.codec_args(), *AUDIO_CODEC_ARGS,
-                 "-map_metadata", "-1"]  # fmt: skip
-        if not boundaries:
-            # One loop over the whole video (a single section): file 0, no split.
-            args += ["-movflags", "+faststart", "-f", "mp4", str(pattern) % 0]
-            continue
-        # Half a frame early: the first frame at or after the time is the boundary frame itself.
-        times = ",".join(f"{(frame - 0.5) / settings.fps:.6f}" for frame in boundaries)
-        args += [
-            "-force_key_frames", times,
-            "-f", "segment", "-segment_times", times, "-segment_format", "mp4",
-            "-segment_format_options", "movflags=+faststart", "-reset_timestamps", "1",
-            str(pattern),
-        ]  # fmt: skip
-    return args
+    """One loop clip cut from ``video``: its frames exactly, the audio re-encoded.
+
+    ``copy`` (the span starts on a keyframe of ``video``): the H.264 packets are copied from
+    that keyframe, found by an output seek a quarter frame before it, so no frame is re-encoded.
+    Otherwise the span is decoded from an accurate input seek and encoded.
+    """
+    fps = settings.fps
+    frames = span.end_frame - span.start_frame
+    start_s = span.start_frame / fps
+    if copy:
+        seek = [*media_input(video, OWN_MP4_DEMUXER), "-ss", f"{start_s - 0.25 / fps:.6f}"]
+        picture = ["-c:v", "copy"]
+    else:
+        seek = [*settings.input_threads(), "-ss", f"{start_s:.6f}",
+                *media_input(video, OWN_MP4_DEMUXER)]  # fmt: skip
+        picture = settings.codec_args()
+    return [
+        "ffmpeg", *_COMMON, *seek, "-map", "0:v:0", "-map", "0:a:0", *picture,
+        "-frames:v", str(frames), *AUDIO_CODEC_ARGS, "-t", f"{frames / fps:.6f}",
+        "-movflags", "+faststart", "-map_metadata", "-1", str(out),
+    ]  # fmt: skip
 
 
 def render_renditions(
@@ -270,52 +298,55 @@ def _loops(
     options: RenderOptions,
     out_dir: Path,
 ) -> list[RenditionFile]:
+    """One clip per section and 8-count: copied where it starts on a keyframe, else encoded."""
     started = time.monotonic()
     source = main
     if not blueprint.video_output.overlays.count_numbers:
         source = out_dir / "counted.mp4"
         assemble_video(with_counts(blueprint), song, clips, source, options)
     output = blueprint.video_output
-    settings = EncodeSettings(output.width, output.height, output.fps, options.preset, options.crf)
+    settings = EncodeSettings(output.width, output.height, output.fps, options.preset, options.crf,
+                              x264_threads(options.workers))  # fmt: skip
+    keyframes = keyframe_frames(_keyframe_listing(source, options.timeout_s), output.fps)
+    folder = out_dir / "loops"
+    folder.mkdir(exist_ok=True)
     spans = loop_spans(blueprint)
-    families = [
-        (family, [span for span in spans if span.family == family])
-        for family in ("section", "count")
+    outs = [folder / f"{span.family}-{span.number:03d}.mp4" for span in spans]
+    copied = [span.start_frame in keyframes for span in spans]
+    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="loops") as pool:
+        futures = [
+            pool.submit(
+                run_ffmpeg,
+                loop_clip_args(source, out, span, settings, copy=copy),
+                what=span.label,
+                timeout_s=options.timeout_s,
+            )
+            for span, out, copy in zip(spans, outs, copied, strict=True)
+        ]
+        for future in futures:
+            future.result()
+    duration_ms = round(_since(started) * 1000)
+    extra = {"step": "renditions", "loops": len(spans), "copied": sum(copied),
+             "duration_ms": duration_ms}  # fmt: skip
+    log.info("loops rendered", extra=extra)
+    each = _since(started) / max(1, len(spans))
+    return [
+        RenditionFile("loop", out, loop_suffix(span), label=span.label, seconds=each)
+        for span, out in zip(spans, outs, strict=True)
     ]
-    families = [(family, chosen) for family, chosen in families if chosen]
-    total = cut_frames(blueprint)[-1]
-    outputs: list[tuple[Path, list[int]]] = []
-    for family, chosen in families:
-        # Boundaries between contiguous spans; a file before the first span is thrown away.
-        boundaries = sorted({span.start_frame for span in chosen} - {0})
-        boundaries += [chosen[-1].end_frame] if chosen[-1].end_frame < total else []
-        folder = out_dir / f"loops-{family}"
-        folder.mkdir(exist_ok=True)
-        outputs.append((folder / "loop-%03d.mp4", boundaries))
-    # Both families from one run: the video is decoded once and encoded once per family.
-    run_ffmpeg(
-        loop_args(source, outputs, settings), what="the loop clips", timeout_s=options.timeout_s
-    )
-    made: list[RenditionFile] = []
-    for (family, chosen), (pattern, _) in zip(families, outputs, strict=True):
-        offset = 0 if chosen[0].start_frame == 0 else 1
-        for position, span in enumerate(chosen):
-            path = pattern.with_name(f"loop-{position + offset:03d}.mp4")
-            if not path.is_file():
-                raise FfmpegFailed(
-                    f"{span.label}: no {family} loop clip was written", step="renditions"
-                )
-            made.append(RenditionFile("loop", path, loop_suffix(span), label=span.label))
-    log.info(
-        "loops rendered",
-        extra={
-            "step": "renditions",
-            "loops": len(made),
-            "duration_ms": round(_since(started) * 1000),
-        },
-    )
-    each = _since(started) / max(1, len(made))
-    return [RenditionFile(f.kind, f.path, f.suffix, f.speed, f.label, each) for f in made]
+
+
+def _keyframe_listing(video: Path, timeout_s: float) -> str:
+    what = f"listing the keyframes of {video.name}"
+    try:
+        done = subprocess.run(
+            keyframe_args(video), capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FfmpegFailed(f"{what}: {exc}", step="renditions") from exc
+    if done.returncode:
+        raise FfmpegFailed(f"{what}: {done.stderr.strip()[-500:]}", step="renditions")
+    return done.stdout
 
 
 def _since(started: float) -> float:

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from choreo_cli.main import app
+from job.renditions import keyframe_args, keyframe_frames
 from tests.fixtures.blueprints import MovePlan, build_blueprint
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -52,7 +53,10 @@ def _pitch_hz(path: Path) -> float:
 
 @pytest.fixture(scope="module")
 def practised(job_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An 8-move, two-section blueprint rendered once with --practice; the output folder."""
+    """An 8-move, two-section blueprint rendered once with --practice; the output folder.
+
+    Moves of 4 counts (2 s, 48 frames at 120 BPM); the second section and the third 8-count
+    start at frame 192, inside a wipe: the main video has no keyframe there."""
     if not (job_media / SPLIT).exists():
         # Red left half, blue right half: a mirror swaps them.
         _ffmpeg("-f", "lavfi", "-i",
@@ -60,8 +64,8 @@ def practised(job_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                 str(job_media / SPLIT))  # fmt: skip
     moves = [MovePlan(SPLIT if i % 2 == 0 else "moves/green.mp4", counts=4,
-                      transition="wipeleft" if i == 3 else "cut",
-                      transition_s=0.25 if i == 3 else 0.0) for i in range(8)]  # fmt: skip
+                      transition="wipeleft" if i == 4 else "cut",
+                      transition_s=0.25 if i == 4 else 0.0) for i in range(8)]  # fmt: skip
     document = build_blueprint(moves, width=320, height=180, fps=FPS, count_numbers=True)
     for index, move in enumerate(document["moves_used"]):
         if index >= 4:
@@ -119,6 +123,36 @@ def test_loops_last_their_section_or_8_count(practised: Path) -> None:
         assert _duration(practised / f"dance-loop-count-{number:03d}.mp4") == pytest.approx(
             4.0, abs=0.05
         )
+
+
+def _frame_hashes(path: Path, first: int = 0, last: int = 1 << 20) -> list[str]:
+    picked = f"select=between(n\\,{first}\\,{last})"
+    raw = _ffmpeg("-i", str(path), "-map", "0:v", "-vf", picked, "-fps_mode", "passthrough",
+                  "-f", "framemd5", "-")  # fmt: skip
+    lines = raw.decode().splitlines()
+    return [line.rsplit(",", 1)[1].strip() for line in lines if not line.startswith("#")]
+
+
+def test_a_loop_starting_on_a_keyframe_is_the_main_videos_frames_exactly(practised: Path) -> None:
+    """8-count 2 (frames 96-191, after a hard cut) is copied: the same 96 decoded frames."""
+    loop = _frame_hashes(practised / "dance-loop-count-002.mp4")
+    assert loop == _frame_hashes(practised / "dance.mp4", 96, 191)
+    assert len(loop) == 96
+
+
+def test_a_loop_starting_inside_a_transition_is_encoded_to_its_frames(practised: Path) -> None:
+    """8-count 3 starts at frame 192, mid-wipe (no keyframe): re-encoded, 96 frames, and its
+    first frame looks like the main video's frame 192."""
+    listing = subprocess.run(
+        keyframe_args(practised / "dance.mp4"), capture_output=True, text=True, check=True
+    ).stdout
+    keyframes = keyframe_frames(listing, FPS)
+    assert 96 in keyframes and 192 not in keyframes
+    assert len(_frame_hashes(practised / "dance-loop-count-003.mp4")) == 96
+    crop = "crop=320:140:0:40"  # below the count overlay
+    first = _rgb(practised / "dance-loop-count-003.mp4", 0.0, crop)
+    main = _rgb(practised / "dance.mp4", 192 / FPS, crop)
+    assert np.abs(first - main).mean() < 8
 
 
 def test_a_second_render_refuses_to_replace_the_renditions(practised: Path) -> None:

@@ -10,7 +10,8 @@ import pytest
 from job.ffmpeg_plan import EncodeSettings
 from job.renditions import (
     LoopSpan,
-    loop_args,
+    keyframe_frames,
+    loop_clip_args,
     loop_spans,
     loop_suffix,
     mirrored_blueprint,
@@ -123,37 +124,36 @@ def test_a_slow_speed_outside_0_1_is_refused() -> None:
         slow_args(Path("/w/v.mp4"), Path("/w/s.mp4"), 1.5, rubberband=False)
 
 
-def test_loops_force_a_keyframe_at_each_boundary_and_split_there() -> None:
-    """Boundary frames 96 and 192 at 24 fps are forced and split half a frame early."""
-    args = loop_args(
-        Path("/w/v.mp4"), [(Path("/w/loop-%03d.mp4"), [96, 192])], EncodeSettings(640, 360, FPS)
+def test_a_loop_starting_on_a_keyframe_copies_the_picture() -> None:
+    """Frames 96-192 at 24 fps: packets copied from an output seek a quarter frame early,
+    exactly 96 frames, the audio re-encoded for 4 s."""
+    span = LoopSpan("count", 2, "8-count 2", 96, 192)
+    args = loop_clip_args(
+        Path("/w/v.mp4"), Path("/w/l.mp4"), span, EncodeSettings(640, 360, FPS), copy=True
     )
-    times = "3.979167,7.979167"
-    assert args[args.index("-force_key_frames") + 1] == times
-    assert args[args.index("-segment_times") + 1] == times
-    assert args[-1] == "/w/loop-%03d.mp4"
+    assert args.index("-ss") > args.index("-i"), "an output seek: no packet before the keyframe"
+    assert args[args.index("-ss") + 1] == "3.989583"
+    assert args[args.index("-c:v") + 1] == "copy"
+    assert args[args.index("-frames:v") + 1] == "96"
+    assert args[args.index("-t") + 1] == "4.000000"
+    assert "libx264" not in args
 
 
-def test_both_loop_families_come_from_one_decode() -> None:
-    """One input, two encoded outputs, each with its own boundaries."""
-    args = loop_args(
-        Path("/w/v.mp4"),
-        [(Path("/w/s/loop-%03d.mp4"), [96]), (Path("/w/c/loop-%03d.mp4"), [48, 96])],
-        EncodeSettings(640, 360, FPS),
+def test_a_loop_starting_between_keyframes_is_encoded_from_an_accurate_seek() -> None:
+    """Not on a keyframe: an input seek to the exact start, then x264."""
+    span = LoopSpan("count", 2, "8-count 2", 100, 196)
+    args = loop_clip_args(
+        Path("/w/v.mp4"), Path("/w/l.mp4"), span, EncodeSettings(640, 360, FPS), copy=False
     )
-    assert args.count("-i") == 1
-    assert args.count("libx264") == 2
-    forced = [args[i + 1] for i, arg in enumerate(args) if arg == "-force_key_frames"]
-    assert forced == ["3.979167", "1.979167,3.979167"]
+    assert args.index("-ss") < args.index("-i")
+    assert args[args.index("-ss") + 1] == "4.166667"
+    assert "libx264" in args and args[args.index("-frames:v") + 1] == "96"
 
 
-def test_a_single_loop_is_the_whole_video_without_a_split() -> None:
-    """No boundary (one section over the whole video): one MP4 file, file 0 of the pattern."""
-    args = loop_args(
-        Path("/w/v.mp4"), [(Path("/w/loop-%03d.mp4"), [])], EncodeSettings(64, 64, FPS)
-    )
-    assert "segment" not in args and "-force_key_frames" not in args
-    assert args[-3:] == ["-f", "mp4", "/w/loop-000.mp4"]
+def test_keyframes_are_read_from_the_packet_flags() -> None:
+    """ffprobe's ``time,flags`` lines: K marks a keyframe, rounded to the frame it starts."""
+    listing = "0.000000,K_\n0.041667,__\n1.000042,K_\n1.041708,__\nN/A,K_\n"
+    assert keyframe_frames(listing, FPS) == {0, 24}
 
 
 def test_video_completed_lists_renditions_and_defaults_to_none() -> None:
