@@ -175,7 +175,9 @@ def _level_reason(level: beat_grid.TempoLevel | None, bpm: float, ambiguous: boo
     if level and abs(np.log2(bpm / level.bpm)) > 0.5:
         octave = "twice" if bpm > level.bpm else "half"
         reason += f"; the tracked beats settled at {octave} that level ({level.bpm:.1f} BPM)"
-    verdict = "octave ambiguous" if ambiguous else "kicks and backbeats alternate: not ambiguous"
+    verdict = (
+        "octave ambiguous" if ambiguous else "not octave ambiguous (kicks and backbeats agree)"
+    )
     return f"{bpm:.1f} BPM: {reason}; {verdict}"
 
 
