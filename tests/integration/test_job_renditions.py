@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -34,23 +36,35 @@ EXPECTED = [
 ]  # fmt: skip
 
 
-def _blueprint(task_id: str) -> dict[str, Any]:
-    """Four 2-count moves (4 s, one section, one 8-count) asking for one of each rendition."""
+def _blueprint(task_id: str, *, loops: bool = True) -> dict[str, Any]:
+    """Four 2-count moves (4 s, one section, one 8-count) asking for one of each rendition;
+    no count overlay on the video, so the loops come from a counted copy."""
     moves = [MovePlan(spec.key) for spec in TEST_CLIPS[:4]]
-    document = build_blueprint(moves, task_id=task_id, width=320, height=180, count_numbers=True)
+    document = build_blueprint(moves, task_id=task_id, width=320, height=180)
     document["video_output"]["practice"] = {
-        "mirror": True, "slow": [0.5], "loops": True, "page": True,
+        "mirror": True, "slow": [0.5], "loops": loops, "page": True,
     }  # fmt: skip
     return document
 
 
-def _run(task_id: str, database_url: str, storage: Path, cache: Path) -> None:
+def _run(
+    task_id: str, database_url: str, storage: Path, cache: Path, *, loops: bool = True
+) -> None:
     env = {
         "DATABASE_URL": database_url, "STORAGE_ROOT": str(storage),
         "JOB_CACHE_DIR": str(cache), "JOB_PUBLISH": "outbox",
     }  # fmt: skip
-    done = run_job_process(_blueprint(task_id), env)
+    done = run_job_process(_blueprint(task_id, loops=loops), env)
     assert done.returncode == ExitCode.DONE, done.stderr
+
+
+def _rgb(path: Path, crop: str) -> np.ndarray[Any, Any]:
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", "0.5", "-i", str(path), "-frames:v", "1", "-vf", crop,
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(float)
 
 
 def _announced(database_url: str) -> list[VideoCompleted]:
@@ -73,6 +87,10 @@ def test_renditions_are_uploaded_announced_and_shown_by_status(
     assert sorted(p.name for p in (storage / "videos").iterdir()) == sorted(
         [uri.split("/")[1] for _, uri in expected] + ["task-practice.mp4"]
     )
+    # The loop shows the counts (top right) that the video itself does not.
+    corner = "crop=40:40:280:0"
+    assert _rgb(storage / "videos/task-practice-loop-count-001.mp4", corner).std(axis=0).max() > 40
+    assert _rgb(storage / "videos/task-practice.mp4", corner).std(axis=0).max() < 10
     (event,) = _announced(database_url)
     assert [(item.kind, item.uri) for item in event.renditions] == expected
     assert event.renditions[1].speed == 0.5
@@ -99,13 +117,16 @@ def test_a_retry_after_a_crash_keeps_what_was_uploaded_and_adds_what_was_missing
     earlier = storage / "videos/task-retried-mirror.mp4"
     earlier.write_bytes(b"mirror uploaded by the crashed run")
     insert_task(database_url, "task-retried", state="rendering")
-    _run("task-retried", database_url, storage, tmp_path / "cache")
+    _run("task-retried", database_url, storage, tmp_path / "cache", loops=False)
     assert earlier.read_bytes() == b"mirror uploaded by the crashed run"
-    for _, suffix in EXPECTED:
+    expected = [item for item in EXPECTED if item[0] != "loop"]  # loops off: a faster test
+    for _, suffix in expected:
         assert (storage / f"videos/task-retried{suffix}").stat().st_size > 0
     assert task_row(database_url, "task-retried")["state"] == "completed"
     (event,) = _announced(database_url)
-    assert len(event.renditions) == len(EXPECTED) == len({item.uri for item in event.renditions})
+    assert [(item.kind, item.uri) for item in event.renditions] == [
+        (kind, f"videos/task-retried{suffix}") for kind, suffix in expected
+    ]
     # A second run of the completed task renders, uploads and announces nothing more.
-    _run("task-retried", database_url, storage, tmp_path / "cache")
+    _run("task-retried", database_url, storage, tmp_path / "cache", loops=False)
     assert outbox_types(database_url) == [(COMPLETED, False)]
