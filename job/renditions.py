@@ -4,8 +4,8 @@ Each reuses what the main render left behind:
 
 - **mirror** is the blueprint assembled again with every move's ``mirror`` flipped (and wipes and
   slides turned the other way). Pieces draw their overlays after a move's ``hflip``, so the
-  text reads the right way round; prepared clips, probes and the audio come from the cache, and a
-  move the main video already shows mirrored reuses its pieces.
+  text reads the right way round; prepared clips, probes and the audio come from the cache, but
+  the pieces are mostly new (about the main render's cost the first time), then cached.
 - **slow** rescales the main video's timestamps (``-itsscale``) and copies its H.264 stream as it
   is; only the audio is re-encoded, slowed with its pitch kept (``rubberband`` when this FFmpeg
   has it, else ``atempo``).
