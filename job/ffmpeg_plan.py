@@ -46,7 +46,8 @@ OWN_MP4_DEMUXER = "mov"
 """Prepared clips, the encoded audio and the rendered video: MP4 files the job wrote itself."""
 AUDIO_CODEC_ARGS = ("-c:a", "aac", "-b:a", "160k", "-ar", "48000", "-ac", "2")
 _FILTER_SAFE_PATH = re.compile(r"^/[A-Za-z0-9/._+-]+$")
-_COMMON = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
+FFMPEG_COMMON = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
+"""Arguments every FFmpeg run of the job starts with: quiet, no prompts, overwrite."""
 _PROGRESS = ("-progress", "pipe:1", "-nostats")
 
 
@@ -171,7 +172,7 @@ def prepare_args(
     """Prepare a clip for the output size: letterboxed, yuv420p, dense keyframes, no audio."""
     graph = "[0:v]" + ",".join(normalise_filters(settings, source_fps)) + "[m]"
     return [
-        "ffmpeg", *_COMMON, *_PROGRESS, *decoded_input(clip, settings),
+        "ffmpeg", *FFMPEG_COMMON, *_PROGRESS, *decoded_input(clip, settings),
         *settings.filter_threads(), "-filter_complex", graph, *_prepared_output("[m]", out),
     ]  # fmt: skip
 
@@ -228,7 +229,7 @@ def clip_run_args(
             *_format_args(boundaries), str(body.out),
         ]  # fmt: skip
     return [
-        "ffmpeg", *_COMMON, *_PROGRESS, *decoded_input(clip, settings),
+        "ffmpeg", *FFMPEG_COMMON, *_PROGRESS, *decoded_input(clip, settings),
         *settings.filter_threads(), "-filter_complex", ";".join(chains), *outputs,
     ]  # fmt: skip
 
@@ -368,7 +369,7 @@ def stretch_args(
                       + f"concat=n={len(pieces)}:v=1:a=0[v]")  # fmt: skip
     boundaries = list(accumulate(piece.frames for piece in pieces))
     return [
-        "ffmpeg", *_COMMON, *inputs, *settings.filter_threads(),
+        "ffmpeg", *FFMPEG_COMMON, *inputs, *settings.filter_threads(),
         "-filter_complex", ";".join(chains), "-map", "[v]",
         "-frames:v", str(boundaries[-1]), "-an", "-sn", "-dn", "-map_metadata", "-1",
         *settings.codec_args(), *_format_args(boundaries[:-1]), *_PROGRESS, str(out),
@@ -455,7 +456,7 @@ def audio_args(
     if fade_out_s > 0:
         filters.append(f"afade=t=out:st={length_s - fade_out_s:.6f}:d={fade_out_s:.6f}")
     return [
-        "ffmpeg", *_COMMON, "-ss", f"{start_s:.6f}", *media_input(song.path, song.demuxer),
+        "ffmpeg", *FFMPEG_COMMON, "-ss", f"{start_s:.6f}", *media_input(song.path, song.demuxer),
         "-vn", "-sn", "-dn", "-af", ",".join(filters), "-t", f"{length_s:.6f}",
         *AUDIO_CODEC_ARGS, "-map_metadata", "-1", *_PROGRESS, str(out),
     ]  # fmt: skip
@@ -473,7 +474,7 @@ def audio_key(
 def mux_args(video: Path, audio: Path, duration_s: float, fps: int, out: Path) -> list[str]:
     """Mux the joined raw H.264 stream (timed at ``fps``) and the encoded audio; index first."""
     return [
-        "ffmpeg", *_COMMON,
+        "ffmpeg", *FFMPEG_COMMON,
         "-framerate", str(fps), *media_input(video, "h264"), *media_input(audio, OWN_MP4_DEMUXER),
         "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-t", f"{duration_s:.6f}",
         "-video_track_timescale", str(fps * 1000),

@@ -33,6 +33,7 @@ from job.assemble import RenderOptions, assemble_video, x264_threads
 from job.errors import FfmpegFailed
 from job.ffmpeg_plan import (
     AUDIO_CODEC_ARGS,
+    FFMPEG_COMMON,
     OWN_MP4_DEMUXER,
     EncodeSettings,
     file_input,
@@ -52,8 +53,6 @@ MIRRORED_TRANSITION = {
     "slideright": "slideleft",
 }
 """A wipe or slide seen in a mirror goes the other way."""
-
-_COMMON = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
 
 
 @dataclass(frozen=True)
@@ -194,7 +193,7 @@ def slow_args(video: Path, out: Path, speed: float, *, rubberband: bool) -> list
         raise ValueError(f"slow speed must be between 0 and 1 (got {speed})")
     tempo = f"rubberband=tempo={speed:g}" if rubberband else _atempo(speed)
     return [
-        "ffmpeg", *_COMMON,
+        "ffmpeg", *FFMPEG_COMMON,
         "-itsscale", f"{1 / speed:.6f}", *media_input(video, OWN_MP4_DEMUXER),
         *media_input(video, OWN_MP4_DEMUXER),
         "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", tempo, *AUDIO_CODEC_ARGS,
@@ -247,7 +246,7 @@ def loop_clip_args(
                 *media_input(video, OWN_MP4_DEMUXER)]  # fmt: skip
         picture = settings.codec_args()
     return [
-        "ffmpeg", *_COMMON, *seek, "-map", "0:v:0", "-map", "0:a:0", *picture,
+        "ffmpeg", *FFMPEG_COMMON, *seek, "-map", "0:v:0", "-map", "0:a:0", *picture,
         "-frames:v", str(frames), *AUDIO_CODEC_ARGS, "-t", f"{frames / fps:.6f}",
         "-movflags", "+faststart", "-map_metadata", "-1", str(out),
     ]  # fmt: skip
