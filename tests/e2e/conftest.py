@@ -25,12 +25,12 @@ SONG_STRUCTURE = (("intro", 2), ("verse", 3), ("chorus", 2), ("verse", 3), ("cho
 def demo_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The procedural demo move bundle, rendered once per session.
 
-    At 480x270: the pipeline is under test here, not the figure, and 720p clips made every render
+    At 320x180: the pipeline is under test here, not the figure, and 720p clips made every render
     of the burst and chaos tests several times slower (the job scales clips to the output).
     """
     out = tmp_path_factory.mktemp("e2e-library") / "library"
     done = subprocess.run(
-        [CHOREO, "moves", "demo-library", str(out), "--size", "480x270"],
+        [CHOREO, "moves", "demo-library", str(out), "--size", "320x180"],
         capture_output=True,
         text=True,
         timeout=600,

@@ -21,9 +21,9 @@ def run_demo(
 ) -> subprocess.CompletedProcess[str]:
     """``choreo demo`` with its own data dir and none of the local stack's settings."""
     env = {k: v for k, v in os.environ.items() if k not in STACK_VARIABLES}
-    # 640x360 keeps the suite's clip rendering short; the default 1280x720 is measured by hand.
+    # 480x270 keeps the suite's clip rendering short; the default 1280x720 is measured by hand.
     env.update(CHOREO_DATA_DIR=str(data_dir), DEMO_SONG_SECONDS="24", COLUMNS="200")
-    env.setdefault("DEMO_VIDEO_SIZE", "640x360")
+    env.setdefault("DEMO_VIDEO_SIZE", "480x270")
     env.update(settings)
     if path is not None:
         env["PATH"] = path
@@ -105,17 +105,17 @@ def test_salsa_is_danced_from_real_motion_capture(
          "stream=width,height", "-of", "csv=p=0", printed_path(done.stdout, "video")],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert probe.stdout.strip() == "640,360"
+    assert probe.stdout.strip() == "480,270"
 
 
 def test_another_video_size_on_the_same_data_is_refused_naming_what_to_delete(
     first_run: subprocess.CompletedProcess[str], data_dir: Path
 ) -> None:
-    """The library was rendered at 640x360: asking for 1280x720 there says so, exit 1."""
+    """The library was rendered at 480x270: asking for 1280x720 there says so, exit 1."""
     assert first_run.returncode == 0, first_run.stdout[-3000:]
     done = run_demo(data_dir, DEMO_VIDEO_SIZE="1280x720")
     assert done.returncode == 1
-    assert "was rendered at 640x360 and DEMO_VIDEO_SIZE is 1280x720" in done.stdout + done.stderr
+    assert "was rendered at 480x270 and DEMO_VIDEO_SIZE is 1280x720" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
 
