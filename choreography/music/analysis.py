@@ -106,8 +106,8 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
     beat_chroma = _beat_sync(feats.chroma, frames)
     change = beat_grid.harmonic_change(beat_chroma)
     per_bar, _ = beat_grid.beats_per_bar(feats.onset, feats.low_onset, frames, change)
-    cues = beat_grid.BarCues(feats.onset, feats.low_onset)
-    phase, phase_conf = beat_grid.bar_phase(cues, frames, beat_chroma, per_bar)
+    groove = beat_grid.groove_start(feats.onset, frames)
+    phase, phase_conf = beat_grid.bar_phase(feats.low_onset, frames, change, per_bar, groove)
     chord_contrast = beat_grid.bar_change_contrast(change, phase, per_bar)
     tempo = beat_grid.estimate_tempo(
         feats.onset,
@@ -127,7 +127,7 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         parity = structure_finder.phrase_parity(
             bars,
             novelty,
-            groove_bar=_bars_until(beat_grid.groove_start(feats.onset, frames), phase),
+            groove_bar=_bars_until(groove, phase),
         )
         phrases = build_phrases(beats_s.tolist(), phase + BEATS_PER_BAR * parity, duration)
         boundary_times = [float(beats_s[phase + BEATS_PER_BAR * b]) for b in bars]

@@ -284,9 +284,7 @@ def _peak_at(env: Floats, frames: Floats, radius: int = 2) -> Floats:
 
 def _parity_contrast(env: Floats, frames: Floats) -> float:
     """0 when odd and even beats carry equal onsets, 1 when one parity carries none."""
-    on_beat = _peak_at(env, frames)
-    even, odd = float(np.mean(on_beat[0::2])), float(np.mean(on_beat[1::2]))
-    return abs(even - odd) / (max(even, odd) + 1e-9)
+    return abs(_signed_parity(_peak_at(env, frames)))
 
 
 def bar_change_contrast(change: Floats, phase: int, beats_per_bar: int = 4) -> float:
@@ -437,12 +435,17 @@ def groove_start(onset_env: Floats, beat_frames: Ints) -> int:
 
 
 def bar_phase(
-    bands: BarCues, beat_frames: Ints, beat_chroma: Floats, beats_per_bar: int = 4
+    low_onset_env: Floats,
+    beat_frames: Ints,
+    change: Floats,
+    beats_per_bar: int = 4,
+    groove_beat: int = 0,
 ) -> tuple[int, float]:
     """The beat index of the first downbeat and a 0..1 confidence (margin over the runner-up).
 
-    Count 1 carries the kick and a chord change. Between phases these cues cannot tell apart
-    (a drum loop without chords), the bar starts where the groove does (:func:`groove_start`).
+    Count 1 carries the kick and a chord change (``change``: :func:`harmonic_change` per beat).
+    Between phases these cues cannot tell apart (a drum loop without chords), the bar starts
+    where the groove does (``groove_beat``: :func:`groove_start`).
     """
     if beat_frames.size < beats_per_bar:
         return 0, 0.0
@@ -450,10 +453,10 @@ def bar_phase(
     # A beat in the first frames has no onset to measure (flux needs a frame before it).
     measured = beat_frames >= EDGE_FRAMES
     phases = np.zeros(beats_per_bar)
-    for cue in (_peak_at(bands.low, frames), harmonic_change(beat_chroma)):
+    for cue in (_peak_at(low_onset_env, frames), change):
         phases += _phase_means(_zscore(cue), measured, beats_per_bar)
     spread = float(np.max(phases) - np.min(phases))
-    start = groove_start(bands.onset, beat_frames) % beats_per_bar
+    start = groove_beat % beats_per_bar
     phases[start] += GROOVE_PHASE_BONUS * spread if spread > 0 else 1.0
     order = np.argsort(phases)[::-1]
     spread = float(phases[order[0]] - phases[order[-1]])
@@ -475,11 +478,3 @@ def _phase_means(score: Floats, measured: npt.NDArray[np.bool_], beats_per_bar: 
     if float(np.max(means) - np.min(means)) < CUE_MIN_SPREAD / np.sqrt(per_phase):
         return np.zeros(beats_per_bar)
     return means
-
-
-@dataclass(frozen=True)
-class BarCues:
-    """The onset envelopes the bar phase is read from."""
-
-    onset: Floats
-    low: Floats

@@ -107,7 +107,7 @@ def test_bar_phase_follows_low_frequency_accents_and_chord_changes() -> None:
     for bar, start in enumerate(range(1, n_beats, 4)):
         chroma[(bar * 5) % 12, start : start + 4] = 1.0
     chroma[:, 0] = chroma[:, 1]
-    phase, confidence = beat_grid.bar_phase(beat_grid.BarCues(low, low), frames, chroma)
+    phase, confidence = beat_grid.bar_phase(low, frames, beat_grid.harmonic_change(chroma))
     assert phase == 1
     assert confidence > 0.5
 
@@ -121,7 +121,9 @@ def test_where_kicks_and_chords_cannot_tell_the_bar_starts_with_the_groove() -> 
     onset[frames] = 1.0
     onset[frames[:6]] = 0.01
     assert beat_grid.groove_start(onset, frames) == 6
-    phase, _ = beat_grid.bar_phase(beat_grid.BarCues(onset, onset), frames, np.ones((12, n_beats)))
+    change = beat_grid.harmonic_change(np.ones((12, n_beats)))
+    groove = beat_grid.groove_start(onset, frames)
+    phase, _ = beat_grid.bar_phase(onset, frames, change, groove_beat=groove)
     assert phase == 6 % 4
 
 
