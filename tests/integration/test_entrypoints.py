@@ -11,13 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.messaging import free_port
+from tests.fixtures.messaging import answers_health, free_port
 from tests.fixtures.stack import require_env
 
 pytestmark = pytest.mark.integration
@@ -30,17 +28,6 @@ def _env(**extra: str) -> dict[str, str]:
     require_env("DATABASE_URL")
     require_env("PUBSUB_EMULATOR_HOST")
     return {**os.environ, "PUSH_AUTH_ENABLED": "false", "LOG_JSON": "true", **extra}
-
-
-def _healthy(port: int, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as reply:
-                return bool(reply.status == 200)
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 @pytest.mark.parametrize("module", SERVICES)
@@ -56,7 +43,9 @@ def test_service_entrypoint_serves_health_and_stops_on_sigterm(module: str) -> N
         stderr=subprocess.PIPE,
     )
     try:
-        assert _healthy(port, process), process.stderr.read().decode() if process.stderr else ""
+        assert answers_health(port, process, timeout_s=60.0), (
+            process.stderr.read().decode() if process.stderr else ""
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import time
 import tomllib
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from packaging.utils import canonicalize_name
 
 from tests.fixtures.blueprints import TEST_CLIPS, MovePlan, build_blueprint
 from tests.fixtures.images import Container, open_container
-from tests.fixtures.messaging import free_port
+from tests.fixtures.messaging import answers_health, free_port
 from tests.fixtures.stack import require_env
 from tests.unit.test_dockerfiles import ROOT
 from tests.unit.test_image_imports import IMAGES, PACKAGES, entries, graph
@@ -78,17 +77,6 @@ def _container(containers: dict[str, Container], name: str) -> Container:
     return containers[name]
 
 
-def _healthy(port: int, process: subprocess.Popen[bytes], timeout_s: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as reply:
-                return bool(reply.status == 200)
-        except OSError:
-            time.sleep(0.3)
-    return False
-
-
 @pytest.mark.parametrize("name", SERVICES)
 def test_service_image_starts_its_command_and_answers_health(
     containers: dict[str, Container], name: str, tmp_path: Path
@@ -118,7 +106,7 @@ def test_service_image_starts_its_command_and_answers_health(
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        healthy = _healthy(port, process)
+        healthy = answers_health(port, process, timeout_s=120.0)
         assert healthy, f"{name}: no answer on /healthz: {log.read_text()[-3000:]}"
     finally:
         _stop(process)
