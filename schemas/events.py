@@ -1,4 +1,4 @@
-"""Payloads of choreo's four CloudEvent types, and the registry from ``type`` to model and topic.
+"""Payloads of choreo's five CloudEvent types, and the registry from ``type`` to model and topic.
 
 The payload is the CloudEvent ``data``; envelope attributes (id, source, time, traceparent) live
 on :class:`schemas.event_envelope.ChoreoEvent`. Every model forbids unknown fields and non-finite
@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from schemas.bar_spans import MAX_SPANS, BarSpan, bar_set, format_bars
 from schemas.errors import InvalidInput
 from schemas.storage_uri import UnsafeStorageUri, parse_storage_uri
 from schemas.text import UnsafeText, check_text
@@ -23,6 +24,7 @@ from schemas.topology import (
     BLUEPRINT_READY_V1,
     CHOREOGRAPHY_REQUESTED_V1,
     CHOREOGRAPHY_REQUESTS,
+    REVISION_REQUESTED_V1,
     TASK_FAILED_V1,
     VIDEO_COMPLETED_V1,
     VIDEO_DONE,
@@ -33,6 +35,7 @@ __all__ = [
     "CHOREOGRAPHY_REQUESTED_V1",
     "EVENT_SPECS",
     "PAYLOAD_BY_TYPE",
+    "REVISION_REQUESTED_V1",
     "SOURCE_BLUEPRINT_CONSUMER",
     "SOURCE_DISPATCHER",
     "SOURCE_JOB",
@@ -47,6 +50,8 @@ __all__ = [
     "EventPayload",
     "EventSpec",
     "OutputSpec",
+    "RevisionOverrides",
+    "RevisionRequested",
     "SongRef",
     "TaskFailed",
     "VideoCompleted",
@@ -179,6 +184,47 @@ class ChoreographyRequested(_Payload):
         return self
 
 
+class RevisionOverrides(_Payload):
+    """What a revision changes in the original's constraints; unset fields keep the original's.
+
+    No duration or output size: the kept bars stay where they are, in the same video frame.
+    """
+
+    difficulty: Literal["beginner", "intermediate", "advanced"] | None = None
+    energy: Literal["low", "medium", "high"] | None = None
+    style: Slug | None = None
+    allow_repeats: bool | None = None
+
+
+class RevisionRequested(_Payload):
+    """A new task from an existing one: ``keep`` bars' moves exactly, re-plan the ``redo`` bars.
+
+    Bars are 1-based 4/4 bars of the parent's blueprint window (``schemas.bar_spans``). Bars in
+    neither list are kept unless a redone move covers them too (docs/REVISIONS.md).
+    """
+
+    task_id: TaskId
+    parent_task_id: TaskId
+    keep: Annotated[list[BarSpan], Field(max_length=MAX_SPANS)] = Field(default_factory=list)
+    redo: Annotated[list[BarSpan], Field(min_length=1, max_length=MAX_SPANS)]
+    constraints: RevisionOverrides | None = None
+    requested_at: AwareDatetime
+    client: ClientInfo | None = None
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Self:
+        if self.task_id == self.parent_task_id:
+            raise PydanticCustomError("revision_parent", "a revision needs a new task_id")
+        both = bar_set(self.keep) & bar_set(self.redo)
+        if both:
+            raise PydanticCustomError(
+                "revision_bars",
+                "bars {bars} are in both keep and redo",
+                {"bars": format_bars(both)},
+            )
+        return self
+
+
 class BlueprintReady(_Payload):
     """The blueprint for a task is stored; ``audio_uri`` is the resolved audio it was planned on."""
 
@@ -240,7 +286,9 @@ class TaskFailed(_Payload):
     failed_at: AwareDatetime
 
 
-EventPayload = ChoreographyRequested | BlueprintReady | VideoCompleted | TaskFailed
+EventPayload = (
+    ChoreographyRequested | RevisionRequested | BlueprintReady | VideoCompleted | TaskFailed
+)
 
 
 @dataclass(frozen=True)
@@ -256,6 +304,7 @@ EVENT_SPECS: dict[str, EventSpec] = {
     spec.type: spec
     for spec in (
         EventSpec(CHOREOGRAPHY_REQUESTED_V1, ChoreographyRequested, CHOREOGRAPHY_REQUESTS),
+        EventSpec(REVISION_REQUESTED_V1, RevisionRequested, CHOREOGRAPHY_REQUESTS),
         EventSpec(BLUEPRINT_READY_V1, BlueprintReady, BLUEPRINT_READY),
         EventSpec(VIDEO_COMPLETED_V1, VideoCompleted, VIDEO_DONE),
         EventSpec(TASK_FAILED_V1, TaskFailed, VIDEO_DONE),

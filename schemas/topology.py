@@ -21,6 +21,7 @@ BLUEPRINT_READY = "blueprint-ready"
 VIDEO_DONE = "video-done"
 
 CHOREOGRAPHY_REQUESTED_V1 = "com.choreo.choreography.requested.v1"
+REVISION_REQUESTED_V1 = "com.choreo.choreography.revision.requested.v1"
 BLUEPRINT_READY_V1 = "com.choreo.blueprint.ready.v1"
 VIDEO_COMPLETED_V1 = "com.choreo.video.completed.v1"
 TASK_FAILED_V1 = "com.choreo.task.failed.v1"
@@ -166,7 +167,14 @@ def build_topology(storage: StorageSettings | None = None) -> Topology:
     # Job execution (one API call), so 30 s. status-recorder: one database write, so the minimum
     # that still tolerates a slow connection, 20 s.
     consumers = (
-        (CHOREOGRAPHY_REQUESTS, (CHOREOGRAPHY_REQUESTED_V1,), "blueprint-consumer", 60),
+        # A revision is planned by the same consumer (same song analysis cache, move index and
+        # planner), so it travels on the requests topic and shares its dead-letter handling.
+        (
+            CHOREOGRAPHY_REQUESTS,
+            (CHOREOGRAPHY_REQUESTED_V1, REVISION_REQUESTED_V1),
+            "blueprint-consumer",
+            60,
+        ),
         (BLUEPRINT_READY, (BLUEPRINT_READY_V1,), "dispatcher", 30),
         (VIDEO_DONE, (VIDEO_COMPLETED_V1, TASK_FAILED_V1), "status-recorder", 20),
     )

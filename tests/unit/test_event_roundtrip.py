@@ -28,6 +28,7 @@ from schemas.events import (
     TOPIC_BY_TYPE,
     BlueprintReady,
     ChoreographyRequested,
+    RevisionRequested,
     TaskFailed,
     VideoCompleted,
 )
@@ -54,6 +55,17 @@ def _events() -> dict[str, ChoreoEvent]:
             },
             "requested_at": AT,
             "client": {"name": "dance-app", "version": "4.2.0", "request_id": "r-9"},
+        }
+    )
+    revision = RevisionRequested.model_validate(
+        {
+            "task_id": "task-002",
+            "parent_task_id": "task-001",
+            "keep": [{"first": 1, "last": 8}],
+            "redo": [{"first": 9, "last": 16}, {"first": 25, "last": 25}],
+            "constraints": {"style": "pop", "difficulty": "advanced"},
+            "requested_at": AT,
+            "client": {"name": "choreo-cli"},
         }
     )
     ready = BlueprintReady(
@@ -84,6 +96,7 @@ def _events() -> dict[str, ChoreoEvent]:
     )
     return {
         "requested": new_event(requested, source=SOURCE_PRODUCER, traceparent=TRACEPARENT),
+        "revision": new_event(revision, source=SOURCE_PRODUCER),
         "ready": new_event(ready, source=SOURCE_BLUEPRINT_CONSUMER),
         "completed": new_event(completed, source=SOURCE_JOB, tracestate="vendor=1"),
         "failed": new_event(failed, source=SOURCE_JOB),
@@ -147,7 +160,7 @@ ENCODINGS: dict[str, Callable[[ChoreoEvent], Delivery[ChoreoEvent]]] = {
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
-@pytest.mark.parametrize("kind", ["requested", "ready", "completed", "failed"])
+@pytest.mark.parametrize("kind", ["requested", "revision", "ready", "completed", "failed"])
 def test_event_roundtrips_to_an_equal_typed_event(kind: str, encoding: str) -> None:
     """Encoding then decoding gives back an event equal to the original, payload and all."""
     event = _events()[kind]
@@ -199,9 +212,11 @@ def test_unknown_extensions_and_other_attributes_are_preserved() -> None:
 
 
 def test_every_event_type_has_a_topic() -> None:
-    """video.completed and task.failed share ``video-done``; each other type has its own."""
+    """video.completed and task.failed share ``video-done``, requests and revisions share
+    ``choreography-requests`` (one consumer plans both); blueprint.ready has its own."""
     assert TOPIC_BY_TYPE == {
         "com.choreo.choreography.requested.v1": "choreography-requests",
+        "com.choreo.choreography.revision.requested.v1": "choreography-requests",
         "com.choreo.blueprint.ready.v1": "blueprint-ready",
         "com.choreo.video.completed.v1": "video-done",
         "com.choreo.task.failed.v1": "video-done",

@@ -1,0 +1,242 @@
+"""Revisions: kept bars' moves stay exactly; redone bars are re-planned by the planner's rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from choreography.planner.candidates import MoveCandidate, pose_distance
+from choreography.planner.output import video_output
+from choreography.planner.planner import plan_choreography
+from choreography.planner.revision import (
+    KEPT_FIELDS,
+    RevisedPlan,
+    RevisionInputs,
+    move_bars,
+    plan_revision,
+)
+from schemas.bar_spans import BadBars, BarSpan, format_bars, parse_bars
+from schemas.blueprint import Blueprint
+from schemas.errors import InvalidInput
+from schemas.events import Constraints
+from tests.fixtures.synthetic_library import SectionSpec, grid_analysis, synthetic_candidates
+
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
+CONSTRAINTS = Constraints(style="hip-hop", difficulty="beginner")
+# verse (bars 1-8), chorus (9-16), verse again (17-24, repeats section 0), chorus (25-32).
+SONG = [
+    SectionSpec("verse", 4, 0.2),
+    SectionSpec("chorus", 4, 0.9),
+    SectionSpec("verse", 4, 0.2),
+    SectionSpec("chorus", 4, 0.9),
+]
+ANALYSIS = grid_analysis(120, SONG)
+CANDIDATES = synthetic_candidates(12, seed=3)
+LIBRARY = {c.move_id: c for c in CANDIDATES}
+
+
+@pytest.fixture(scope="module")
+def parent() -> Blueprint:
+    """A 32-bar blueprint (2-bar moves) planned by the planner itself."""
+    return plan_choreography(
+        ANALYSIS,
+        CONSTRAINTS,
+        CANDIDATES,
+        task_id="parent",
+        audio_uri="songs/song.wav",
+        output=video_output("videos/parent.mp4"),
+        seed=1,
+        created_at=CREATED,
+    )
+
+
+def revise(
+    parent: Blueprint,
+    keep: str,
+    redo: str,
+    *,
+    analysis: object = ANALYSIS,
+    candidates: list[MoveCandidate] | None = None,
+) -> Blueprint:
+    """``plan_revision``'s blueprint for ``parent``, bars written as on the command line."""
+    return revise_plan(parent, keep, redo, analysis=analysis, candidates=candidates).blueprint
+
+
+def revise_plan(
+    parent: Blueprint,
+    keep: str,
+    redo: str,
+    *,
+    analysis: object = ANALYSIS,
+    candidates: list[MoveCandidate] | None = None,
+) -> RevisedPlan:
+    """``plan_revision`` of ``parent`` with bars written as on the command line."""
+    return plan_revision(
+        RevisionInputs(
+            parent,
+            parse_bars(keep) if keep else [],
+            parse_bars(redo),
+            "child",
+            video_output("videos/child.mp4"),
+        ),
+        analysis,  # type: ignore[arg-type]
+        CONSTRAINTS,
+        candidates or CANDIDATES,
+        LIBRARY,
+        seed=1,
+        created_at=CREATED,
+    )
+
+
+def by_first_bar(blueprint: Blueprint) -> dict[int, object]:
+    """Each move by the bar it starts on."""
+    return {m.first: m.move for m in move_bars(blueprint)}
+
+
+def test_kept_moves_are_the_parents_field_by_field(parent: Blueprint) -> None:
+    """Every kept move has the parent's move, clip span, timeline span, speed and mirror."""
+    child = revise(parent, "1-4,17-32", "5-16")
+    kept = {bar: move for bar, move in by_first_bar(child).items() if bar < 5 or bar >= 17}
+    before = by_first_bar(parent)
+    assert kept
+    for bar, move in kept.items():
+        for field in KEPT_FIELDS:
+            assert getattr(move, field) == getattr(before[bar], field), (bar, field)
+
+
+def test_redone_bars_get_other_moves_and_the_revision_is_recorded(parent: Blueprint) -> None:
+    """No redone place keeps its old move; the blueprint names its parent and the bars."""
+    plan = revise_plan(parent, "1-4", "5-8,13-16")
+    child = plan.blueprint
+    before, after = by_first_bar(parent), by_first_bar(child)
+    for bar in (5, 7, 13, 15):
+        assert after[bar].move_id != before[bar].move_id, bar  # type: ignore[attr-defined]
+        assert "re-planned in a revision of task parent" in after[bar].reason.text  # type: ignore[attr-defined]
+    assert plan.detail() == {
+        "revision_of": "parent",
+        "kept_bars": "1-4,9-12,17-32",
+        "redone_bars": "5-8,13-16",
+    }
+    assert child.task_id == "child"
+    assert child.video_output.uri == "videos/child.mp4"
+
+
+def test_a_seamless_move_is_chosen_at_both_seams(parent: Blueprint) -> None:
+    """A move whose edge poses continue the kept neighbours exactly wins the redone slot."""
+    before = by_first_bar(parent)
+    left, right = LIBRARY[before[3].move_id], LIBRARY[before[7].move_id]  # type: ignore[attr-defined]
+    template = LIBRARY[before[5].move_id]  # type: ignore[attr-defined]
+    seamless = replace(
+        template,
+        move_id="seamless",
+        name="Seamless",
+        start_pose=left.end_pose,
+        end_pose=right.start_pose,
+    )
+    child = revise(parent, "1-4,7-32", "5-6", candidates=[*CANDIDATES, seamless])
+    moves = by_first_bar(child)
+    assert moves[5].move_id == "seamless"  # type: ignore[attr-defined]
+    assert moves[5].reason.transition_cost == 0  # type: ignore[attr-defined]
+    assert moves[7].reason.transition_cost == 0  # type: ignore[attr-defined]
+    assert moves[5].transition_in.type == "cut"  # type: ignore[attr-defined]
+
+
+def test_the_seam_jump_is_scored_and_recorded(parent: Blueprint) -> None:
+    """The pose jump into the first redone move is the one between the kept and the new move."""
+    child = revise(parent, "", "9-12")
+    moves = by_first_bar(child)
+    kept, new = LIBRARY[moves[7].move_id], LIBRARY[moves[9].move_id]  # type: ignore[attr-defined]
+    jump = pose_distance(kept.end_pose, new.start_pose)
+    assert moves[9].reason.transition_cost == pytest.approx(jump, abs=1e-4)  # type: ignore[attr-defined]
+
+
+def test_a_repeat_redone_with_its_source_copies_the_new_moves(parent: Blueprint) -> None:
+    """Redoing both verses keeps the second verse a copy of the first."""
+    child = revise(parent, "", "1-8,17-24")
+    moves = by_first_bar(child)
+    first = [moves[b].move_id for b in (1, 3, 5, 7)]  # type: ignore[attr-defined]
+    second = [moves[b].move_id for b in (17, 19, 21, 23)]  # type: ignore[attr-defined]
+    assert first == second
+    assert first != [by_first_bar(parent)[b].move_id for b in (1, 3, 5, 7)]  # type: ignore[attr-defined]
+    assert moves[17].section.repeat_of == 0  # type: ignore[attr-defined]
+
+
+def test_a_repeat_whose_source_alone_is_redone_keeps_its_moves(parent: Blueprint) -> None:
+    """Redoing only the first verse leaves the second verse as the parent had it."""
+    child = revise(parent, "", "1-8")
+    before, after = by_first_bar(parent), by_first_bar(child)
+    for bar in (17, 19, 21, 23):
+        assert after[bar].move_id == before[bar].move_id  # type: ignore[attr-defined]
+
+
+def test_kept_bars_on_moved_beats_are_refused_by_name(parent: Blueprint) -> None:
+    """A song whose beats moved (another tempo) refuses the kept bars, naming them."""
+    changed = grid_analysis(121, SONG)
+    with pytest.raises(InvalidInput, match=r"kept bars 1-4,9-32 no longer fit the song"):
+        revise(parent, "", "5-8", analysis=changed)
+
+
+def test_kept_bars_past_a_shorter_song_are_refused_by_name(parent: Blueprint) -> None:
+    """A song now shorter than the parent's window names the kept bars past its end."""
+    shorter = grid_analysis(120, SONG[:3])
+    with pytest.raises(InvalidInput, match=r"kept bars 25-32 no longer fit.*past the song's end"):
+        revise(parent, "", "1-8", analysis=shorter)
+
+
+def test_a_move_both_kept_and_redone_is_refused(parent: Blueprint) -> None:
+    """Keeping bar 5 and redoing bar 6 of one 2-bar move names the move's bars."""
+    with pytest.raises(InvalidInput, match=r"bars 5-6 are one move .*keep or redo all of 5-6"):
+        revise(parent, "5", "6")
+
+
+def test_bars_in_neither_list_follow_their_move(parent: Blueprint) -> None:
+    """Redoing bar 6 alone redoes the whole move on bars 5-6."""
+    assert revise_plan(parent, "", "6").redone_bars == "5-6"
+
+
+def test_bars_past_the_blueprint_are_refused(parent: Blueprint) -> None:
+    """A redo past bar 32 names the bars and the blueprint's range."""
+    with pytest.raises(InvalidInput, match=r"--redo bars 33-40 are past .* bars 1-32"):
+        revise(parent, "", "30-40")
+
+
+def test_overlapping_keep_and_redo_are_refused(parent: Blueprint) -> None:
+    """A bar in both lists is named."""
+    with pytest.raises(InvalidInput, match=r"bars 3-4 are in both --keep and --redo"):
+        revise(parent, "1-4", "3-8")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "is empty"),
+        ("a-b", "'a-b' is not a bar or a range"),
+        ("0-3", "bar 0 does not exist"),
+        ("8-2", "'8-2' ends before it starts"),
+        ("1-", "'1-' is not a bar"),
+        ("1,,2", "'' is not a bar"),
+        ("99999", "past the largest bar number"),
+    ],
+)
+def test_bad_bars_text_gets_a_clear_error(text: str, problem: str) -> None:
+    """Each malformed BARS text names the option and the part that is wrong."""
+    with pytest.raises(BadBars, match=f"--keep.*{problem}"):
+        parse_bars(text, option="--keep")
+
+
+def test_bars_text_reads_and_writes_back_merged() -> None:
+    """``1-8, 9,17-24`` reads as three spans and writes back merged."""
+    spans = parse_bars("1-8, 9,17-24")
+    assert spans == [BarSpan(first=1, last=8), BarSpan(first=9, last=9), BarSpan(first=17, last=24)]
+    assert format_bars({b for s in spans for b in s.bars()}) == "1-9,17-24"
+
+
+def test_revision_is_deterministic(parent: Blueprint) -> None:
+    """The same revision twice gives the same moves (the planner's seed decides ties)."""
+    a = revise(parent, "1-8", "9-16")
+    b = revise(parent, "1-8", "9-16")
+    assert [m.move_id for m in a.moves_used] == [m.move_id for m in b.moves_used]
+    assert np.isclose(a.moves_used[-1].timeline_end_s, parent.moves_used[-1].timeline_end_s)
