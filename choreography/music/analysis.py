@@ -90,7 +90,13 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
     duration = audio.size / SAMPLE_RATE
     feats = _features(audio)
     frames, level = beat_grid.track_beats(
-        feats.beat_onset, feats.low_onset, feats.snare_onset, feats.rms, sr=SAMPLE_RATE, hop=HOP
+        feats.beat_onset,
+        feats.low_onset,
+        feats.snare_onset,
+        feats.rms,
+        sr=SAMPLE_RATE,
+        hop=HOP,
+        plain_onset_env=feats.onset,
     )
     if frames.size < MIN_BEATS:
         raise InvalidInput(

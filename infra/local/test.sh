@@ -25,4 +25,4 @@ echo "== import rules"; lint-imports
 echo "== pytest"
 rm -f .coverage .coverage.*
 # pytest exits 5 when it collects nothing: that must fail, and with `set -e` it does.
-pytest --cov --cov-report=term --cov-fail-under=80 "$@"
+pytest --cov --cov-report=term --cov-fail-under=80 --durations=40 "$@"

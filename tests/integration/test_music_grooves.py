@@ -70,6 +70,16 @@ def test_trap_is_counted_at_its_felt_tempo_and_flagged() -> None:
     assert f_measure(song.beats_s.tolist(), a.beats_s) >= 0.95
 
 
+def test_fast_swing_is_counted_at_its_even_pulse_not_at_half() -> None:
+    """Swing at 188: kick, walking bass and ride on every beat, so at 94 every band has as much
+    onset half-way between the beats as on them; the level twice as fast is counted."""
+    song, a = _song("swing", 188.0, "jitter")
+    assert a.tempo_bpm == pytest.approx(188.0, rel=0.02)
+    assert "even pulse" in a.tempo_level
+    assert f_measure(song.beats_s.tolist(), a.beats_s) >= 0.95
+    assert f_measure(song.downbeats_s.tolist(), a.downbeats_s) >= 0.9
+
+
 def test_a_waltz_is_three_four_with_bars_of_three_and_no_eight_counts() -> None:
     """A 3/4 waltz: downbeats every third beat, and never forced into 8-counts."""
     song, a = _song("waltz", 90.0)

@@ -71,3 +71,15 @@ def test_a_few_beats_keep_the_pulse_level_tempo() -> None:
     env[frames] = 1.0
     estimate = beats.estimate_tempo(env, env, frames, beats_s, level_bpm=95.0)
     assert estimate.bpm == 95.0
+
+
+def test_even_pulse_is_one_when_no_band_marks_the_beats_and_low_when_one_does() -> None:
+    """Clicks on every half-beat at equal strength: the half-beats match the beats (1.0). A
+    kick on the beats only, in one band: that band marks the beats, so the minimum is 0."""
+    bpm = 90.0
+    even = clicks(bpm, {b / 2: 1.0 for b in range(8)})
+    kick = clicks(bpm, dict.fromkeys(range(4), 1.0))
+    frames = np.flatnonzero(kick)
+    assert beats.even_pulse([even, even], frames) == pytest.approx(1.0, abs=0.05)
+    assert beats.even_pulse([even, kick], frames) < 0.1
+    assert beats.even_pulse([even], frames[:3]) == 0.0
