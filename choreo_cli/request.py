@@ -1,10 +1,11 @@
-"""`choreo request`: submit a choreography request (song or description), or serve the producer.
+"""`choreo request`: submit a choreography request (song or description) or a revision, or serve
+the producer.
 
-``song`` and ``describe`` validate the request, store the queued task and its event in one
-transaction, publish it at once unless ``--no-publish`` (the outbox relay would otherwise), and
-print the task id. ``serve`` runs the producer HTTP service (``POST /requests`` and the
-songs-bucket upload trigger), whose composition root is :mod:`producers.app`
-(``python -m producers`` in the image).
+``song``, ``describe`` and ``revise`` validate the request, store the queued task and its
+event in one transaction, publish it at once unless ``--no-publish`` (the outbox relay would
+otherwise), and print the task id. ``serve`` runs the producer HTTP service (``POST /requests``,
+``POST /revisions`` and the songs-bucket upload trigger), whose composition root is
+:mod:`producers.app` (``python -m producers`` in the image).
 """
 
 from __future__ import annotations
@@ -86,6 +87,38 @@ def describe(
 
 
 @app.command()
+def revise(
+    parent_task_id: Annotated[str, typer.Argument(help="The planned task to revise.")],
+    *,
+    redo: Annotated[str, typer.Option(help="Bars to re-plan, e.g. 9-16,25 (1-based).")],
+    keep: Annotated[
+        str | None, typer.Option(help="Bars whose moves must stay exactly, e.g. 1-8,17-24.")
+    ] = None,
+    style: Style = None,
+    difficulty: Difficulty = None,
+    energy: Energy = None,
+    task_id: TaskId = None,
+    no_publish: NoPublish = False,
+    as_json: AsJson = False,
+) -> None:
+    """Revise a planned task: a new task keeping the --keep bars' moves, re-planning --redo.
+
+    Bars are 1-based bars of the parent's video (4 counts each). Bars in neither list are
+    kept unless a redone move covers them; a move cannot be both kept and redone.
+    """
+    overrides = _constraints(style, difficulty, energy, None)
+    document: dict[str, Any] = {"parent_task_id": parent_task_id, "redo": redo}
+    if keep is not None:
+        document["keep"] = keep
+    if overrides:
+        document["constraints"] = overrides
+    if task_id is not None:
+        document["task_id"] = task_id
+    document["client"] = {"name": "choreo-cli"}
+    _submit(document, publish=not no_publish, as_json=as_json, revision=True)
+
+
+@app.command()
 def serve() -> None:
     """Serve POST /requests and the songs-bucket upload trigger (HTTP_HOST, PORT)."""
     from producers.app import serve as serve_producer  # noqa: PLC0415 - keep --help fast
@@ -96,15 +129,24 @@ def serve() -> None:
         _fail(str(exc))
 
 
-def _submit(document: dict[str, Any], *, publish: bool, as_json: bool) -> None:
+def _submit(
+    document: dict[str, Any], *, publish: bool, as_json: bool, revision: bool = False
+) -> None:
     from producers.requests import RequestRejected, submit_request  # noqa: PLC0415
+    from producers.revisions import submit_revision  # noqa: PLC0415
     from schemas.settings import SongSettings  # noqa: PLC0415
 
     with _pool() as pool, _publisher(publish=publish) as publisher:
         try:
-            submitted = submit_request(
-                pool, document, publisher=publisher, song_sources=SongSettings().limits().sources
-            )
+            if revision:
+                submitted = submit_revision(pool, document, publisher=publisher)
+            else:
+                submitted = submit_request(
+                    pool,
+                    document,
+                    publisher=publisher,
+                    song_sources=SongSettings().limits().sources,
+                )
         except RequestRejected as exc:
             for error in exc.errors:
                 typer.echo(f"error: {error.field}: {error.message}", err=True)

@@ -105,6 +105,9 @@ def render_report(report: TaskReport) -> RenderableType:
         timeline.add_row(label, _clock(step.at), after, _detail(step.detail))
         previous = step.at
     lines: list[RenderableType] = [header, timeline]
+    revision = revision_line(task.path, task.request)
+    if revision:
+        lines.insert(1, Text(revision))
     if report.blueprint is not None:
         plan = report.blueprint
         song = plan.song_title or plan.song_id or "?"
@@ -124,6 +127,27 @@ def render_report(report: TaskReport) -> RenderableType:
     if task.error:
         lines.append(Text(f"error ({task.error_stage or '?'}): {task.error}", style="red"))
     return Group(*lines)
+
+
+def revision_line(path: str, request: dict[str, Any]) -> str | None:
+    """``revision of T: keep 1-8, redo 9-16`` for a revision task (path ``revise``), else None."""
+    if path != "revise":
+        return None
+
+    def bars(spans: Any) -> str:
+        listed = spans if isinstance(spans, list) else []
+        return ",".join(
+            str(s["first"]) if s["first"] == s["last"] else f"{s['first']}-{s['last']}"
+            for s in listed
+        )
+
+    line = f"revision of {request.get('parent_task_id', '?')}: redo {bars(request.get('redo'))}"
+    if request.get("keep"):
+        line += f", keep {bars(request.get('keep'))}"
+    overrides = request.get("constraints") or {}
+    if overrides:
+        line += ", " + ", ".join(f"{name} {value}" for name, value in sorted(overrides.items()))
+    return line
 
 
 def render_listing(listings: list[TaskListing]) -> RenderableType:

@@ -25,7 +25,7 @@ from lifecycle.ports import LockedTask, TaskRow
 from schemas.errors import InvalidInput, NotFound
 from schemas.task_state import StaleState, State, check_transition
 
-PATHS = frozenset({"song", "describe"})
+PATHS = frozenset({"song", "describe", "revise"})
 # The columns a transition may set besides the state; anything else is refused by name.
 TRANSITION_FIELDS = frozenset(
     {"song_id", "error", "error_stage", "execution_name", "video_uri", "progress"}

@@ -1,4 +1,4 @@
-"""The producer service over HTTP: ``POST /requests`` and the songs-bucket Eventarc trigger.
+"""The producer service over HTTP: ``POST /requests``, ``POST /revisions``, the upload trigger.
 
 Served by uvicorn as a Starlette app, like the consumer runtime's push endpoint.
 
@@ -7,6 +7,10 @@ Served by uvicorn as a Starlette app, like the consumer runtime's push endpoint.
   ``{"errors": [{"field", "message"}, ...]}`` (an ``audio_uri`` outside ``SONG_SOURCES`` is
   one, naming the setting); 409 when the task id is taken by another request;
   503 when the database cannot be reached (nothing was stored; try again).
+- ``POST /revisions``: a JSON revision (``parent_task_id``, ``keep``, ``redo`` as ``"1-8,17-24"``
+  or ``[{"first", "last"}]``, optional ``constraints`` overrides, ``task_id``, ``client``;
+  :mod:`producers.revisions`) with the same answers; an unknown parent, a parent without a
+  blueprint or bars that do not fit its blueprint are 400s naming the field.
 - ``POST /events/storage``: Cloud Storage ``object.v1.finalized`` from Eventarc (binary or
   structured CloudEvent) → 200 with what happened (registered, existing, ignored); a body that is
   not such an event (or is over 1 MB) is poison: 200 ``{"outcome": "undecodable", "reason"}``,
@@ -37,7 +41,14 @@ from delivery.http import read_limited
 from delivery.rejection import reject
 from lifecycle.rejections import Rejection, kept_headers
 from producers.publishing import Publisher
-from producers.requests import FieldError, RequestRejected, TaskConflict, submit_request
+from producers.requests import (
+    FieldError,
+    RequestRejected,
+    SubmittedRequest,
+    TaskConflict,
+    submit_request,
+)
+from producers.revisions import submit_revision
 from producers.song_registry import ObjectReader, register_upload
 from schemas.errors import InvalidInput, TransientError
 from schemas.event_codec import decode_http
@@ -64,15 +75,27 @@ def create_producer_app(
 ) -> Starlette:
     """The ASGI app; ``publisher`` None leaves publishing to the outbox relay."""
 
+    def submit_choreography(document: Any) -> SubmittedRequest:
+        return submit_request(pool, document, publisher=publisher, song_sources=song_sources)
+
+    def submit_revised(document: Any) -> SubmittedRequest:
+        return submit_revision(pool, document, publisher=publisher)
+
     async def post_request(request: Request) -> JSONResponse:
+        return await _submitted(request, submit_choreography)
+
+    async def post_revision(request: Request) -> JSONResponse:
+        return await _submitted(request, submit_revised)
+
+    async def _submitted(
+        request: Request, submit: Callable[[Any], SubmittedRequest]
+    ) -> JSONResponse:
         body = await request.body()
         if len(body) > MAX_REQUEST_BYTES:
             return _field_errors(413, [FieldError("body", f"exceeds {MAX_REQUEST_BYTES} bytes")])
         try:
             document = _request_document(body)
-            submitted = await run_in_threadpool(
-                submit_request, pool, document, publisher=publisher, song_sources=song_sources
-            )
+            submitted = await run_in_threadpool(submit, document)
         except TaskConflict as exc:
             return _field_errors(409, exc.errors)
         except RequestRejected as exc:
@@ -129,6 +152,7 @@ def create_producer_app(
     return Starlette(
         routes=[
             Route("/requests", post_request, methods=["POST"]),
+            Route("/revisions", post_revision, methods=["POST"]),
             Route("/events/storage", storage_event, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]

@@ -48,16 +48,24 @@ from choreography.planner.planner import (
 from choreography.planner.sequencer import Neighbour, NoSequence, Slot, fill_bars
 from choreography.planner.tempo_fit import TempoFit, speed_in_band
 from choreography.planner.window import PhraseWindow, WindowSection
-from schemas.bar_spans import BarSpan, bar_set, format_bars
-from schemas.blueprint import (
-    TIMELINE_TOLERANCE_S,
-    Blueprint,
-    MoveUsed,
-    VideoOutput,
-    parse_blueprint,
-)
+from schemas.bar_spans import BarSpan, format_bars
+from schemas.blueprint import TIMELINE_TOLERANCE_S, Blueprint, VideoOutput, parse_blueprint
 from schemas.errors import InvalidInput
 from schemas.events import Constraints as RequestedConstraints
+from schemas.revision_bars import MoveBars, RevisionSplit, move_bars, split_bars
+
+__all__ = [
+    "KEPT_FIELDS",
+    "MoveBars",
+    "RevisedPlan",
+    "RevisionCosts",
+    "RevisionInputs",
+    "RevisionSplit",
+    "check_fit",
+    "move_bars",
+    "plan_revision",
+    "split_bars",
+]
 
 # Fields of a kept move copied from the parent as they are (the transition is decided at seams).
 KEPT_FIELDS = (
@@ -73,93 +81,6 @@ KEPT_FIELDS = (
     "mirror",
     "section",
 )
-
-
-@dataclass(frozen=True)
-class MoveBars:
-    """A parent move and the bars it covers (1-based, inclusive)."""
-
-    index: int
-    move: MoveUsed
-    first: int
-    last: int
-
-    @property
-    def bars(self) -> range:
-        """Its bars."""
-        return range(self.first, self.last + 1)
-
-    def text(self) -> str:
-        """``bars 7-10`` or ``bar 7``."""
-        return f"bar {self.first}" if self.first == self.last else f"bars {self.first}-{self.last}"
-
-
-@dataclass(frozen=True)
-class RevisionSplit:
-    """Which parent moves are kept, and the bars re-planned (whole moves)."""
-
-    moves: tuple[MoveBars, ...]
-    kept: tuple[MoveBars, ...]
-    redone_bars: frozenset[int]
-
-    @property
-    def kept_bars(self) -> frozenset[int]:
-        """Bars whose moves are kept."""
-        return frozenset(bar for m in self.kept for bar in m.bars)
-
-
-def move_bars(parent: Blueprint) -> tuple[MoveBars, ...]:
-    """Each parent move with its bars; ``InvalidInput`` if a move does not fill whole bars."""
-    per_bar = parent.song.time_signature
-    out, bar = [], 1
-    for i, move in enumerate(parent.moves_used):
-        if move.counts % per_bar:
-            raise InvalidInput(
-                f"move {i + 1} ({move.name}) spans {move.counts} counts, not whole bars of "
-                f"{per_bar}: this blueprint cannot be revised by bars"
-            )
-        bars = move.counts // per_bar
-        out.append(MoveBars(i, move, bar, bar + bars - 1))
-        bar += bars
-    return tuple(out)
-
-
-def split_bars(
-    parent: Blueprint, keep: Sequence[BarSpan], redo: Sequence[BarSpan]
-) -> RevisionSplit:
-    """Kept moves and redone bars; ``InvalidInput`` names bars outside the blueprint, bars in
-    both lists, and a move that is asked to be both kept and redone."""
-    moves = move_bars(parent)
-    last = moves[-1].last
-    keep_bars, redo_bars = bar_set(keep), bar_set(redo)
-    for option, bars in (("--keep", keep_bars), ("--redo", redo_bars)):
-        outside = {b for b in bars if b > last}
-        if outside:
-            raise InvalidInput(
-                f"{option} bars {format_bars(outside)} are past the end of task "
-                f"{parent.task_id}'s blueprint, which has bars 1-{last}"
-            )
-    both = keep_bars & redo_bars
-    if both:
-        raise InvalidInput(f"bars {format_bars(both)} are in both --keep and --redo")
-    if not redo_bars:
-        raise InvalidInput("--redo names no bar: nothing to revise")
-    redone: set[int] = set()
-    kept = []
-    for m in moves:
-        touched = redo_bars.intersection(m.bars)
-        if not touched:
-            kept.append(m)
-            continue
-        pinned = keep_bars.intersection(m.bars)
-        if pinned:
-            raise InvalidInput(
-                f"{m.text()} are one move ({m.move.name}): it cannot be kept (--keep "
-                f"{format_bars(pinned)}) and redone (--redo {format_bars(touched)}); keep or "
-                f"redo all of {m.first}-{m.last}"
-            )
-        redone.update(m.bars)
-    return RevisionSplit(moves, tuple(kept), frozenset(redone))
 
 
 def check_fit(parent: Blueprint, analysis: MusicAnalysis, split: RevisionSplit, tol: float) -> int:
@@ -208,9 +129,12 @@ def check_fit(parent: Blueprint, analysis: MusicAnalysis, split: RevisionSplit, 
                 f"{analysis.duration_s:.2f} s"
             )
         if moved:
+            listed = [moved[k] for k in sorted(moved)]
+            more = f"; {len(listed) - 3} more" if len(listed) > 3 else ""
             details.append(
-                "the beats moved by more than half a frame ("
-                + "; ".join(moved[k] for k in sorted(moved))
+                f"the beats moved by more than {tol * 1000:g} ms ("
+                + "; ".join(listed[:3])
+                + more
                 + ")"
             )
         raise InvalidInput(

@@ -1,5 +1,9 @@
 """Handle ``choreography.requested``: analyse the song, find moves, plan, store the blueprint.
 
+``choreography.revision.requested`` takes the same steps on the parent task's song and
+constraints (with the revision's overrides) and plans with ``plan_revision`` instead: the
+parent's kept bars as they were, the redone bars planned afresh (docs/REVISIONS.md).
+
 Runs inside the runtime's transaction (``consumers.runtime``), which also holds the
 ``processed_events`` record, so everything below commits together or not at all. It reads and
 writes only through the ports of the :class:`PlanningWork` it is given for the event (the
@@ -31,7 +35,7 @@ download and analysis), ``planning`` (song choice, move search, planning, valida
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,19 +53,21 @@ from choreography.planner.pipeline import (
     Understood,
 )
 from choreography.planner.planner import plan_choreography
+from choreography.planner.revision import RevisionInputs, plan_revision
 from choreography.search.cache import MoveIndexCache
 from choreography.search.text_embedding import TextEmbedder
 from consumers.blueprint_consumer.song_store import ResolvedSong, SongRows
 from consumers.runtime.failure_stage import failure_stage, tagged
 from lifecycle.ports import TaskLock, UnitOfWork
-from schemas.blueprint import Blueprint
-from schemas.errors import InvalidInput
+from schemas.blueprint import Blueprint, parse_blueprint
+from schemas.errors import InvalidInput, NotFound
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import (
     SOURCE_BLUEPRINT_CONSUMER,
     BlueprintReady,
     ChoreographyRequested,
     Constraints,
+    RevisionRequested,
     SongRef,
 )
 from schemas.settings import BlueprintConsumerSettings
@@ -132,8 +138,14 @@ class BlueprintConsumer:
     ) -> None:
         """Plan and store the blueprint for one request (see the module docstring)."""
         request = event.data
+        if isinstance(request, RevisionRequested):
+            self.revise(work, event, request)
+            return
         if not isinstance(request, ChoreographyRequested):
-            wrong = f"blueprint consumer handles choreography.requested, not {event.type}"
+            wrong = (
+                "blueprint consumer handles choreography.requested and "
+                f"choreography.revision.requested, not {event.type}"
+            )
             raise tagged(InvalidInput(wrong), "request")
         context = {"task_id": request.task_id, "event_id": event.id}
         if not _start_analysis(work.tasks, request.task_id, event.id):
@@ -153,6 +165,58 @@ class BlueprintConsumer:
                 "moves": len(blueprint.moves_used),
                 "parser": inputs.parsed.source if inputs.parsed else None,
             },
+        )
+
+    def revise(self, work: PlanningWork, event: ChoreoEvent, request: RevisionRequested) -> None:
+        """Plan and store a revision's blueprint: the parent's kept bars and newly planned
+        redone bars (``choreography.planner.revision``; docs/REVISIONS.md)."""
+        context = {
+            "task_id": request.task_id,
+            "event_id": event.id,
+            "parent_task_id": request.parent_task_id,
+        }
+        if not _start_analysis(work.tasks, request.task_id, event.id):
+            log.info("task already past analyzing: duplicate revision, no effect", extra=context)
+            return
+        with failure_stage("request"):
+            parent = parent_blueprint(work, request.parent_task_id)
+        ref = (
+            SongRef(song_id=parent.song.song_id)
+            if parent.song.song_id
+            else SongRef(audio_uri=parent.song.audio_uri)
+        )
+        with failure_stage("analysis"):
+            song = self._songs.resolve(work.songs, ref)
+        with failure_stage("planning"):
+            constraints = revision_constraints(parent, request)
+            planning = PlanningRequest(request.task_id, constraints)
+            candidates = self._pipeline.candidates(
+                planning,
+                Understood(constraints),
+                TextIndexSearch(self._moves.get(), self._embedder),
+                work.library,
+            )
+            revised = plan_revision(
+                RevisionInputs(
+                    parent,
+                    request.keep,
+                    request.redo,
+                    request.task_id,
+                    parent.video_output.model_copy(
+                        update={"uri": f"{self._settings.video_prefix}/{request.task_id}.mp4"}
+                    ),
+                ),
+                song.analysis,
+                constraints,
+                candidates,
+                parent_moves(work.library, parent),
+                seed=self._settings.seed,
+                settings=self._pipeline.planner,
+            )
+            _store(work, revised.blueprint, event, song, detail=revised.detail())
+        log.info(
+            "revision stored",
+            extra={**context, "kept_bars": revised.kept_bars, "redone_bars": revised.redone_bars},
         )
 
     def planning_inputs(self, work: PlanningWork, request: ChoreographyRequested) -> PlanningInputs:
@@ -216,8 +280,57 @@ def _start_analysis(tasks: TaskLock, task_id: str, event_id: str) -> bool:
     return True
 
 
-def _store(work: UnitOfWork, blueprint: Blueprint, event: ChoreoEvent, song: ResolvedSong) -> None:
-    """Blueprint row, CAS analyzing -> planned and ``blueprint.ready``, in the caller's tx."""
+def parent_blueprint(work: UnitOfWork, parent_task_id: str) -> Blueprint:
+    """The parent task's stored blueprint; ``InvalidInput`` when it has none."""
+    document = work.blueprints.read(parent_task_id)
+    if document is None:
+        raise InvalidInput(
+            f"task {parent_task_id!r} has no blueprint: only a planned task can be revised"
+        )
+    return parse_blueprint(document)
+
+
+def revision_constraints(parent: Blueprint, request: RevisionRequested) -> Constraints:
+    """The parent's effective constraints with the revision's overrides (no duration: the
+    window is the parent's)."""
+    applied = parent.request.constraints
+    overrides = request.constraints.model_dump(exclude_none=True) if request.constraints else {}
+    return Constraints.model_validate(
+        {
+            "difficulty": applied.difficulty,
+            "energy": applied.energy,
+            "style": applied.style,
+            "allow_repeats": applied.allow_repeats,
+            **overrides,
+        }
+    )
+
+
+def parent_moves(library: MoveLoader, parent: Blueprint) -> dict[str, MoveCandidate]:
+    """The library's candidate for each move of the parent still in the library (their poses
+    score the seams); a move gone from the library is left out (``plan_revision`` refuses to
+    keep it)."""
+    moves: dict[str, MoveCandidate] = {}
+    for used in parent.moves_used:
+        if used.move_id in moves:
+            continue
+        try:
+            moves[used.move_id] = library.candidate(used.move_id, used.reason.search_score or 0.0)
+        except NotFound:
+            continue
+    return moves
+
+
+def _store(
+    work: UnitOfWork,
+    blueprint: Blueprint,
+    event: ChoreoEvent,
+    song: ResolvedSong,
+    *,
+    detail: Mapping[str, str] | None = None,
+) -> None:
+    """Blueprint row, CAS analyzing -> planned and ``blueprint.ready``, in the caller's tx;
+    ``detail`` adds to the history row (a revision's parent and bars)."""
     task_id = blueprint.task_id
     document = blueprint.model_dump(mode="json")
     if not work.blueprints.insert(task_id, str(blueprint.schema_version), document):
@@ -228,7 +341,7 @@ def _store(work: UnitOfWork, blueprint: Blueprint, event: ChoreoEvent, song: Res
         State.ANALYZING,
         State.PLANNED,
         song_id=song.row.song_id,
-        detail={"event_id": event.id, "moves": len(blueprint.moves_used)},
+        detail={"event_id": event.id, "moves": len(blueprint.moves_used), **(detail or {})},
     )
     ready = BlueprintReady(
         task_id=task_id,

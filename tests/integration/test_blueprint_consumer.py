@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from blobstore.storage import LocalStorage, file_sha256
@@ -29,8 +30,11 @@ from consumers.blueprint_consumer.song_store import register_song, save_analysis
 from consumers.runtime.handler import EventProcessor
 from delivery.error_mapping import Outcome
 from lifecycle.outbox import outbox_rows
-from lifecycle.task_store import create_task, get_task
+from lifecycle.task_store import create_task, get_task, task_history
+from producers.requests import RequestRejected
+from producers.revisions import submit_revision
 from schemas.blueprint import Blueprint, parse_blueprint
+from schemas.event_codec import from_pubsub
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import SOURCE_PRODUCER, ChoreographyRequested
 from schemas.settings import BlueprintConsumerSettings, VectorSearchSettings
@@ -143,11 +147,12 @@ def consumer(pool: ConnectionPool, storage_root: Path, library: None, catalog: N
 
 
 def events(conn: psycopg.Connection, task_id: str) -> list[tuple[str, dict[str, Any]]]:
-    """(CloudEvent type, data) of each outbox row for the task."""
+    """(CloudEvent type, data) of each outbox row the consumer wrote for the task (a revision's
+    own event, queued by the producer, is left out)."""
     return [
         (row.attributes["ce-type"], json.loads(row.data))
         for row in outbox_rows(conn)
-        if row.ordering_key == task_id
+        if row.ordering_key == task_id and row.attributes["ce-source"] != SOURCE_PRODUCER
     ]
 
 
@@ -256,3 +261,83 @@ def test_bad_requests_end_as_task_failed(
     assert sent[0][1]["error_code"] == code and reason in sent[0][1]["reason"]
     assert sent[0][1]["stage"] == stage
     assert blueprints == (0,) and consumer.plan.calls == 0
+
+
+def revision_delivery(pool: ConnectionPool, document: dict[str, Any]) -> Delivery[ChoreoEvent]:
+    """Submit a revision through the producer (task + outbox row) and deliver its event."""
+    submitted = submit_revision(pool, document)
+    with pool.connection() as conn:
+        (row,) = [r for r in outbox_rows(conn) if r.event_id == submitted.event_id]
+    return from_pubsub(row.data, row.attributes)
+
+
+def test_a_revision_becomes_a_planned_task_once(consumer: Consumer) -> None:
+    """Producer -> consumer: the revision is a new planned task whose kept moves are the
+    parent's, announced once; the same event again is a duplicate with no second plan."""
+    parent = consumer.request(
+        "t-parent", path="song", song={"song_id": SONG_ID},
+        constraints={"style": "hip-hop", "difficulty": "beginner"},
+    )  # fmt: skip
+    assert consumer.run(parent) is Outcome.PROCESSED
+    document = {"task_id": "t-rev", "parent_task_id": "t-parent", "keep": "1-4", "redo": "5-8"}
+    delivery = revision_delivery(consumer.pool, document)
+    assert delivery.event.type == "com.choreo.choreography.revision.requested.v1"
+    assert consumer.run(delivery) is Outcome.PROCESSED
+    assert consumer.run(delivery) is Outcome.DUPLICATE
+    with consumer.pool.connection() as conn:
+        before, after = stored_blueprint(conn, "t-parent"), stored_blueprint(conn, "t-rev")
+        task = get_task(conn, "t-rev")
+        sent = events(conn, "t-rev")
+        history = task_history(conn, "t-rev")
+    assert task.state is State.PLANNED and task.path == "revise"
+    assert task.request["parent_task_id"] == "t-parent"
+    assert [kind for kind, _ in sent] == ["com.choreo.blueprint.ready.v1"]
+    assert history[-1].detail is not None and history[-1].detail["redone_bars"] == "5-8"
+    kept = [m for m in after.moves_used if "kept from task t-parent" in m.reason.text]
+    assert kept
+    for move in kept:
+        (original,) = [m for m in before.moves_used if m.timeline_start_s == move.timeline_start_s]
+        assert move.model_dump(exclude={"reason", "transition_in"}) == original.model_dump(
+            exclude={"reason", "transition_in"}
+        )
+    assert consumer.plan.calls == 1  # the revision plans with plan_revision, not the planner
+
+
+def test_a_revision_refused_by_the_producer_leaves_nothing(consumer: Consumer) -> None:
+    """An unknown parent, a parent without a blueprint and bars past its end are refused
+    before a task exists, each naming the field."""
+    with consumer.pool.connection() as conn:
+        create_task(conn, "t-queued", "song", {"path": "song"})
+    cases = [
+        ({"parent_task_id": "t-nope", "redo": "1"}, "parent_task_id: no task 't-nope'"),
+        ({"parent_task_id": "t-queued", "redo": "1"}, "'t-queued' has no blueprint"),
+        ({"parent_task_id": "t-queued", "redo": "x"}, "redo: 'x' is not a bar"),
+    ]
+    for document, message in cases:
+        with pytest.raises(RequestRejected, match=message):
+            submit_revision(consumer.pool, document)
+    with consumer.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM tasks").fetchone() == (1,)
+
+
+def test_a_revision_whose_song_changed_fails_naming_the_kept_bars(consumer: Consumer) -> None:
+    """The song's analysis changed under the parent (beats 50 ms later): the revision's task
+    fails at planning with the kept bars named, and one task.failed is queued."""
+    parent = consumer.request("t-old", path="song", song={"song_id": SONG_ID})
+    assert consumer.run(parent) is Outcome.PROCESSED
+    delivery = revision_delivery(
+        consumer.pool, {"task_id": "t-new", "parent_task_id": "t-old", "keep": "1-2", "redo": "3-4"}
+    )
+    with consumer.pool.connection() as conn:
+        row = conn.execute("SELECT analysis FROM songs WHERE song_id = %s", (SONG_ID,)).fetchone()
+        assert row is not None
+        stored = row[0]
+        moved = {**stored, "beats_s": [b + 0.05 for b in stored["beats_s"]]}
+        conn.execute("UPDATE songs SET analysis = %s WHERE song_id = %s", (Jsonb(moved), SONG_ID))
+    assert consumer.run(delivery) is Outcome.FAILED_PERMANENTLY
+    with consumer.pool.connection() as conn:
+        task = get_task(conn, "t-new")
+        sent = events(conn, "t-new")
+    assert task.state is State.FAILED and task.error_stage == "planning"
+    assert "kept bars 1-2" in (task.error or "") and "no longer fit the song" in (task.error or "")
+    assert [kind for kind, _ in sent] == ["com.choreo.task.failed.v1"]

@@ -17,7 +17,8 @@ from psycopg_pool import ConnectionPool
 from typer.testing import CliRunner
 
 from choreo_cli.main import app
-from lifecycle.task_store import get_task
+from lifecycle.blueprints import insert_blueprint
+from lifecycle.task_store import create_task, get_task
 from producers.pubsub_publisher import PubSubPublisher
 from producers.request_http import create_producer_app
 from producers.requests import (
@@ -28,6 +29,7 @@ from producers.requests import (
 )
 from producers.song_registry import GcsObjectReader
 from schemas.event_codec import from_pubsub
+from tests.fixtures.blueprints import MovePlan, build_blueprint
 from tests.fixtures.pubsub import PubSubProject
 
 pytestmark = pytest.mark.integration
@@ -329,3 +331,69 @@ def test_odd_characters_and_numbers_are_a_400_naming_the_field(
     errors = response.json()["errors"]
     assert any(e["field"] == field and hint in e["message"] for e in errors), errors
     assert counts(pool) == (0, 0)
+
+
+def planned_parent(pool: ConnectionPool, task_id: str = "t-parent") -> None:
+    """A task with a stored 4-bar blueprint (four 1-bar moves), as the consumer leaves it."""
+    document = build_blueprint(
+        [MovePlan(clip_uri=f"moves/m{i}.mp4", counts=4) for i in range(4)], task_id=task_id
+    )
+    with pool.connection() as conn:
+        create_task(conn, task_id, "song", {"path": "song"})
+        insert_blueprint(conn, task_id, "1", document)
+
+
+def test_the_cli_revises_a_planned_task(
+    pool: ConnectionPool,
+    requests_topic: PubSubProject,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`choreo request revise` publishes a revision and prints its task id (exit 0); an unknown
+    parent, bad BARS and bars past the blueprint exit 1 naming the problem, no traceback."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PUBSUB_PROJECT_ID", requests_topic.project_id)
+    planned_parent(pool)
+    ok = CliRunner().invoke(
+        app, ["request", "revise", "t-parent", "--keep", "1-2", "--redo", "3", "--style", "pop"]
+    )
+    assert ok.exit_code == 0, ok.output
+    task_id = ok.stdout.strip()
+    [delivery] = published(requests_topic)
+    revision = delivery.event.data
+    assert delivery.event.type == "com.choreo.choreography.revision.requested.v1"
+    assert (revision.task_id, revision.parent_task_id) == (task_id, "t-parent")
+    assert [s.text() for s in revision.redo] == ["3"] and revision.constraints.style == "pop"
+    with pool.connection() as conn:
+        task = get_task(conn, task_id)
+    assert task.path == "revise" and task.request["parent_task_id"] == "t-parent"
+    refusals = [
+        (["t-none", "--redo", "1"], "error: parent_task_id: no task 't-none'"),
+        (["t-parent", "--redo", "2-x"], "error: redo: '2-x' is not a bar or a range of bars"),
+        (["t-parent", "--keep", "1-3", "--redo", "3-4"], "error: redo: bars 3 are in both"),
+        (["t-parent", "--redo", "4-9"], "--redo bars 5-9 are past the end of task"),
+        (["t-parent", "--redo", "1", "--difficulty", "pro"], "error: constraints.difficulty"),
+    ]
+    for args, message in refusals:
+        result = CliRunner().invoke(app, ["request", "revise", *args])
+        assert result.exit_code == 1, result.output
+        assert message in result.output
+        assert "Traceback" not in result.output
+    assert counts(pool) == (2, 1)
+
+
+def test_http_accepts_a_revision_with_202_and_refuses_a_bad_one(
+    producer_http: httpx.Client, pool: ConnectionPool, requests_topic: PubSubProject
+) -> None:
+    """POST /revisions answers 202 and publishes the revision; 400 names the field."""
+    planned_parent(pool)
+    body = {"parent_task_id": "t-parent", "keep": [{"first": 1, "last": 1}], "redo": "2-4"}
+    response = producer_http.post("/revisions", json=body)
+    assert response.status_code == 202, response.text
+    [delivery] = published(requests_topic)
+    assert delivery.event.data.task_id == response.json()["task_id"]
+    bad = producer_http.post("/revisions", json={"parent_task_id": "t-parent", "redo": "0"})
+    assert bad.status_code == 400
+    assert bad.json()["errors"] == [
+        {"field": "redo", "message": "bar 0 does not exist (bars are numbered from 1)"}
+    ]

@@ -34,6 +34,7 @@ from schemas.events import (
     SOURCE_PRODUCER,
     BlueprintReady,
     ChoreographyRequested,
+    RevisionRequested,
 )
 from schemas.settings import BlueprintConsumerSettings
 from schemas.task_state import StaleState, State
@@ -292,3 +293,57 @@ def test_delivery_is_passed_through_untouched(setup: Setup) -> None:
         Delivery(event, transport="push", delivery_attempt=3), work=setup.work,
     )  # fmt: skip
     assert setup.db.task("t-push").state is State.PLANNED
+
+
+def revision_event(setup: Setup, task_id: str, parent: str, **fields: Any) -> ChoreoEvent:
+    """Queue a revision task as the producer does; its ``choreography.revision.requested``."""
+    payload = RevisionRequested(
+        task_id=task_id, parent_task_id=parent, requested_at=datetime.now(UTC), **fields
+    )
+    setup.db.add_task(task_id, path="revise", request=payload.model_dump(mode="json"))
+    return new_event(payload, source=SOURCE_PRODUCER)
+
+
+def test_a_revision_keeps_the_parents_bars_and_replans_the_rest(setup: Setup) -> None:
+    """A revision is a new planned task: kept moves equal the parent's, redone ones differ,
+    its history row names the parent and bars, and one blueprint.ready is queued."""
+    parent_event = setup.request(
+        "t-parent", path="song", song={"song_id": SONG_ID},
+        constraints={"style": "hip-hop", "difficulty": "beginner"},
+    )  # fmt: skip
+    assert setup.deliver(parent_event)
+    parent = parse_blueprint(setup.db.blueprints["t-parent"][1])
+    redo = {"first": 3, "last": 4}
+    event = revision_event(
+        setup, "t-child", "t-parent", keep=[{"first": 1, "last": 2}], redo=[redo]
+    )
+    assert setup.deliver(event)
+    child = parse_blueprint(setup.db.blueprints["t-child"][1])
+    assert setup.db.states("t-child") == [State.QUEUED, State.ANALYZING, State.PLANNED]
+    assert child.video_output.uri.endswith("/t-child.mp4")
+    parent_at = {m.timeline_start_s: m for m in parent.moves_used}
+    child_at = {m.timeline_start_s: m for m in child.moves_used}
+    redone = [m for m in child.moves_used if "re-planned in a revision" in m.reason.text]
+    assert redone
+    for move in child.moves_used:
+        if move in redone:
+            assert move.move_id != parent_at[move.timeline_start_s].move_id
+        else:
+            original = parent_at[move.timeline_start_s]
+            assert (move.move_id, move.clip_in_s, move.clip_out_s, move.speed_factor) == (
+                original.move_id, original.clip_in_s, original.clip_out_s, original.speed_factor,
+            )  # fmt: skip
+    assert set(child_at) == set(parent_at)
+    planned = [row for row in setup.db.history if row.task_id == "t-child"][-1]
+    assert planned.detail is not None and planned.detail["revision_of"] == "t-parent"
+    assert len(setup.ready_events("t-child")) == 1
+
+
+def test_a_revision_of_a_task_without_a_blueprint_fails_at_request(setup: Setup) -> None:
+    """A parent with no blueprint is a permanent InvalidInput at stage ``request``."""
+    setup.request("t-unplanned", path="song", song={"song_id": SONG_ID})
+    event = revision_event(setup, "t-orphan", "t-unplanned", redo=[{"first": 1, "last": 1}])
+    with pytest.raises(InvalidInput, match="'t-unplanned' has no blueprint") as caught:
+        setup.deliver(event)
+    assert stage_of(caught.value, "analysis") == "request"
+    assert setup.db.blueprints.get("t-orphan") is None
