@@ -166,8 +166,13 @@ def _check_digest(uri: str, path: Path, *, md5: str | None, crc32c: str | None) 
             raise TransientStorageError(f"{uri}: CRC32C of the download does not match")
 
 
-CONTENT_TYPES: Mapping[str, str] = {".mp4": "video/mp4", ".html": "text/html; charset=utf-8"}
-"""What the job uploads: videos and their renditions, and the practice page (served as a page)."""
+CONTENT_TYPES: Mapping[str, str] = {
+    ".mp4": "video/mp4",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+}
+"""What the job uploads: videos and their renditions, the practice page (served as a page) and
+the sync report."""
 
 
 def content_type(key: str) -> str:

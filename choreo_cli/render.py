@@ -26,7 +26,10 @@ def render(
         ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace OUT (and its renditions) if they exist.")
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace OUT (and its renditions and sync report) if they exist."
+        ),
     ] = False,
     practice: Annotated[
         bool,
@@ -51,7 +54,7 @@ def render(
         rendition_uri,
         with_practice,
     )
-    from job.run import JobContext, render_with_practice  # noqa: PLC0415
+    from job.run import SYNC_SUFFIX, JobContext, render_with_practice  # noqa: PLC0415
     from job.task_status import NoTaskStatus  # noqa: PLC0415
     from schemas.job_exit import ExitCode  # noqa: PLC0415
     from schemas.settings import JobSettings, PubSubSettings, StorageSettings  # noqa: PLC0415
@@ -70,6 +73,7 @@ def render(
             blueprint = with_practice(blueprint, ALL_PRACTICE)
         asked = blueprint.video_output.practice
         suffixes = rendition_suffixes(blueprint, asked) if asked is not None else []
+        suffixes.append(SYNC_SUFFIX)
         targets = [out, *(out.parent / rendition_uri(out.name, suffix) for suffix in suffixes)]
         existing = [str(target) for target in targets if target.exists()]
         if existing and not overwrite:
@@ -110,6 +114,7 @@ def render(
             shutil.move(result.path, out)
             for item in rendered.renditions:
                 shutil.move(item.path, out.parent / rendition_uri(out.name, item.suffix))
+            shutil.move(rendered.sync_file, out.parent / rendition_uri(out.name, SYNC_SUFFIX))
     except JobFailure as failure:
         hint = (
             _missing_asset_hint(storage_settings) if isinstance(failure, AssetUnavailable) else ""
@@ -121,6 +126,9 @@ def render(
     for item in rendered.renditions:
         what = item.label or (f"{item.speed:g}x" if item.speed else item.kind)
         typer.echo(f"  {item.kind}: {out.parent / rendition_uri(out.name, item.suffix)} ({what})")
+    typer.echo(f"sync report: {out.parent / rendition_uri(out.name, SYNC_SUFFIX)}")
+    for line in rendered.sync.lines():
+        typer.echo(f"  {line}")
 
 
 def _missing_asset_hint(settings: Any) -> str:

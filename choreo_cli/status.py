@@ -124,6 +124,8 @@ def render_report(report: TaskReport) -> RenderableType:
     if task.video_uri:
         lines.append(Text(f"video: {task.video_uri}", style="green"))
     lines += [Text(line, style="green") for line in rendition_lines(report.renditions)]
+    if report.sync is not None:
+        lines.append(Text(sync_line(report.sync), style="green"))
     if task.error:
         lines.append(Text(f"error ({task.error_stage or '?'}): {task.error}", style="red"))
     return Group(*lines)
@@ -216,8 +218,8 @@ def _duration(seconds: float) -> str:
 def _detail(detail: dict[str, Any] | None) -> str:
     if not detail:
         return ""
-    # Renditions get lines of their own (rendition_lines), not a run-on detail.
-    shown = {k: v for k, v in detail.items() if k not in ("event_id", "renditions")}
+    # Renditions and the sync report get lines of their own, not a run-on detail.
+    shown = {k: v for k, v in detail.items() if k not in ("event_id", "renditions", "sync")}
     return ", ".join(f"{key}={value}" for key, value in shown.items())
 
 
@@ -236,6 +238,18 @@ def rendition_lines(renditions: list[dict[str, Any]]) -> list[str]:
             f"loops: {len(loops)} clips ({loops[0].get('label')}: {loops[0].get('uri')}, ...)"
         )
     return lines
+
+
+def sync_line(sync: dict[str, Any]) -> str:
+    """The sync report in one line: cuts seen and their error, audio offset, duration."""
+    cuts = f"{sync.get('cuts_measured')}/{sync.get('cuts_planned')} cuts seen"
+    if sync.get("cut_error_max_ms") is not None:
+        cuts += f" (max {sync['cut_error_max_ms']} ms off the beat)"
+    offset = sync.get("audio_offset_ms")
+    audio = ("audio not measured" if offset is None
+             else f"audio {offset:+} ms (r {sync.get('audio_correlation')})")  # fmt: skip
+    duration = f"duration {sync.get('duration_error_ms')} ms off"
+    return f"sync: {cuts}, {audio}, {duration}: {sync.get('report_uri')}"
 
 
 def _fail(message: str) -> NoReturn:

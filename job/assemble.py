@@ -89,6 +89,8 @@ class Assembled:
     pieces: int
     pieces_cached: int
     audio_cached: bool
+    song: ClipFile
+    """The song as probed, with the demuxer it is opened with (the sync report decodes it)."""
 
 
 class _Progress:
@@ -201,7 +203,7 @@ def assemble_video(
     progress.update(mux_slot, timeline.frames // 9 + 1)
     log.info("video muxed", extra={"step": "mux", "duration_ms": _ms(started)})
     return Assembled(
-        out, timeline.duration_s, timeline.frames, len(rendered), sum(cached), audio_cached
+        out, timeline.duration_s, timeline.frames, len(rendered), sum(cached), audio_cached, song
     )
 
 

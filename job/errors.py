@@ -69,3 +69,9 @@ class NotOwner(JobFailure):
 
     exit_code = ExitCode.NOT_OWNER
     error_code = "not-owner"
+
+
+class SyncOutOfTolerance(FfmpegFailed):
+    """The rendered file's sync report misses the blueprint's tolerances (a wrong output)."""
+
+    error_code = "sync-out-of-tolerance"

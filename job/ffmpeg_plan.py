@@ -483,7 +483,7 @@ def mux_args(video: Path, audio: Path, duration_s: float, fps: int, out: Path) -
 
 
 def probe_args(path: Path, allowed: Sequence[str]) -> list[str]:
-    """ffprobe as JSON: format name and duration, each stream's type, size and rate.
+    """ffprobe as JSON: format name and duration, each stream's type, size, rate and start.
 
     The format is detected among the ``allowed`` demuxers only: FFmpeg refuses any other right
     after detecting it, before the demuxer reads anything (a playlist opens nothing).
@@ -492,7 +492,7 @@ def probe_args(path: Path, allowed: Sequence[str]) -> list[str]:
         "ffprobe", "-v", "error",
         "-show_entries",
         "format=format_name,duration:stream=codec_type,codec_name,width,height,r_frame_rate,"
-        "pix_fmt,nb_frames,duration",
+        "pix_fmt,nb_frames,duration,start_time",
         "-of", "json", *probe_input(file_input(path), allowed),
     ]  # fmt: skip
 

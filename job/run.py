@@ -7,6 +7,7 @@ ends ``failed`` with a ``task.failed`` event, and a task already ``completed`` i
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,20 +24,25 @@ from blobstore.storage import (
     with_retries,
 )
 from job.assemble import Assembled, RenderOptions, assemble_video
-from job.errors import JobFailure, NotOwner, StatusFailed, StorageFailed
+from job.errors import JobFailure, NotOwner, StatusFailed, StorageFailed, SyncOutOfTolerance
 from job.fetch import fetch_inputs
 from job.notify import JobPublisher
 from job.practice_page import practice_page
 from job.renditions import RenditionFile, render_renditions, rendition_uri
+from job.sync_measure import measure_sync
+from job.sync_report import SyncReport
 from job.task_status import OutboxMessage, Start, TaskStatus
 from job.timeline import ClipFile
 from lifecycle.task_failure import failure_event, failure_reason
 from schemas.blueprint import Blueprint
 from schemas.event_codec import new_event
-from schemas.events import SOURCE_JOB, Rendition, VideoCompleted
+from schemas.events import SOURCE_JOB, Rendition, SyncSummary, VideoCompleted
 from schemas.task_state import State
 
 log = logging.getLogger(__name__)
+
+SYNC_SUFFIX = "-sync.json"
+"""The sync report's name beside the video: ``videos/t.mp4`` -> ``videos/t-sync.json``."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +93,13 @@ def render_blueprint(
 
 @dataclass(frozen=True)
 class Rendered:
-    """The main video and the practice renditions rendered beside it."""
+    """The main video, its sync report and the practice renditions rendered beside it."""
 
     assembled: Assembled
     renditions: tuple[RenditionFile, ...]
+    sync: SyncReport
+    sync_file: Path
+    """The report as JSON in the work directory."""
 
 
 def render_with_practice(
@@ -101,13 +110,15 @@ def render_with_practice(
     *,
     video_name: str,
 ) -> Rendered:
-    """:func:`render_blueprint`, then the renditions ``video_output.practice`` asks for; the
-    page refers to the video and the renditions by names beside ``video_name``."""
+    """:func:`render_blueprint`, its sync report (``SyncOutOfTolerance`` with the figures when
+    it misses the blueprint's tolerances), then the renditions ``video_output.practice`` asks
+    for; the page refers to the video and the renditions by names beside ``video_name``."""
     song, clips = _fetch(blueprint, context)
     assembled = assemble_video(blueprint, song, clips, out, context.render, on_progress=on_progress)
+    sync, sync_file = check_sync(blueprint, assembled, context)
     practice = blueprint.video_output.practice
     if practice is None or not practice.wanted:
-        return Rendered(assembled, ())
+        return Rendered(assembled, (), sync, sync_file)
     made = render_renditions(
         blueprint, practice, main=out, song=song, clips=clips, options=context.render
     )
@@ -119,7 +130,29 @@ def render_with_practice(
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(practice_page(blueprint, video_name, links), encoding="utf-8")
         made.append(RenditionFile("page", page, ".html", seconds=time.monotonic() - started))
-    return Rendered(assembled, tuple(made))
+    return Rendered(assembled, tuple(made), sync, sync_file)
+
+
+def check_sync(
+    blueprint: Blueprint, assembled: Assembled, context: JobContext
+) -> tuple[SyncReport, Path]:
+    """Measure the rendered file's sync report and write it as JSON into the work directory;
+    raise ``SyncOutOfTolerance`` naming the figures when it misses the tolerances."""
+    work_dir = context.render.work_dir
+    report = measure_sync(
+        blueprint, assembled.path, assembled.song, work_dir, timeout_s=context.render.timeout_s
+    )
+    path = work_dir / "sync" / "report.json"
+    path.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+    log.info(
+        "sync measured",
+        extra={"step": "sync", **report.summary(), "duration_ms": round(report.measure_s * 1000)},
+    )
+    if not report.passed:
+        raise SyncOutOfTolerance(
+            "sync report out of tolerance: " + "; ".join(report.failures), step="sync"
+        )
+    return report, path
 
 
 def _link_label(item: RenditionFile) -> str:
@@ -145,6 +178,8 @@ def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
         )
         assembled = rendered.assembled
         renditions = upload_renditions(context, rendered.renditions, video_uri)
+        sync_uri = rendition_uri(video_uri, SYNC_SUFFIX)
+        upload_video(context, rendered.sync_file, sync_uri, what=f"sync report {sync_uri}")
         uploaded = upload_video(context, out, video_uri)
         event = new_event(
             VideoCompleted(
@@ -157,6 +192,7 @@ def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
                 size_bytes=out.stat().st_size,
                 completed_at=datetime.now(UTC),
                 renditions=renditions,
+                sync=SyncSummary(report_uri=sync_uri, **rendered.sync.summary()),
             ),
             source=SOURCE_JOB,
         )

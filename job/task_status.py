@@ -183,7 +183,7 @@ class PostgresTaskStatus:
                 if state not in sources or not self._owns(owner):
                     return None
                 done = event.data if isinstance(event.data, VideoCompleted) else None
-                detail = {**self._detail(fields), **(done.rendition_detail() if done else {})}
+                detail = {**self._detail(fields), **(done.completion_detail() if done else {})}
                 transition(conn, task_id, sources, to, detail=detail, **fields)
                 row_id = add_to_outbox(conn, event)
         except (psycopg.Error, StaleState) as exc:

@@ -70,6 +70,7 @@ __all__ = [
     "Song",
     "SongAnalysis",
     "SongWindow",
+    "SyncTolerances",
     "Transition",
     "VideoOutput",
     "format_path",
@@ -436,6 +437,23 @@ class Practice(_Contract):
         return self.mirror or bool(self.slow) or self.loops or self.page
 
 
+class SyncTolerances(_Contract):
+    """What the sync report measured on the rendered file must meet (docs/SYNC_REPORT.md); a
+    render that misses any fails its task with the figures."""
+
+    cut_error_frames: Annotated[float, Field(ge=0, le=10)] = 1.0
+    """Largest distance of a seen hard cut from the nearest beat, in frames (plus 2 ms for the
+    millisecond beat grid)."""
+    audio_offset_ms: Annotated[float, Field(ge=0, le=1000)] = 40.0
+    """Largest offset of the rendered audio against the song's window, either way."""
+    min_audio_correlation: Annotated[float, Field(ge=0, le=1)] = 0.5
+    """Smallest correlation of the two onset envelopes at that offset (less: the audio is not
+    the song's window at all)."""
+    duration_error_frames: Annotated[float, Field(ge=0, le=10)] = 1.0
+    """Largest distance of the file's and the picture's length from the timeline, in frames
+    (plus 1 ms)."""
+
+
 class VideoOutput(_Contract):
     """The video to render."""
 
@@ -457,6 +475,8 @@ class VideoOutput(_Contract):
     """Overlay switches."""
     practice: Practice | None = None
     """Practice renditions to render beside the video; null or absent: none."""
+    sync: SyncTolerances | None = None
+    """Tolerances of the sync report; null or absent: the defaults."""
 
     @field_validator("width", "height")
     @classmethod

@@ -53,6 +53,7 @@ __all__ = [
     "RevisionOverrides",
     "RevisionRequested",
     "SongRef",
+    "SyncSummary",
     "TaskFailed",
     "VideoCompleted",
     "spec_for_payload",
@@ -253,6 +254,31 @@ class Rendition(_Payload):
     """What a ``loop`` covers, e.g. ``section 2 (chorus)`` or ``8-count 5``."""
 
 
+class SyncSummary(_Payload):
+    """The sync report's figures in brief (docs/SYNC_REPORT.md); the whole report is at
+    ``report_uri``. Measured on the rendered file; a completed video met its tolerances."""
+
+    report_uri: StorageUri
+    """The report (JSON) beside the video: ``<video>-sync.json``."""
+    passed: bool
+    cuts_planned: int = Field(ge=0, le=10_000)
+    """Hard cuts in the blueprint (moves entered by a transition are not timed)."""
+    cuts_measured: int = Field(ge=0, le=10_000)
+    """Hard cuts seen in the picture (a cut between near-identical frames is not)."""
+    cut_error_max_ms: float | None = None
+    """Largest distance of a seen cut from the nearest beat; null when none was seen."""
+    cut_error_median_ms: float | None = None
+    audio_offset_ms: float | None = None
+    """How late the audio is against the song (negative: early); null when the song's window
+    has no onsets to align."""
+    audio_correlation: float | None = Field(default=None, ge=-1, le=1)
+    """Correlation of the rendered and the song's onset envelopes at that offset."""
+    duration_s: float = Field(ge=0, le=MAX_VIDEO_DURATION_S)
+    """The rendered file's length."""
+    duration_error_ms: float = Field(ge=0)
+    """Its distance (or the picture's, if larger) from the timeline."""
+
+
 class VideoCompleted(_Payload):
     """The video for a task is uploaded."""
 
@@ -266,14 +292,20 @@ class VideoCompleted(_Payload):
     completed_at: AwareDatetime
     renditions: Annotated[list[Rendition], Field(max_length=600)] = Field(default_factory=list)
     """Practice renditions uploaded beside the video (empty when none were asked for)."""
+    sync: SyncSummary | None = None
+    """The sync report in brief (absent from jobs older than the report)."""
 
-    def rendition_detail(self) -> dict[str, list[dict[str, object]]]:
-        """``{"renditions": [...]}`` for the completion's ``task_history`` row, which is where
-        ``choreo status`` reads them (they have no column); empty when there are none."""
-        if not self.renditions:
-            return {}
-        listed = [item.model_dump(mode="json", exclude_none=True) for item in self.renditions]
-        return {"renditions": listed}
+    def completion_detail(self) -> dict[str, object]:
+        """``{"renditions": [...], "sync": {...}}`` for the completion's ``task_history`` row,
+        which is where ``choreo status`` reads them (they have no column); each key only when
+        there is something to say."""
+        detail: dict[str, object] = {}
+        if self.renditions:
+            listed = [item.model_dump(mode="json", exclude_none=True) for item in self.renditions]
+            detail["renditions"] = listed
+        if self.sync is not None:
+            detail["sync"] = self.sync.model_dump(mode="json")
+        return detail
 
 
 class TaskFailed(_Payload):

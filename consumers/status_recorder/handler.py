@@ -83,6 +83,6 @@ def _complete(
         State.COMPLETED,
         video_uri=done.video_uri,
         progress=100,
-        detail={**detail, "video_uri": done.video_uri, **done.rendition_detail()},
+        detail={**detail, "video_uri": done.video_uri, **done.completion_detail()},
     )
     log.info("task completed, as the event reported", extra=context)

@@ -46,6 +46,15 @@ class TaskReport:
                 return [item for item in listed if isinstance(item, dict)]
         return []
 
+    @property
+    def sync(self) -> dict[str, Any] | None:
+        """The sync report's summary recorded with the task's completion (newest such row)."""
+        for step in reversed(self.history):
+            summary = (step.detail or {}).get("sync")
+            if step.to_state.value == "completed" and isinstance(summary, dict):
+                return summary
+        return None
+
 
 @dataclass(frozen=True)
 class TaskListing:
@@ -123,6 +132,7 @@ def report_json(report: TaskReport) -> dict[str, Any]:
         ],
         "blueprint": asdict(report.blueprint) if report.blueprint else None,
         "renditions": report.renditions,
+        "sync": report.sync,
     }
 
 

@@ -85,7 +85,8 @@ def test_renditions_are_uploaded_announced_and_shown_by_status(
     _run("task-practice", database_url, storage, tmp_path / "cache")
     expected = [(kind, f"videos/task-practice{suffix}") for kind, suffix in EXPECTED]
     assert sorted(p.name for p in (storage / "videos").iterdir()) == sorted(
-        [uri.split("/")[1] for _, uri in expected] + ["task-practice.mp4"]
+        [uri.split("/")[1] for _, uri in expected]
+        + ["task-practice.mp4", "task-practice-sync.json"]
     )
     # The loop shows the counts (top right) that the video itself does not.
     corner = "crop=40:40:280:0"

@@ -204,6 +204,9 @@ def test_gcs_job_renders_and_uploads_the_video(
     }
     done = run_job_process(document, env)
     assert done.returncode == ExitCode.DONE, done.stderr
-    blobs = [blob.name for blob in gcs_client.list_blobs(gcs_buckets["videos"])]
-    assert blobs == ["videos/task-gcs.mp4"]
+    blobs = {blob.name: blob.content_type for blob in gcs_client.list_blobs(gcs_buckets["videos"])}
+    assert blobs == {
+        "videos/task-gcs-sync.json": "application/json",
+        "videos/task-gcs.mp4": "video/mp4",
+    }
     assert task_row(database_url, "task-gcs")["state"] == "completed"

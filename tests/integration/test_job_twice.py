@@ -57,7 +57,9 @@ def test_second_run_finds_the_task_completed_and_does_nothing(
     second = run_job_process(_blueprint("task-twice"), env)
     assert second.returncode == ExitCode.DONE, second.stderr
     assert "already completed" in second.stderr
-    assert sorted(p.name for p in (storage / "videos").iterdir()) == ["task-twice.mp4"]
+    assert sorted(p.name for p in (storage / "videos").iterdir()) == [
+        "task-twice-sync.json", "task-twice.mp4",
+    ]  # fmt: skip
     assert video.read_bytes() == first_bytes
     row = task_row(database_url, "task-twice")
     assert (row["state"], row["video_uri"], row["progress"]) == (
