@@ -187,6 +187,17 @@ class PipelineRun:
                 runs[json.loads(line[line.index("{") :]).get("task_id", "?")] += 1
         return runs
 
+    def rendered_pieces(self, task_id: str) -> dict[str, Any]:
+        """The job's ``pieces ready`` log line for the task (pieces, pieces_cached, ...)."""
+        for log in sorted((self.logs / "jobs").glob("*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                if '"pieces ready"' not in line:
+                    continue
+                record: dict[str, Any] = json.loads(line[line.index("{") :])
+                if record.get("task_id") == task_id:
+                    return record
+        raise AssertionError(f"no 'pieces ready' line for {task_id} in {self.logs / 'jobs'}")
+
 
 def free_port() -> int:
     """A TCP port nothing listens on right now."""

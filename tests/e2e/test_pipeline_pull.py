@@ -9,7 +9,8 @@ TIMEOUT_S = 150
 
 
 def test_song_and_description_requests_become_videos(pipeline_run: PipelineRun) -> None:
-    """A Path 1 song request and then a Path 2 description each end as one video and one event."""
+    """A Path 1 song request and then a Path 2 description each end as one video and one event;
+    a revision of the first (`choreo request revise`) too, its render reusing cached pieces."""
     for name in ("blueprint", "dispatcher", "status"):
         pipeline_run.start("worker", name)
     by_song = pipeline_run.request("song", "--audio-uri", SONG_KEY)
@@ -18,6 +19,10 @@ def test_song_and_description_requests_become_videos(pipeline_run: PipelineRun) 
     by_text = pipeline_run.request("describe", "energetic hip-hop dance")
     pipeline_run.wait_for_events({by_song, by_text}, TIMEOUT_S)
     assert_completed(pipeline_run, {by_song, by_text})
+    revised = pipeline_run.request("revise", by_song, "--redo", "3-4")
+    pipeline_run.wait_for_events({by_song, by_text, revised}, TIMEOUT_S)
+    assert_completed(pipeline_run, {revised})
+    assert pipeline_run.rendered_pieces(revised)["pieces_cached"] > 0
     codes = pipeline_run.stop_all()
     assert set(codes.values()) == {0}, f"workers did not stop cleanly on SIGTERM: {codes}"
 

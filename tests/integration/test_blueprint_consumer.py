@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
+from starlette.testclient import TestClient
 
 from blobstore.storage import LocalStorage, file_sha256
 from choreo_cli.demo.song_synth import synthesize_song, write_wav
@@ -28,13 +29,14 @@ from choreography.search.text_embedding import LocalTextEmbedder
 from consumers.blueprint_consumer.app import as_event_handler, build_blueprint_consumer
 from consumers.blueprint_consumer.song_store import register_song, save_analysis
 from consumers.runtime.handler import EventProcessor
+from consumers.runtime.http_app import create_app
 from delivery.error_mapping import Outcome
 from lifecycle.outbox import outbox_rows
 from lifecycle.task_store import create_task, get_task, task_history
 from producers.requests import RequestRejected
 from producers.revisions import submit_revision
 from schemas.blueprint import Blueprint, parse_blueprint
-from schemas.event_codec import from_pubsub
+from schemas.event_codec import from_pubsub, to_http_binary
 from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import SOURCE_PRODUCER, ChoreographyRequested
 from schemas.settings import BlueprintConsumerSettings, VectorSearchSettings
@@ -341,3 +343,29 @@ def test_a_revision_whose_song_changed_fails_naming_the_kept_bars(consumer: Cons
     assert task.state is State.FAILED and task.error_stage == "planning"
     assert "kept bars 1-2" in (task.error or "") and "no longer fit the song" in (task.error or "")
     assert [kind for kind, _ in sent] == ["com.choreo.task.failed.v1"]
+
+
+def test_the_http_entrypoint_plans_a_revision_and_rejects_garbage(consumer: Consumer) -> None:
+    """POST / (the consumer's push endpoint) with the revision as a binary CloudEvent: 200
+    processed, then duplicate; a revision whose data breaks the schema is poison: 200
+    undecodable, recorded in rejected_messages, no task touched."""
+    parent = consumer.request("t-base", path="song", song={"song_id": SONG_ID})
+    assert consumer.run(parent) is Outcome.PROCESSED
+    event = revision_delivery(
+        consumer.pool, {"task_id": "t-push", "parent_task_id": "t-base", "redo": "1-2"}
+    ).event
+    client = TestClient(create_app(consumer.processor))
+    headers, body = to_http_binary(event)
+    first = client.post("/", headers=headers, content=body)
+    again = client.post("/", headers=headers, content=body)
+    assert (first.status_code, first.json()["outcome"]) == (200, "processed"), first.text
+    assert again.json()["outcome"] == "duplicate"
+    garbage = json.dumps({"task_id": "t-push", "parent_task_id": "t-base", "redo": []})
+    poison = client.post("/", headers={**headers, "ce-id": "garbage-1"}, content=garbage)
+    assert (poison.status_code, poison.json()["outcome"]) == (200, "undecodable")
+    assert "redo" in poison.json()["reason"]
+    with consumer.pool.connection() as conn:
+        assert get_task(conn, "t-push").state is State.PLANNED
+        stored_blueprint(conn, "t-push")
+        rejected = conn.execute("SELECT reason FROM rejected_messages").fetchall()
+    assert len(rejected) == 1 and "redo" in rejected[0][0]
