@@ -12,8 +12,9 @@ Otherwise the kept bars are refused by name (the song or its analysis changed).
 
 Redone bars are filled by the planner's own dynamic programme (``sequencer.fill_bars``) and cost
 model, stretch by stretch: continuing from the move before (pose continuity at the seam) and
-looking ahead to the kept move after it (pose continuity at the far seam); a redone move may not
-come back as itself at its old place (unless nothing else fits), and the kept and replaced moves
+looking ahead to the kept move after it (pose continuity at the far seam); a replaced move comes
+back at its old place only when nothing else fits (``REPLACED_AT_PLACE_COST``), and the kept and
+replaced moves
 count as uses for the variety terms. A redone section whose source section (``repeat_of``) was
 redone too copies the new moves at the same bar offsets, so repeats stay repeats; a repeat whose
 source or copy is kept keeps its own moves.
@@ -150,11 +151,18 @@ def check_fit(parent: Blueprint, analysis: MusicAnalysis, split: RevisionSplit, 
     return b0
 
 
+# A replaced move coming back at its old place costs this: far above any real placement (a few
+# units per phrase), so a redo changes the move whenever another fits, and below the planner's
+# cost of a move following itself across a boundary (``REPEAT_ACROSS_BOUNDARY_COST``, 100), so
+# "a move never follows itself" still wins over "a redo changes the move".
+REPLACED_AT_PLACE_COST = 50.0
+
+
 class RevisionCosts(CostModel):
-    """The planner's cost model with some candidates never placed and some banned at a beat.
+    """The planner's cost model with some candidates never placed and some discouraged at a beat.
 
     The kept moves join the candidates (for pose jumps at the seams) without being placeable
-    when they are not among the searched moves; a redone move is banned where it was.
+    when they are not among the searched moves; a replaced move costs more where it was.
     """
 
     def __init__(
@@ -165,11 +173,12 @@ class RevisionCosts(CostModel):
         self.banned_at = dict(banned_at)
 
     def unary(self, first_beat: int) -> Floats:
-        """The planner's placement cost; infinite for kept-only moves and banned placements."""
+        """The planner's placement cost; infinite for kept-only moves, and a replaced move at
+        its old place costs ``REPLACED_AT_PLACE_COST`` more."""
         out = super().unary(first_beat)
         out[self.placeable :] = math.inf
         for c in self.banned_at.get(first_beat, ()):
-            out[c] = math.inf
+            out[c] += REPLACED_AT_PLACE_COST
         return out
 
 
@@ -279,7 +288,8 @@ def _costs(
     seed: int,
 ) -> tuple[RevisionCosts, dict[str, int]]:
     """The cost model over the pool plus the parent's moves it lacks (for seams, not placed),
-    each replaced move banned at its old first beat; and the candidate index of each move id."""
+    each replaced move discouraged at its old first beat; and the candidate index of each move
+    id."""
     candidates, fits = list(pool.candidates), list(pool.fits)
     index_of = {c.move_id: i for i, c in enumerate(candidates)}
     kept_ids = {m.move.move_id for m in split.kept}
@@ -461,14 +471,11 @@ class _Reviser:
     def _fill(
         self, bar: int, end: int, previous: Neighbour | None, following: Neighbour | None
     ) -> list[Slot]:
-        """``fill_bars`` over bars ``bar``..``end``, first without the replaced moves at their
-        old places, then (when nothing else fits) with them."""
-        model = self.model
-        banned = model.banned_at
-
-        def fill() -> list[Slot]:
+        """``fill_bars`` over bars ``bar``..``end``; ``InvalidInput`` naming them when nothing
+        fits."""
+        try:
             return fill_bars(
-                model,
+                self.model,
                 self.beat(bar),
                 end - bar + 1,
                 self.per_bar,
@@ -476,20 +483,11 @@ class _Reviser:
                 following=following,
                 uses=self.uses,
             )
-
-        try:
-            try:
-                return fill()
-            except NoSequence:
-                model.banned_at = {}
-            return fill()
         except NoSequence as exc:
             raise InvalidInput(
                 f"redo bars {bar}-{end} of task {self.parent.task_id}: {exc}; moves must not "
                 "follow themselves and their speed must stay in 0.85-1.15 at each placement"
             ) from exc
-        finally:
-            model.banned_at = banned
 
 
 def _restore_kept(

@@ -240,3 +240,66 @@ def test_revision_is_deterministic(parent: Blueprint) -> None:
     b = revise(parent, "1-8", "9-16")
     assert [m.move_id for m in a.moves_used] == [m.move_id for m in b.moves_used]
     assert np.isclose(a.moves_used[-1].timeline_end_s, parent.moves_used[-1].timeline_end_s)
+
+
+PAIR = synthetic_candidates(2, seed=5)
+ONE_SECTION = grid_analysis(120, [SectionSpec("a", 4, 0.5)])
+
+
+@pytest.fixture(scope="module")
+def alternating() -> Blueprint:
+    """An 8-bar blueprint of two moves taking turns (a move never follows itself)."""
+    return plan_choreography(
+        ONE_SECTION,
+        CONSTRAINTS,
+        PAIR,
+        task_id="pair",
+        audio_uri="songs/song.wav",
+        output=video_output("videos/pair.mp4"),
+        created_at=CREATED,
+    )
+
+
+def revise_pair(parent: Blueprint, redo: str, candidates: list[MoveCandidate]) -> Blueprint:
+    """``plan_revision`` of the two-move blueprint with only ``candidates`` searchable."""
+    return plan_revision(
+        RevisionInputs(parent, [], parse_bars(redo), "child", video_output("videos/c.mp4")),
+        ONE_SECTION,
+        CONSTRAINTS,
+        candidates,
+        {c.move_id: c for c in PAIR},
+        created_at=CREATED,
+    ).blueprint
+
+
+def test_a_replaced_move_comes_back_rather_than_a_move_following_itself(
+    alternating: Blueprint,
+) -> None:
+    """Between two kept A's only B avoids A following A, so the replaced B is placed again."""
+    before = [m.move_id for m in alternating.moves_used]
+    after = [m.move_id for m in revise_pair(alternating, "3-4", PAIR).moves_used]
+    assert after == before
+
+
+def test_redo_bars_nothing_can_fill_are_refused_by_name(alternating: Blueprint) -> None:
+    """Only 4-bar moves searchable for a 2-bar redo: the redo bars are named as unfillable."""
+    long_moves = synthetic_candidates(3, seed=5, counts=(16,))
+    with pytest.raises(InvalidInput, match=r"redo bars 3-4 of task pair: .*follow themselves"):
+        revise_pair(alternating, "3-4", long_moves)
+
+
+def test_a_kept_move_gone_from_the_library_is_refused(alternating: Blueprint) -> None:
+    """A kept move neither searchable nor in the library cannot be kept; the bars are named."""
+    gone = alternating.moves_used[0].move_id
+    other = [c for c in PAIR if c.move_id != gone]
+    with pytest.raises(InvalidInput, match=rf"kept move {gone} \(bars 1-2\) is not in the move"):
+        plan_revision(
+            RevisionInputs(
+                alternating, [], parse_bars("3-4"), "child", video_output("videos/c.mp4")
+            ),
+            ONE_SECTION,
+            CONSTRAINTS,
+            other,
+            {c.move_id: c for c in other},
+            created_at=CREATED,
+        )
