@@ -23,7 +23,11 @@ from choreography.planner.offline import text_index
 from choreography.planner.pipeline import NoMatchingMoves
 from choreography.planner.song_choice import CatalogSong, NoSongFits
 from choreography.search.text_embedding import LocalTextEmbedder
-from consumers.blueprint_consumer.handler import CONSUMER, BlueprintConsumer
+from consumers.blueprint_consumer.handler import (
+    CONSUMER,
+    BlueprintConsumer,
+    revision_constraints,
+)
 from consumers.blueprint_consumer.song_store import SongResolver, SongRow, UnknownSong
 from consumers.runtime.failure_stage import stage_of
 from schemas.blueprint import parse_blueprint
@@ -34,6 +38,7 @@ from schemas.events import (
     SOURCE_PRODUCER,
     BlueprintReady,
     ChoreographyRequested,
+    RevisionOverrides,
     RevisionRequested,
 )
 from schemas.settings import BlueprintConsumerSettings
@@ -47,6 +52,7 @@ from tests.fakes import (
     MemoryStorage,
     deliver,
 )
+from tests.fixtures.blueprints import MovePlan, build_blueprint
 from tests.fixtures.synthetic_library import SectionSpec, grid_analysis
 
 DIM = 64
@@ -347,3 +353,19 @@ def test_a_revision_of_a_task_without_a_blueprint_fails_at_request(setup: Setup)
         setup.deliver(event)
     assert stage_of(caught.value, "analysis") == "request"
     assert setup.db.blueprints.get("t-orphan") is None
+
+
+def test_a_revision_keeps_the_parents_constraints_unless_overridden() -> None:
+    """The parent's style, difficulty, energy and repeats, field by field under the overrides."""
+    document = build_blueprint([MovePlan(clip_uri="moves/a.mp4", counts=4)])
+    parent = parse_blueprint(document)
+    plain = RevisionRequested(
+        task_id="b", parent_task_id="a", redo=[{"first": 1, "last": 1}],
+        requested_at=datetime.now(UTC),
+    )  # fmt: skip
+    assert revision_constraints(parent, plain).model_dump(exclude_none=True) == {
+        "difficulty": "beginner", "energy": "medium", "style": "hiphop", "allow_repeats": False,
+    }  # fmt: skip
+    harder = plain.model_copy(update={"constraints": RevisionOverrides(difficulty="advanced")})
+    assert revision_constraints(parent, harder).difficulty == "advanced"
+    assert revision_constraints(parent, harder).style == "hiphop"

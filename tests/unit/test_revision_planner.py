@@ -303,3 +303,24 @@ def test_a_kept_move_gone_from_the_library_is_refused(alternating: Blueprint) ->
             {c.move_id: c for c in other},
             created_at=CREATED,
         )
+
+
+def test_a_style_override_changes_only_the_redone_moves(parent: Blueprint) -> None:
+    """Redoing bars in pop: the new moves are pop, the kept hip-hop moves stay, and the
+    blueprint's constraints say pop."""
+    pop = [
+        replace(c, move_id=f"pop-{i}", clip_uri=f"moves/pop/pop-{i}.mp4", style="pop")
+        for i, c in enumerate(synthetic_candidates(8, seed=9))
+    ]
+    child = plan_revision(
+        RevisionInputs(parent, [], parse_bars("9-16"), "child", video_output("videos/c.mp4")),
+        ANALYSIS,
+        Constraints(style="pop", difficulty="beginner"),
+        [*pop, *CANDIDATES],
+        LIBRARY,
+        created_at=CREATED,
+    ).blueprint
+    moves = by_first_bar(child)
+    assert {moves[b].move_id[:4] for b in (9, 11, 13, 15)} == {"pop-"}  # type: ignore[attr-defined]
+    assert all(not moves[b].move_id.startswith("pop-") for b in (1, 3, 5, 7, 17))  # type: ignore[attr-defined]
+    assert child.request.constraints.style == "pop"
