@@ -5,10 +5,12 @@ bars is redone; a move with any redone bar is re-planned whole (the redo span gr
 moves), unless it also covers a bar the user asked to keep, which is refused, naming the move
 and its bars. Bars in neither list follow the move they belong to.
 
-The revision is planned on the song's analysis as it is now. Every kept move must land where it
-did: its first and last beat at the same song time (within the blueprint's 1 ms timeline
-tolerance), inside the song.
-Otherwise the kept bars are refused by name (the song or its analysis changed).
+When the revision's audio is the parent's (``RevisionInputs.same_audio``: the same content
+hash), it is planned on the parent's own beat grid (``parent_grid.on_parent_grid``), so the kept
+bars fit exactly even when the analysis code has changed since. Otherwise it is planned on the
+new audio's analysis, and every kept move must land where it did: its first and last beat at the
+same song time (within the blueprint's 1 ms timeline tolerance), inside the song; if not, the
+kept bars are refused by name (the song changed).
 
 Redone bars are filled by the planner's own dynamic programme (``sequencer.fill_bars``) and cost
 model, stretch by stretch: continuing from the move before (pose continuity at the seam) and
@@ -38,6 +40,7 @@ from choreography.music.model import MusicAnalysis
 from choreography.planner.blueprint_document import PlacedMove, SongInfo, blueprint_document
 from choreography.planner.candidates import MoveCandidate
 from choreography.planner.costs import CostModel, Floats, PlannerSettings
+from choreography.planner.parent_grid import on_parent_grid
 from choreography.planner.planner import (
     FidelityPool,
     fidelity_pools,
@@ -184,13 +187,20 @@ class RevisionCosts(CostModel):
 
 @dataclass(frozen=True)
 class RevisionInputs:
-    """The parent, what to keep and redo, and the revision's identity."""
+    """The parent, what to keep and redo, the revision's identity, and its song.
+
+    ``same_audio``: the audio to plan on is the parent's (same content hash), so the revision is
+    planned on the parent's beat grid. ``song_id``: the catalog id of the audio planned on when
+    it is not the parent's (None keeps the parent's).
+    """
 
     parent: Blueprint
     keep: Sequence[BarSpan]
     redo: Sequence[BarSpan]
     task_id: str
     output: VideoOutput
+    same_audio: bool = False
+    song_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,10 +235,14 @@ def plan_revision(
     """The revised blueprint (validated) and its bars; ``InvalidInput`` names the bars that
     cannot be kept.
 
-    ``kept_moves``: the library's candidate for every kept move id (for the seams' pose jumps).
+    ``analysis``: the revision's audio analysed now (on the parent's grid when
+    ``inputs.same_audio``). ``kept_moves``: the library's candidate for every kept move id (for
+    the seams' pose jumps).
     """
     parent = inputs.parent
     settings = settings or PlannerSettings()
+    if inputs.same_audio:
+        analysis = on_parent_grid(parent, analysis)
     refuse_meter(analysis)
     split = split_bars(parent, inputs.keep, inputs.redo)
     b0 = check_fit(parent, analysis, split, TIMELINE_TOLERANCE_S)
@@ -255,7 +269,7 @@ def plan_revision(
         song=SongInfo(
             parent.song.audio_uri,
             parent.song.title,
-            parent.song.song_id,
+            parent.song.song_id if inputs.same_audio else inputs.song_id or parent.song.song_id,
             parent.song.artist,
             parent.song.choice_reason,
         ),
@@ -267,6 +281,8 @@ def plan_revision(
         output=inputs.output,
         substitutions=substitutions(placed, model, constraints, pool.reason),
     )
+    if inputs.same_audio:  # the parent's song block as it was (its analysis summary included)
+        document["song"] = parent.song.model_dump(mode="json")
     _restore_kept(document["moves_used"], parent, origins)
     return RevisedPlan(
         parse_blueprint(document),

@@ -180,13 +180,10 @@ class BlueprintConsumer:
             return
         with failure_stage("request"):
             parent = parent_blueprint(work, request.parent_task_id)
-        ref = (
-            SongRef(song_id=parent.song.song_id)
-            if parent.song.song_id
-            else SongRef(audio_uri=parent.song.audio_uri)
-        )
         with failure_stage("analysis"):
-            song = self._songs.resolve(work.songs, ref)
+            # By the parent's audio URI, so the audio is hashed: the bytes the job will render.
+            song = self._songs.resolve(work.songs, SongRef(audio_uri=parent.song.audio_uri))
+        same_audio = parent.song.song_id is not None and song.row.song_id == parent.song.song_id
         with failure_stage("planning"):
             constraints = revision_constraints(parent, request)
             planning = PlanningRequest(request.task_id, constraints)
@@ -205,6 +202,8 @@ class BlueprintConsumer:
                     parent.video_output.model_copy(
                         update={"uri": f"{self._settings.video_prefix}/{request.task_id}.mp4"}
                     ),
+                    same_audio=same_audio,
+                    song_id=song.row.song_id,
                 ),
                 song.analysis,
                 constraints,
@@ -216,7 +215,12 @@ class BlueprintConsumer:
             _store(work, revised.blueprint, event, song, detail=revised.detail())
         log.info(
             "revision stored",
-            extra={**context, "kept_bars": revised.kept_bars, "redone_bars": revised.redone_bars},
+            extra={
+                **context,
+                "kept_bars": revised.kept_bars,
+                "redone_bars": revised.redone_bars,
+                "same_audio": same_audio,
+            },
         )
 
     def planning_inputs(self, work: PlanningWork, request: ChoreographyRequested) -> PlanningInputs:

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
+import soundfile
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from starlette.testclient import TestClient
@@ -322,21 +324,39 @@ def test_a_revision_refused_by_the_producer_leaves_nothing(consumer: Consumer) -
         assert conn.execute("SELECT count(*) FROM tasks").fetchone() == (1,)
 
 
-def test_a_revision_whose_song_changed_fails_naming_the_kept_bars(consumer: Consumer) -> None:
-    """The song's analysis changed under the parent (beats 50 ms later): the revision's task
-    fails at planning with the kept bars named, and one task.failed is queued."""
+def test_a_revision_keeps_bars_over_a_new_analysis_and_refuses_new_audio(
+    consumer: Consumer, storage_root: Path
+) -> None:
+    """The song re-analysed since the parent (beats 50 ms later, as a new analysis version
+    may move them), its audio unchanged: the revision is planned on the parent's grid, kept
+    moves exact. The audio file replaced (50 ms of silence first): the revision's task fails at
+    planning naming the kept bars, one task.failed queued."""
     parent = consumer.request("t-old", path="song", song={"song_id": SONG_ID})
     assert consumer.run(parent) is Outcome.PROCESSED
-    delivery = revision_delivery(
-        consumer.pool, {"task_id": "t-new", "parent_task_id": "t-old", "keep": "1-2", "redo": "3-4"}
-    )
     with consumer.pool.connection() as conn:
         row = conn.execute("SELECT analysis FROM songs WHERE song_id = %s", (SONG_ID,)).fetchone()
         assert row is not None
         stored = row[0]
         moved = {**stored, "beats_s": [b + 0.05 for b in stored["beats_s"]]}
         conn.execute("UPDATE songs SET analysis = %s WHERE song_id = %s", (Jsonb(moved), SONG_ID))
-    assert consumer.run(delivery) is Outcome.FAILED_PERMANENTLY
+    keep = {"parent_task_id": "t-old", "keep": "1-2", "redo": "3-4"}
+    same = revision_delivery(consumer.pool, {"task_id": "t-same", **keep})
+    assert consumer.run(same) is Outcome.PROCESSED
+    with consumer.pool.connection() as conn:
+        before, after = stored_blueprint(conn, "t-old"), stored_blueprint(conn, "t-same")
+    assert after.song == before.song
+    kept = [m for m in after.moves_used if "kept from task t-old" in m.reason.text]
+    originals = {m.timeline_start_s: m for m in before.moves_used}
+    assert kept
+    for move in kept:
+        assert move.model_dump(exclude={"reason", "transition_in"}) == originals[
+            move.timeline_start_s
+        ].model_dump(exclude={"reason", "transition_in"})
+
+    y, sr = soundfile.read(storage_root / SONG_URI)
+    soundfile.write(storage_root / SONG_URI, np.concatenate([np.zeros(int(0.05 * sr)), y]), sr)
+    changed = revision_delivery(consumer.pool, {"task_id": "t-new", **keep})
+    assert consumer.run(changed) is Outcome.FAILED_PERMANENTLY
     with consumer.pool.connection() as conn:
         task = get_task(conn, "t-new")
         sent = events(conn, "t-new")

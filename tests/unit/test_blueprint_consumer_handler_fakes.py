@@ -9,6 +9,8 @@ planned`` in the event's transaction, and nothing when a step fails.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +60,7 @@ from tests.fixtures.synthetic_library import SectionSpec, grid_analysis
 DIM = 64
 SONG_ID = "song-groove"
 SONG_URI = "songs/groove.wav"
+AUDIO = b"the groove's audio bytes (the analysis is cached, so never decoded)"
 READY = "com.choreo.blueprint.ready.v1"
 
 
@@ -96,14 +99,15 @@ class Setup:
     def __init__(self, moves: list[Move], analysis: MusicAnalysis, index: Any) -> None:
         self.db = FakeDatabase()
         row = SongRow(
-            SONG_ID, "Groove", SONG_URI, "0" * 64, analysis.duration_s, analysis.tempo_bpm,
+            SONG_ID, "Groove", SONG_URI, hashlib.sha256(AUDIO).hexdigest(),
+            analysis.duration_s, analysis.tempo_bpm,
             "hip-hop", 0.8, analysis.model_dump(mode="json"), ANALYSIS_VERSION,
         )  # fmt: skip
         catalog = CatalogSong(
             SONG_ID, "Groove", SONG_URI, analysis.duration_s, analysis.tempo_bpm, "hip-hop", 0.8
         )
         self.songs = FakeSongRows([row], [catalog])
-        self.storage = MemoryStorage()
+        self.storage = MemoryStorage({SONG_URI: AUDIO})
         self.consumer = BlueprintConsumer(
             songs=SongResolver(self._storage(), write_pool=None),
             moves=Index(index),  # type: ignore[arg-type]
@@ -296,7 +300,7 @@ def test_delivery_is_passed_through_untouched(setup: Setup) -> None:
     event = setup.request("t-push", path="song", song={"song_id": SONG_ID})
     deliver(
         setup.db, CONSUMER, setup.consumer.handle, event,
-        Delivery(event, transport="push", delivery_attempt=3), work=setup.work,
+        Delivery(event, transport="pubsub-push", delivery_attempt=3), work=setup.work,
     )  # fmt: skip
     assert setup.db.task("t-push").state is State.PLANNED
 
@@ -343,6 +347,28 @@ def test_a_revision_keeps_the_parents_bars_and_replans_the_rest(setup: Setup) ->
     planned = [row for row in setup.db.history if row.task_id == "t-child"][-1]
     assert planned.detail is not None and planned.detail["revision_of"] == "t-parent"
     assert len(setup.ready_events("t-child")) == 1
+
+
+def test_a_revision_of_unchanged_audio_survives_a_new_analysis(setup: Setup) -> None:
+    """The song re-analysed since the parent (its beats moved: another analysis version) but
+    its audio unchanged (same hash): the revision hashes the audio, plans on the parent's grid
+    and keeps the kept moves exactly."""
+    assert setup.deliver(setup.request("t-v3", path="song", song={"song_id": SONG_ID}))
+    parent = parse_blueprint(setup.db.blueprints["t-v3"][1])
+    newer = grid_analysis(106.0, [SectionSpec("verse", 2, 0.5)] * 5)
+    row = setup.songs.rows[SONG_ID]
+    setup.songs.rows[SONG_ID] = replace(row, analysis=newer.model_dump(mode="json"))
+    event = revision_event(setup, "t-v4", "t-v3", redo=[{"first": 3, "last": 4}])
+    assert setup.deliver(event)
+    child = parse_blueprint(setup.db.blueprints["t-v4"][1])
+    assert child.song == parent.song and setup.storage.downloads == [SONG_URI]
+    kept = [m for m in child.moves_used if "kept from task t-v3" in m.reason.text]
+    assert len(kept) == len(parent.moves_used) - 1
+    originals = {m.timeline_start_s: m for m in parent.moves_used}
+    for move in kept:
+        assert move.model_dump(exclude={"reason", "transition_in"}) == originals[
+            move.timeline_start_s
+        ].model_dump(exclude={"reason", "transition_in"})
 
 
 def test_a_revision_of_a_task_without_a_blueprint_fails_at_request(setup: Setup) -> None:

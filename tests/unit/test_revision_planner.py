@@ -10,6 +10,7 @@ import pytest
 
 from choreography.planner.candidates import MoveCandidate, pose_distance
 from choreography.planner.output import video_output
+from choreography.planner.parent_grid import on_parent_grid
 from choreography.planner.planner import plan_choreography
 from choreography.planner.revision import (
     KEPT_FIELDS,
@@ -177,6 +178,43 @@ def test_kept_bars_on_moved_beats_are_refused_by_name(parent: Blueprint) -> None
     changed = grid_analysis(121, SONG)
     with pytest.raises(InvalidInput, match=r"kept bars 1-4,9-32 no longer fit the song"):
         revise(parent, "", "5-8", analysis=changed)
+
+
+def test_unchanged_audio_is_planned_on_the_parents_grid(parent: Blueprint) -> None:
+    """The same audio analysed differently now (a newer analysis version: 121 instead of 120
+    BPM): the kept bars are the parent's exactly, and so is the song's grid."""
+    plan = plan_revision(
+        RevisionInputs(
+            parent, [], parse_bars("5-8"), "child", video_output("videos/child.mp4"),
+            same_audio=True, song_id="ignored",
+        ),
+        grid_analysis(121, SONG),
+        CONSTRAINTS,
+        CANDIDATES,
+        LIBRARY,
+        seed=1,
+        created_at=CREATED,
+    )  # fmt: skip
+    child, before = plan.blueprint, by_first_bar(parent)
+    assert child.song == parent.song
+    kept = {bar: move for bar, move in by_first_bar(child).items() if bar not in (5, 7)}
+    assert len(kept) == 14
+    for bar, move in kept.items():
+        for field in KEPT_FIELDS:
+            assert getattr(move, field) == getattr(before[bar], field), (bar, field)
+    assert plan.redone_bars == "5-8"
+
+
+def test_the_parents_grid_keeps_its_beats_and_takes_the_energy_now(parent: Blueprint) -> None:
+    """On the parent's grid: its beats and 8-counts; the energy of the analysis now (here the
+    same song counted twice as fast) at those beats."""
+    same = on_parent_grid(parent, ANALYSIS)
+    assert same.beats_s == ANALYSIS.beats_s and same.downbeats_s == ANALYSIS.downbeats_s
+    assert [p.first_beat for p in same.phrases] == [p.first_beat for p in ANALYSIS.phrases]
+    assert np.allclose(same.energy_per_beat, ANALYSIS.energy_per_beat)
+    doubled = on_parent_grid(parent, grid_analysis(240, SONG))
+    assert doubled.beats_s == ANALYSIS.beats_s and doubled.tempo_bpm == ANALYSIS.tempo_bpm
+    assert len(doubled.energy_per_beat) == len(ANALYSIS.beats_s)
 
 
 def test_kept_bars_past_a_shorter_song_are_refused_by_name(parent: Blueprint) -> None:
