@@ -1,10 +1,10 @@
 """Measure the sync report on the rendered file itself (docs/SYNC_REPORT.md).
 
-Three FFmpeg runs, no shell: the rendered video decoded once for the scene score of every frame
-(scaled to 160 pixels wide first), its audio and the song's opening decoded mono at 8 kHz. The
-song is decoded from its first sample, not seeked to the window the way the render cuts it, so
-a seek that lands wrong in the render is measured rather than repeated. The arithmetic is in
-:mod:`job.sync_report`.
+FFmpeg runs, no shell: the rendered video decoded around each hard cut for the scene score of
+every frame there (scaled to 160 pixels wide first), while its audio and the song's opening are
+decoded mono at 8 kHz and aligned. The song is decoded from its first sample, not seeked to the
+window the way the render cuts it, so a seek that lands wrong in the render is measured rather
+than repeated. The arithmetic is in :mod:`job.sync_report`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 import time
 from array import array
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from job.sync_report import (
     HOP,
     MAX_LAG_S,
     SAMPLE_RATE,
+    Alignment,
     PlannedCut,
     SceneScores,
     SyncReport,
@@ -31,6 +34,7 @@ from job.sync_report import (
     align,
     match_cuts,
     onset_envelope,
+    scan_windows,
     tolerance_failures,
 )
 from job.timeline import ClipFile, cut_frames
@@ -39,6 +43,8 @@ from schemas.blueprint import Blueprint, SyncTolerances
 SCENE_WIDTH = 160
 """Frames are scaled to this width before scoring: a cut changes the whole picture, and the
 score of a 160x90 frame costs a fraction of a 720p one."""
+WINDOWS_PER_RUN = 16
+"""Stretches of the video one FFmpeg run decodes (each an input of its own, seeked to)."""
 
 
 def measure_sync(
@@ -49,8 +55,6 @@ def measure_sync(
     started = time.monotonic()
     scratch = work_dir / "sync"
     scratch.mkdir(parents=True, exist_ok=True)
-    info = probe(video, allowed=(OWN_MP4_DEMUXER,))
-    video_stream, audio_stream = _stream(info, "video"), _stream(info, "audio")
     fps = blueprint.video_output.fps
     cuts = cut_frames(blueprint)
     planned = [
@@ -61,23 +65,16 @@ def measure_sync(
     transitions = sum(1 for move in blueprint.moves_used[1:] if move.transition_in.type != "cut")
     window = blueprint.song.window
     beats = [beat - window.start_s for beat in blueprint.song.beats_s]
-    scenes = scene_scores(video, scratch / "scenes.txt", timeout_s=timeout_s)
+    windows = scan_windows([cut.time_s for cut in planned], fps, cuts[-1] / fps)
+    # Three FFmpeg processes at once: each costs more to start than to run on a short video.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sync") as pool:
+        audio = pool.submit(_align_audio, blueprint, video, song, scratch, timeout_s)
+        probed = pool.submit(probe, video, allowed=(OWN_MP4_DEMUXER,))
+        scenes = scene_scores(video, windows, scratch, timeout_s=timeout_s)
+        info, alignment = probed.result(), audio.result()
+    video_stream, audio_stream = _stream(info, "video"), _stream(info, "audio")
     checks = match_cuts(planned, scenes, beats, fps)
-    rendered = onset_envelope(
-        decode_audio(video, OWN_MP4_DEMUXER, scratch / "video.pcm", timeout_s=timeout_s)
-    )
-    source = onset_envelope(
-        decode_audio(
-            song.path, song.demuxer, scratch / "song.pcm", timeout_s=timeout_s,
-            until_s=window.end_s + MAX_LAG_S + 0.5,
-        )
-    )  # fmt: skip
     step_s = HOP / SAMPLE_RATE
-    max_lag = round(MAX_LAG_S / step_s)
-    base = round(window.start_s / step_s)
-    lead = max(0, max_lag - base)
-    tail = max(0, base + len(rendered) + max_lag - len(source))
-    alignment = align(rendered, [0.0] * lead + source + [0.0] * tail, base + lead, max_lag)
     # Audio that starts after the picture is late by that much before any lag in its content.
     start_gap_s = _start(audio_stream) - _start(video_stream)
     frame_ms = 1000 / fps
@@ -104,20 +101,63 @@ def measure_sync(
     return replace(report, failures=failures, measure_s=time.monotonic() - started)
 
 
-def scene_scores(video: Path, out: Path, *, timeout_s: float) -> SceneScores:
-    """FFmpeg's scene score of every frame of ``video``, written by the ``metadata`` filter."""
-    graph = (
-        f"scale={SCENE_WIDTH}:-2:flags=fast_bilinear,select='gte(scene,0)',"
-        f"metadata=mode=print:key=lavfi.scene_score:file={filter_path(out)}"
-    )
-    run_ffmpeg(
-        ["ffmpeg", *FFMPEG_COMMON, "-skip_loop_filter", "all",
-         *media_input(video, OWN_MP4_DEMUXER), "-map", "0:v:0", "-an", "-sn", "-dn",
-         "-vf", graph, "-f", "null", "-"],
-        what="measuring the cuts of the rendered video",
-        timeout_s=timeout_s,
-    )  # fmt: skip
-    return parse_scene_scores(out.read_text(encoding="utf-8"))
+def _align_audio(
+    blueprint: Blueprint, video: Path, song: ClipFile, scratch: Path, timeout_s: float
+) -> Alignment | None:
+    """The rendered audio's envelope aligned with the song's at the window's start."""
+    window = blueprint.song.window
+    until_s = window.end_s + MAX_LAG_S + 0.5
+    pcm = decode_audio(video, song, scratch, until_s=until_s, timeout_s=timeout_s)
+    rendered, source = onset_envelope(pcm[0]), onset_envelope(pcm[1])
+    step_s = HOP / SAMPLE_RATE
+    max_lag = round(MAX_LAG_S / step_s)
+    base = round(window.start_s / step_s)
+    lead = max(0, max_lag - base)
+    tail = max(0, base + len(rendered) + max_lag - len(source))
+    return align(rendered, [0.0] * lead + source + [0.0] * tail, base + lead, max_lag)
+
+
+def scene_scores(
+    video: Path, windows: Sequence[tuple[float, float]], scratch: Path, *, timeout_s: float
+) -> SceneScores:
+    """FFmpeg's scene score of every frame of ``video`` inside ``windows`` (seconds, sorted,
+    apart), with its timestamp (``-copyts``: the file's own), printed by the ``metadata``
+    filter; each window is an input seeked to, up to ``WINDOWS_PER_RUN`` per FFmpeg run."""
+    times: list[float] = []
+    scores: list[float] = []
+    for first in range(0, len(windows), WINDOWS_PER_RUN):
+        batch = windows[first : first + WINDOWS_PER_RUN]
+        outs = [scratch / f"scenes-{first + index:04d}.txt" for index in range(len(batch))]
+        run_ffmpeg(
+            scene_args(video, batch, outs),
+            what="measuring the cuts of the rendered video",
+            timeout_s=timeout_s,
+        )
+        for out in outs:
+            found = parse_scene_scores(out.read_text(encoding="utf-8"))
+            times += found.times_s
+            scores += found.scores
+    return SceneScores(tuple(times), tuple(scores))
+
+
+def scene_args(
+    video: Path, windows: Sequence[tuple[float, float]], outs: Sequence[Path]
+) -> list[str]:
+    """One FFmpeg run printing the scene score of each window's frames into its own file; the
+    branches are concatenated into the null muxer only to have an output."""
+    inputs: list[str] = []
+    chains: list[str] = []
+    for index, ((start, end), out) in enumerate(zip(windows, outs, strict=True)):
+        inputs += ["-skip_loop_filter", "all", "-threads", "1", "-ss", f"{start:.6f}",
+                   "-t", f"{end - start:.6f}", *media_input(video, OWN_MP4_DEMUXER)]  # fmt: skip
+        chains.append(
+            f"[{index}:v:0]scale={SCENE_WIDTH}:-2:flags=fast_bilinear,select='gte(scene,0)',"
+            f"metadata=mode=print:key=lavfi.scene_score:file={filter_path(out)}[s{index}]"
+        )
+    joined = "".join(f"[s{index}]" for index in range(len(windows)))
+    chains.append(f"{joined}concat=n={len(windows)}:v=1:a=0[v]")
+    return ["ffmpeg", *FFMPEG_COMMON, "-copyts", *inputs, "-filter_complex", ";".join(chains),
+            "-map", "[v]", "-f", "null", "-"]  # fmt: skip
 
 
 def parse_scene_scores(text: str) -> SceneScores:
@@ -137,19 +177,27 @@ def parse_scene_scores(text: str) -> SceneScores:
 
 
 def decode_audio(
-    path: Path, demuxer: str, out: Path, *, timeout_s: float, until_s: float | None = None
-) -> array[int]:
-    """The first audio stream of ``path`` from its first sample, mono 16-bit at 8 kHz."""
-    limit = ["-t", f"{until_s:.6f}"] if until_s is not None else []
+    video: Path, song: ClipFile, scratch: Path, *, until_s: float, timeout_s: float
+) -> tuple[array[int], array[int]]:
+    """The first audio stream of the rendered ``video`` and of ``song`` (up to ``until_s``),
+    each from its first sample, mono 16-bit at 8 kHz: one FFmpeg run, two outputs."""
+    outs = (scratch / "video.pcm", scratch / "song.pcm")
+    pcm = ["-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le",
+           "-c:a", "pcm_s16le"]  # fmt: skip
     run_ffmpeg(
-        ["ffmpeg", *FFMPEG_COMMON, *media_input(path, demuxer), *limit, "-map", "0:a:0",
-         "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le",
-         "-c:a", "pcm_s16le", str(out)],
-        what=f"decoding the audio of {path.name} for the sync report",
+        ["ffmpeg", *FFMPEG_COMMON, *media_input(video, OWN_MP4_DEMUXER),
+         *media_input(song.path, song.demuxer),
+         "-map", "0:a:0", *pcm, str(outs[0]),
+         "-map", "1:a:0", "-t", f"{until_s:.6f}", *pcm, str(outs[1])],
+        what="decoding the audio of the rendered video and the song for the sync report",
         timeout_s=timeout_s,
     )  # fmt: skip
+    return _samples(outs[0]), _samples(outs[1])
+
+
+def _samples(path: Path) -> array[int]:
     samples = array("h")
-    samples.frombytes(out.read_bytes())
+    samples.frombytes(path.read_bytes())
     if sys.byteorder == "big":
         samples.byteswap()
     return samples

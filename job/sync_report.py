@@ -163,6 +163,29 @@ class PlannedCut:
     time_s: float
 
 
+def scan_windows(
+    cuts_s: Sequence[float],
+    fps: float,
+    duration_s: float,
+    *,
+    reach_s: float = CUT_SEARCH_S,
+    merge_gap_s: float = 1.0,
+) -> list[tuple[float, float]]:
+    """The stretches of the video whose frames the cut search needs: ``reach_s`` either side
+    of each cut plus two frames (so the first frame decoded, which has no score, is never
+    one compared), merged where less than ``merge_gap_s`` apart (decoding through a short gap
+    costs less than another seek back to a keyframe)."""
+    margin = reach_s + 2 / fps
+    windows: list[tuple[float, float]] = []
+    for cut in sorted(cuts_s):
+        start, end = max(0.0, cut - margin), min(duration_s, cut + margin)
+        if windows and start - windows[-1][1] < merge_gap_s:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], end))
+        else:
+            windows.append((start, end))
+    return windows
+
+
 @dataclass(frozen=True)
 class CutCheck:
     """One planned hard cut against the rendered file and the song's beats."""

@@ -106,8 +106,8 @@ def test_audio_offset_in_the_render_fails_the_task_with_the_figures(
     database_url: str, storage: Path, tmp_path: Path
 ) -> None:
     """The cached audio for the window holds the song from 0.2 s earlier (a wrong cache entry):
-    the report measures it ~200 ms late, the task fails naming that figure, no video is
-    uploaded and one task.failed is written."""
+    the report measures it ~200 ms late, the task fails naming that figure, nothing is
+    uploaded, one task.failed is written, and a retry adds nothing."""
     document = _blueprint("task-late")
     window = document["song"]["window"]
     length = window["end_s"] - window["start_s"]
@@ -127,7 +127,11 @@ def test_audio_offset_in_the_render_fails_the_task_with_the_figures(
     offset = float(row["error"].split("audio is +", 1)[1].split(" ms", 1)[0])
     assert 190 < offset < 210
     assert "tolerance 40 ms" in row["error"]
-    assert not (storage / "videos/task-late.mp4").exists()
+    assert not (storage / "videos").exists()
+    assert outbox_types(database_url) == [("com.choreo.task.failed.v1", False)]
+    # A retry of the execution meets the failed task: nothing rendered, nothing announced twice.
+    again = run_job_process(document, _env(database_url, storage, tmp_path / "c"))
+    assert again.returncode == ExitCode.INVALID_BLUEPRINT, again.stderr
     assert outbox_types(database_url) == [("com.choreo.task.failed.v1", False)]
 
 

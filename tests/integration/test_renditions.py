@@ -84,12 +84,14 @@ def practised(job_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 def test_every_rendition_is_written_beside_the_video(practised: Path) -> None:
-    """Mirror, two slow copies, 2 section and 4 8-count loops, and the page, named after OUT."""
+    """Mirror, two slow copies, 2 section and 4 8-count loops, the page and the sync report,
+    named after OUT."""
     names = sorted(path.name for path in practised.iterdir())
     assert names == [
         "dance-loop-count-001.mp4", "dance-loop-count-002.mp4", "dance-loop-count-003.mp4",
         "dance-loop-count-004.mp4", "dance-loop-section-01.mp4", "dance-loop-section-02.mp4",
-        "dance-mirror.mp4", "dance-slow050.mp4", "dance-slow075.mp4", "dance.html", "dance.mp4",
+        "dance-mirror.mp4", "dance-slow050.mp4", "dance-slow075.mp4", "dance-sync.json",
+        "dance.html", "dance.mp4",
     ]  # fmt: skip
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from job.errors import FfmpegFailed
-from job.sync_measure import parse_scene_scores
+from job.sync_measure import parse_scene_scores, scene_args
 from job.sync_report import (
     CutCheck,
     PlannedCut,
@@ -20,6 +21,7 @@ from job.sync_report import (
     best_lag,
     match_cuts,
     onset_envelope,
+    scan_windows,
     tolerance_failures,
 )
 from schemas.blueprint import BlueprintInvalid, parse_blueprint
@@ -182,3 +184,30 @@ def test_the_blueprint_takes_sync_tolerances_and_refuses_bad_ones() -> None:
     document["video_output"]["sync"] = {"audio_offset_ms": -1}
     with pytest.raises(BlueprintInvalid, match=r"video_output\.sync\.audio_offset_ms"):
         parse_blueprint(document)
+
+
+def test_the_cut_search_decodes_only_around_the_cuts() -> None:
+    """Each cut gets half a second and two frames either side; windows closer than a second
+    merge, and none reaches past the video's ends."""
+    windows = scan_windows([0.2, 5.0, 6.5, 20.0], fps=25, duration_s=20.3)
+    assert windows == [
+        (0.0, pytest.approx(0.78)),
+        (pytest.approx(4.42), pytest.approx(7.08)),
+        (pytest.approx(19.42), 20.3),
+    ]
+    assert scan_windows([], fps=25, duration_s=20.0) == []
+
+
+def test_each_window_is_an_input_seeked_to_with_the_files_own_timestamps() -> None:
+    """``-copyts`` keeps the file's timestamps; every window is one seeked input read as MP4
+    through the file protocol, and prints its scores into its own file."""
+    outs = [Path("/w/sync/scenes-0000.txt"), Path("/w/sync/scenes-0001.txt")]
+    args = scene_args(Path("/w/video.mp4"), [(0.5, 1.75), (10.0, 11.0)], outs)
+    assert args.index("-copyts") < args.index("-i")
+    seeks = [args[i + 1] for i, arg in enumerate(args) if arg == "-ss"]
+    assert seeks == ["0.500000", "10.000000"]
+    assert args.count("file:/w/video.mp4") == 2
+    assert args.count("mov") >= 4  # -f mov and -format_whitelist mov for each input
+    graph = args[args.index("-filter_complex") + 1]
+    assert "file=/w/sync/scenes-0001.txt[s1]" in graph
+    assert graph.endswith("[s0][s1]concat=n=2:v=1:a=0[v]")
