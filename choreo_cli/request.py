@@ -32,6 +32,25 @@ NoPublish = Annotated[
     bool, typer.Option("--no-publish", help="Leave publishing to the outbox relay.")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of the bare task id.")]
+PracticeList = Annotated[
+    str | None,
+    typer.Option(
+        "--practice",
+        help="Practice renditions to render beside the video, comma-separated: mirror, slow "
+        "(0.75x and 0.5x), 0.75x, 0.5x, loops, page, or all.",
+    ),
+]
+
+# --practice words and what each asks for (docs/PRACTICE.md).
+PRACTICE_WORDS: dict[str, dict[str, Any]] = {
+    "mirror": {"mirror": True},
+    "slow": {"slow": [0.75, 0.5]},
+    "0.75x": {"slow": [0.75]},
+    "0.5x": {"slow": [0.5]},
+    "loops": {"loops": True},
+    "page": {"page": True},
+    "all": {"mirror": True, "slow": [0.75, 0.5], "loops": True, "page": True},
+}
 
 
 @app.command()
@@ -43,6 +62,7 @@ def song(
     difficulty: Difficulty = None,
     energy: Energy = None,
     duration: Duration = None,
+    practice: PracticeList = None,
     task_id: TaskId = None,
     no_publish: NoPublish = False,
     as_json: AsJson = False,
@@ -53,7 +73,7 @@ def song(
     document = song_request_document(
         song_id=song_id,
         audio_uri=audio_uri,
-        constraints=_constraints(style, difficulty, energy, duration),
+        constraints=_constraints(style, difficulty, energy, duration, practice),
         task_id=task_id,
         client={"name": "choreo-cli"},
     )
@@ -69,6 +89,7 @@ def describe(
     difficulty: Difficulty = None,
     energy: Energy = None,
     duration: Duration = None,
+    practice: PracticeList = None,
     task_id: TaskId = None,
     no_publish: NoPublish = False,
     as_json: AsJson = False,
@@ -79,7 +100,7 @@ def describe(
     document = description_request_document(
         description,
         song_id=song_id,
-        constraints=_constraints(style, difficulty, energy, duration),
+        constraints=_constraints(style, difficulty, energy, duration, practice),
         task_id=task_id,
         client={"name": "choreo-cli"},
     )
@@ -164,11 +185,33 @@ def _submit(
 
 
 def _constraints(
-    style: str | None, difficulty: str | None, energy: str | None, duration: float | None
+    style: str | None,
+    difficulty: str | None,
+    energy: str | None,
+    duration: float | None,
+    practice: str | None = None,
 ) -> dict[str, Any] | None:
     given = {"style": style, "difficulty": difficulty, "energy": energy, "duration_s": duration}
-    chosen = {k: v for k, v in given.items() if v is not None}
+    chosen: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if practice is not None:
+        chosen["output"] = {"practice": practice_document(practice)}
     return chosen or None
+
+
+def practice_document(text: str) -> dict[str, Any]:
+    """``--practice mirror,0.75x,page`` as ``constraints.output.practice``; a word outside
+    ``PRACTICE_WORDS`` exits 1 naming it."""
+    asked: dict[str, Any] = {}
+    for word in (part.strip().lower() for part in text.split(",")):
+        if word not in PRACTICE_WORDS:
+            _fail(
+                f"--practice: {word!r} is not a practice rendition (write a comma-separated "
+                f"list of {', '.join(PRACTICE_WORDS)})"
+            )
+        for key, value in PRACTICE_WORDS[word].items():
+            speeds = {*asked.get("slow", []), *value} if key == "slow" else None
+            asked[key] = sorted(speeds, reverse=True) if speeds else value
+    return asked
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from schemas.bar_spans import MAX_SPANS, BarSpan, bar_set, format_bars
+from schemas.blueprint import Practice
 from schemas.errors import InvalidInput
 from schemas.storage_uri import UnsafeStorageUri, parse_storage_uri
 from schemas.text import UnsafeText, check_text
@@ -135,11 +136,21 @@ class SongRef(_Payload):
 
 
 class OutputSpec(_Payload):
-    """Video frame size and rate; even sizes because H.264 4:2:0 needs them."""
+    """Video frame size and rate (even sizes because H.264 4:2:0 needs them) and the practice
+    renditions to render beside the video; every field optional (unset: 1280x720 at 30 fps, no
+    renditions), width and height given together."""
 
-    width: int = Field(ge=144, le=4096, multiple_of=2)
-    height: int = Field(ge=144, le=4096, multiple_of=2)
-    fps: int = Field(ge=12, le=60)
+    width: int | None = Field(None, ge=144, le=4096, multiple_of=2)
+    height: int | None = Field(None, ge=144, le=4096, multiple_of=2)
+    fps: int | None = Field(None, ge=12, le=60)
+    practice: Practice | None = None
+    """The blueprint's ``video_output.practice`` (docs/PRACTICE.md), same fields and rules."""
+
+    @model_validator(mode="after")
+    def _size_together(self) -> Self:
+        if (self.width is None) != (self.height is None):
+            raise PydanticCustomError("size_pair", "width and height are given together")
+        return self
 
 
 class Constraints(_Payload):

@@ -171,11 +171,12 @@ def checked_duration(duration_s: float | None) -> float | None:
 
 
 def merge_constraints(explicit: Constraints | None, parsed: Constraints) -> Constraints:
-    """Explicit request constraints win field by field over the parsed ones."""
+    """Explicit request constraints win field by field over the parsed ones (validated again,
+    so ``output`` stays an ``OutputSpec``: ``model_copy(update=...)`` would leave a dict)."""
     if explicit is None:
         return parsed
     given = explicit.model_dump(exclude_none=True)
-    return parsed.model_copy(update=given)
+    return Constraints.model_validate({**parsed.model_dump(exclude_none=True), **given})
 
 
 def _check_text(text: str) -> None:

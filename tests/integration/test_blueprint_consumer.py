@@ -267,6 +267,23 @@ def test_bad_requests_end_as_task_failed(
     assert blueprints == (0,) and consumer.plan.calls == 0
 
 
+def test_a_request_asking_for_practice_renditions_plans_a_blueprint_asking_for_them(
+    consumer: Consumer,
+) -> None:
+    """``constraints.output.practice`` in the request is the blueprint's
+    ``video_output.practice`` (size and rate left to the defaults)."""
+    practice = {"mirror": True, "slow": [0.75, 0.5], "loops": True, "page": False}
+    delivery = consumer.request(
+        "t-practice", path="song", song={"song_id": SONG_ID},
+        constraints={"output": {"practice": practice}},
+    )  # fmt: skip
+    assert consumer.run(delivery) is Outcome.PROCESSED
+    with consumer.pool.connection() as conn:
+        output = stored_blueprint(conn, "t-practice").video_output
+    assert output.practice is not None and output.practice.model_dump() == practice
+    assert (output.width, output.height, output.fps) == (1280, 720, 30)
+
+
 def revision_delivery(pool: ConnectionPool, document: dict[str, Any]) -> Delivery[ChoreoEvent]:
     """Submit a revision through the producer (task + outbox row) and deliver its event."""
     submitted = submit_revision(pool, document)

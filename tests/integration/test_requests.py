@@ -28,6 +28,7 @@ from producers.requests import (
     submit_song_request,
 )
 from producers.song_registry import GcsObjectReader
+from schemas.blueprint import Practice
 from schemas.event_codec import from_pubsub
 from tests.fixtures.blueprints import MovePlan, build_blueprint
 from tests.fixtures.pubsub import PubSubProject
@@ -185,21 +186,31 @@ def test_the_cli_prints_the_task_id(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`choreo request describe --json` submits and prints the task id; bad input exits 1."""
+    """`choreo request describe --json` submits and prints the task id, with the practice
+    renditions --practice asks for; bad input (a bad --practice word too) exits 1."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PUBSUB_PROJECT_ID", requests_topic.project_id)
     result = CliRunner().invoke(
-        app, ["request", "describe", "slow salsa", "--difficulty", "beginner", "--json"]
-    )
+        app,
+        ["request", "describe", "slow salsa", "--difficulty", "beginner", "--json",
+         "--practice", "mirror, 0.5x,page"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     task_id = json.loads(result.stdout)["task_id"]
     [delivery] = published(requests_topic)
     assert delivery.event.data.task_id == task_id
+    output = delivery.event.data.constraints.output
+    assert output.practice == Practice(mirror=True, slow=[0.5], page=True)
+    assert (output.width, output.fps) == (None, None)
     bad = CliRunner().invoke(
         app, ["request", "song", "--song-id", "x", "--audio-uri", "gs://bkt/a"]
     )
     assert bad.exit_code == 1
     assert "song: " in bad.output
+    word = CliRunner().invoke(app, ["request", "song", "--song-id", "x", "--practice", "mirrored"])
+    assert word.exit_code == 1 and "Traceback" not in word.output
+    assert "error: --practice: 'mirrored' is not a practice rendition" in word.output
+    assert counts(pool) == (1, 1)
 
 
 class Server:

@@ -371,6 +371,34 @@ def test_a_revision_of_unchanged_audio_survives_a_new_analysis(setup: Setup) -> 
         ].model_dump(exclude={"reason", "transition_in"})
 
 
+def test_a_revision_inherits_the_parents_practice_and_sync_settings(setup: Setup) -> None:
+    """A parent whose request asked for practice renditions (and whose blueprint carries sync
+    tolerances): its revision's video_output asks for the same, under its own video URI."""
+    practice = {"mirror": True, "slow": [0.75], "loops": False, "page": True}
+    parent_event = setup.request(
+        "t-practice", path="song", song={"song_id": SONG_ID},
+        constraints={"output": {"width": 640, "height": 360, "practice": practice}},
+    )  # fmt: skip
+    assert setup.deliver(parent_event)
+    version, document = setup.db.blueprints["t-practice"]
+    assert document["video_output"]["practice"] == practice
+    sync = {
+        "cut_error_frames": 2.0, "audio_offset_ms": 60.0,
+        "min_audio_correlation": 0.4, "duration_error_frames": 1.0,
+    }  # fmt: skip
+    document["video_output"]["sync"] = sync
+    setup.db.blueprints["t-practice"] = (version, document)
+    event = revision_event(setup, "t-practice-2", "t-practice", redo=[{"first": 1, "last": 2}])
+    assert setup.deliver(event)
+    child = parse_blueprint(setup.db.blueprints["t-practice-2"][1]).video_output
+    assert child.model_dump(mode="json", exclude={"uri"}) == {
+        **{k: v for k, v in document["video_output"].items() if k != "uri"},
+        "practice": practice,
+        "sync": sync,
+    }
+    assert child.uri.endswith("/t-practice-2.mp4") and (child.width, child.height) == (640, 360)
+
+
 def test_a_revision_of_a_task_without_a_blueprint_fails_at_request(setup: Setup) -> None:
     """A parent with no blueprint is a permanent InvalidInput at stage ``request``."""
     setup.request("t-unplanned", path="song", song={"song_id": SONG_ID})

@@ -12,8 +12,9 @@ from choreography.planner.description import (
     parse_description,
     parse_description_locally,
 )
+from schemas.blueprint import Practice
 from schemas.errors import InvalidInput
-from schemas.events import Constraints
+from schemas.events import Constraints, OutputSpec
 
 # sentence -> expected fields (constraints plus tempo); fields not named must be None.
 TABLE: list[tuple[str, dict[str, Any]]] = [
@@ -106,3 +107,12 @@ def test_explicit_constraints_win_over_parsed_ones() -> None:
     assert merged.difficulty == "advanced" and merged.duration_s == 60.0
     assert merged.style == "hip-hop" and merged.energy == "high"
     assert merge_constraints(None, parsed) == parsed
+
+
+def test_an_explicit_output_survives_the_merge_as_a_model() -> None:
+    """A describe request's ``output`` (size, practice renditions) is still an ``OutputSpec``
+    after the merge: the planner reads its fields."""
+    parsed = parse_description_locally("chill salsa").constraints
+    output = OutputSpec(width=640, height=360, practice=Practice(mirror=True))
+    merged = merge_constraints(Constraints(output=output), parsed)
+    assert merged.output == output and merged.style == "salsa"

@@ -13,9 +13,9 @@ from choreography.planner.candidates import MoveCandidate, mirror_pose
 from choreography.planner.costs import PlannerSettings
 from choreography.planner.output import video_output
 from choreography.planner.planner import plan_choreography
-from schemas.blueprint import Blueprint
+from schemas.blueprint import Blueprint, Practice
 from schemas.errors import InvalidInput
-from schemas.events import Constraints
+from schemas.events import Constraints, OutputSpec
 from tests.fixtures.synthetic_library import SectionSpec, grid_analysis, synthetic_candidates
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -73,7 +73,7 @@ def test_requested_high_energy_raises_the_moves_energy() -> None:
     energy = {c.move_id: c.energy_value for c in candidates}
 
     def mean_energy(level: str) -> float:
-        constraints = Constraints(style="hip-hop", difficulty="beginner", energy=level)  # type: ignore[arg-type]
+        constraints = Constraints(style="hip-hop", difficulty="beginner", energy=level)
         return float(
             np.mean([energy[m.move_id] for m in plan(analysis, candidates, constraints).moves_used])
         )
@@ -294,3 +294,15 @@ def test_the_blueprint_records_the_counted_level_and_the_octave_verdict() -> Non
     assert song.analysis is not None
     assert song.analysis.tempo_level == analysis.tempo_level
     assert song.analysis.octave_ambiguous is analysis.octave_ambiguous
+
+
+def test_the_requests_output_spec_sets_size_rate_and_practice_renditions() -> None:
+    """``constraints.output``: its size and rate, else 1280x720 at 30 fps; its practice
+    renditions go into the blueprint's ``video_output.practice``."""
+    practice_only = video_output(
+        "videos/a.mp4", OutputSpec(practice=Practice(mirror=True, slow=[0.5]))
+    )
+    assert (practice_only.width, practice_only.height, practice_only.fps) == (1280, 720, 30)
+    assert practice_only.practice == Practice(mirror=True, slow=[0.5])
+    sized = video_output("videos/b.mp4", OutputSpec(width=640, height=360, fps=24))
+    assert (sized.width, sized.height, sized.fps, sized.practice) == (640, 360, 24, None)

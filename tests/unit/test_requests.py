@@ -51,15 +51,38 @@ def test_a_valid_song_request_becomes_the_payload() -> None:
 def test_errors_name_every_offending_field() -> None:
     """Unknown, out-of-range and malformed fields are each reported by dotted path."""
     document = song_request_document(
-        song_id="s1", constraints={"duration_s": 5, "tempo": 120, "output": {"width": 145}}
+        song_id="s1",
+        constraints={
+            "duration_s": 5,
+            "tempo": 120,
+            "output": {"width": 145, "height": 720, "practice": {"slow": [0.6], "zoom": True}},
+        },
     )
     assert fields(document) == {
         "constraints.duration_s",
         "constraints.tempo",
         "constraints.output.width",
-        "constraints.output.height",
-        "constraints.output.fps",
+        "constraints.output.practice.slow",
+        "constraints.output.practice.zoom",
     }
+
+
+def test_a_request_may_ask_for_practice_renditions_alone() -> None:
+    """``constraints.output`` may hold only ``practice`` (size and rate default); a width
+    without a height is refused by name."""
+    practice = {"mirror": True, "slow": [0.75, 0.5], "page": True}
+    payload = build_request(
+        song_request_document(song_id="s1", constraints={"output": {"practice": practice}}),
+        now=NOW,
+    )
+    assert payload.constraints is not None and payload.constraints.output is not None
+    asked = payload.constraints.output.practice
+    assert asked is not None
+    assert (asked.mirror, asked.slow, asked.loops) == (True, [0.75, 0.5], False)
+    with pytest.raises(RequestRejected, match="width and height are given together"):
+        build_request(
+            song_request_document(song_id="s1", constraints={"output": {"width": 640}}), now=NOW
+        )
 
 
 def test_whole_model_errors_name_the_missing_part() -> None:
@@ -84,7 +107,8 @@ def test_a_bad_task_id_is_refused() -> None:
 
 def load(path: str) -> dict[str, Any]:
     """A corpus sample."""
-    return json.loads((CORPUS / path).read_text())
+    sample: dict[str, Any] = json.loads((CORPUS / path).read_text())
+    return sample
 
 
 def test_storage_samples_parse_with_string_or_number_int64s() -> None:
