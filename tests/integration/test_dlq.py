@@ -21,7 +21,14 @@ from producers.dlq import DeadLetterQueue
 from producers.dlq_replay import ReplayOptions, audit_rows, replay, subscription_lock
 from producers.pubsub_publisher import PubSubPublisher
 from schemas.event_codec import from_pubsub, new_event, to_pubsub
-from schemas.events import SOURCE_PRODUCER, ChoreographyRequested, SongRef
+from schemas.events import (
+    REVISION_REQUESTED_V1,
+    SOURCE_PRODUCER,
+    ChoreographyRequested,
+    EventPayload,
+    RevisionRequested,
+    SongRef,
+)
 from schemas.topology import build_topology
 from tests.fixtures.pubsub import PubSubProject
 
@@ -64,9 +71,16 @@ class Emulator:
             }
         )
 
-    def publish(self, task_id: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
-        """Publish a request event with extra attributes; what went on the wire."""
-        payload = ChoreographyRequested(
+    def publish(
+        self,
+        task_id: str,
+        extra: dict[str, str] | None = None,
+        *,
+        payload: EventPayload | None = None,
+    ) -> dict[str, Any]:
+        """Publish a request event (or ``payload``) with extra attributes; what went on the
+        wire."""
+        payload = payload or ChoreographyRequested(
             task_id=task_id,
             path="song",
             song=SongRef(song_id="song-1"),
@@ -240,6 +254,45 @@ def test_replay_is_byte_exact_and_the_fixed_handler_processes_it_once(
     assert [d.event.data.task_id for d in handled] == ["task-exact"]
     time.sleep(0.5)
     assert emulator.pull(CONSUMER) == []
+    [row] = audit_rows(conn)
+    assert (row["action"], row["outcome"], row["to_topic"]) == ("replay", "replayed", TOPIC)
+
+
+def test_a_revision_that_always_fails_is_dead_lettered_and_replayed_as_itself(
+    emulator: Emulator, cli_env: Any, conn: psycopg.Connection
+) -> None:
+    """A revision nacked on every delivery (its handling failing transiently, as when storage
+    or the database is down) lands on the requests' dead-letter topic; `choreo dlq list` names
+    its type and `choreo dlq replay` republishes it byte-exact to choreography-requests, where
+    it decodes as the same revision."""
+    import json  # noqa: PLC0415
+
+    revision = RevisionRequested.model_validate(
+        {
+            "task_id": "task-rev",
+            "parent_task_id": "task-parent",
+            "keep": [{"first": 1, "last": 8}],
+            "redo": [{"first": 9, "last": 16}],
+            "constraints": {"style": "pop"},
+            "requested_at": datetime.now(UTC),
+        }
+    )
+    original = emulator.publish("task-rev", payload=revision)
+    emulator.poison(1)
+    listed = CliRunner().invoke(app, ["dlq", "list", DEAD_SUB, "--json"])
+    assert listed.exit_code == 0, listed.output
+    [shown] = json.loads(listed.output)
+    assert (shown["task_id"], shown["event_type"]) == ("task-rev", REVISION_REQUESTED_V1)
+    assert (shown["source_subscription"], shown["delivery_count"]) == (CONSUMER, 5)
+    emulator.wait_for(DEAD_SUB, 1)
+    emulator.observe()
+    replayed = CliRunner().invoke(app, ["dlq", "replay", DEAD_SUB])
+    assert replayed.exit_code == 0, replayed.output
+    [copy] = emulator.wait_for(OBSERVER, 1)
+    assert (copy.message.data, copy.message.ordering_key) == (original["data"], "task-rev")
+    again = from_pubsub(copy.message.data, dict(copy.message.attributes))
+    assert again.event.type == REVISION_REQUESTED_V1 and again.event.data == revision
+    assert emulator.pull(DEAD_SUB) == []
     [row] = audit_rows(conn)
     assert (row["action"], row["outcome"], row["to_topic"]) == ("replay", "replayed", TOPIC)
 
