@@ -459,9 +459,9 @@ def test_a_publish_error_of_any_kind_is_audited_and_keeps_the_message(
     report = replay(
         conn,
         emulator.queue(),
-        Broken(),
+        Broken(),  # type: ignore[arg-type]
         build_topology(),
-        ReplayOptions(actor="tester"),  # type: ignore[arg-type]
+        ReplayOptions(actor="tester"),
     )
     assert report.failed
     [row] = audit_rows(conn)
