@@ -118,6 +118,15 @@ def revise(
     style: Style = None,
     difficulty: Difficulty = None,
     energy: Energy = None,
+    allow_repeats: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-repeats/--no-allow-repeats",
+            help="Repeats welcome (keep to the difficulty and energy) or not; default: the "
+            "parent's.",
+            show_default=False,
+        ),
+    ] = None,
     task_id: TaskId = None,
     no_publish: NoPublish = False,
     as_json: AsJson = False,
@@ -127,7 +136,9 @@ def revise(
     Bars are 1-based bars of the parent's video (4 counts each). Bars in neither list are
     kept unless a redone move covers them; a move cannot be both kept and redone.
     """
-    overrides = _constraints(style, difficulty, energy, None)
+    overrides = _constraints(style, difficulty, energy, None) or {}
+    if allow_repeats is not None:
+        overrides["allow_repeats"] = allow_repeats
     document: dict[str, Any] = {"parent_task_id": parent_task_id, "redo": redo}
     if keep is not None:
         document["keep"] = keep

@@ -360,14 +360,17 @@ def test_the_cli_revises_a_planned_task(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`choreo request revise` publishes a revision and prints its task id (exit 0); an unknown
+    """`choreo request revise` publishes a revision (--no-allow-repeats an override like
+    --style) and prints its task id (exit 0); an unknown
     parent, bad BARS and bars past the blueprint exit 1 naming the problem, no traceback."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PUBSUB_PROJECT_ID", requests_topic.project_id)
     planned_parent(pool)
     ok = CliRunner().invoke(
-        app, ["request", "revise", "t-parent", "--keep", "1-2", "--redo", "3", "--style", "pop"]
-    )
+        app,
+        ["request", "revise", "t-parent", "--keep", "1-2", "--redo", "3", "--style", "pop",
+         "--no-allow-repeats"],
+    )  # fmt: skip
     assert ok.exit_code == 0, ok.output
     task_id = ok.stdout.strip()
     [delivery] = published(requests_topic)
@@ -375,6 +378,7 @@ def test_the_cli_revises_a_planned_task(
     assert delivery.event.type == "com.choreo.choreography.revision.requested.v1"
     assert (revision.task_id, revision.parent_task_id) == (task_id, "t-parent")
     assert [s.text() for s in revision.redo] == ["3"] and revision.constraints.style == "pop"
+    assert revision.constraints.allow_repeats is False
     with pool.connection() as conn:
         task = get_task(conn, task_id)
     assert task.path == "revise" and task.request["parent_task_id"] == "t-parent"

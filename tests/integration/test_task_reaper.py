@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from typing import Any
 
 import psycopg
 import pytest
@@ -11,13 +12,16 @@ from psycopg_pool import ConnectionPool
 from typer.testing import CliRunner
 
 from choreo_cli.main import app
+from lifecycle.blueprints import insert_blueprint
 from lifecycle.outbox import outbox_rows
 from lifecycle.task_failure import fail_task
 from lifecycle.task_reaper import SOURCE_REAPER, TaskReaper
 from lifecycle.task_store import create_task, get_task, task_history, transition
+from producers.revisions import submit_revision
 from schemas.event_codec import from_pubsub
-from schemas.events import TaskFailed
+from schemas.events import REVISION_REQUESTED_V1, TaskFailed
 from schemas.task_state import HAPPY_PATH, State
+from tests.fixtures.blueprints import MovePlan, build_blueprint
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +40,7 @@ def task_in(conn: psycopg.Connection, task_id: str, state: State, *, idle_s: flo
     create_task(conn, task_id, "song", {"path": "song"})
     path = HAPPY_PATH if state is not State.FAILED else (State.QUEUED, State.FAILED)
     for here, there in itertools.pairwise(path[: path.index(state) + 1]):
-        fields: dict[str, str] = {}
+        fields: dict[str, Any] = {}
         if there is State.DISPATCHED:
             fields = {"execution_name": f"exec-{task_id}"}
         elif there is State.COMPLETED:
@@ -135,7 +139,9 @@ def test_fresh_tasks_and_finished_tasks_are_left_alone(pool: ConnectionPool) -> 
         task_in(conn, "old-failed", State.FAILED, idle_s=10 * HOUR)
         before = {t: task_history(conn, t) for t in ("old-done", "old-failed")}
 
-    without_queued = {s: d for s, d in DEADLINES.items() if s is not State.QUEUED}
+    without_queued: dict[State, float] = {
+        s: d for s, d in DEADLINES.items() if s is not State.QUEUED
+    }
     assert TaskReaper(pool, without_queued).reap() == []
 
     with pool.connection() as conn:
@@ -332,6 +338,32 @@ def test_stuck_planned_task_gets_its_blueprint_ready_republished_not_failed(
     assert "republished its blueprint-ready event" in last.detail["action"]
     # The clock restarted: a second pass right away does nothing more.
     assert reaper.reap() == [] and reaper.recovered_total == 1
+
+
+def test_stuck_queued_revision_gets_its_revision_event_republished(pool: ConnectionPool) -> None:
+    """The reaper republishes by topic: a revision task stuck in queued gets its own
+    choreography.revision.requested out again (same event id), like a request."""
+    document = build_blueprint([MovePlan(clip_uri="moves/m.mp4", counts=8)], task_id="t-parent")
+    with pool.connection() as conn:
+        create_task(conn, "t-parent", "song", {"path": "song"})
+        insert_blueprint(conn, "t-parent", "1", document)
+    submitted = submit_revision(
+        pool, {"task_id": "stuck-revision", "parent_task_id": "t-parent", "redo": "1"}
+    )
+    with pool.connection() as conn:
+        conn.autocommit = True
+        conn.execute("UPDATE outbox SET published_at = now()")
+        make_idle(conn, "stuck-revision", 2 * HOUR)
+
+    reaper = TaskReaper(pool, DEADLINES, max_recoveries=3)
+    assert reaper.reap() == [] and reaper.recovered_total == 1
+    with pool.connection() as conn:
+        [row] = [r for r in outbox_rows(conn) if r.event_id == submitted.event_id]
+        last = task_history(conn, "stuck-revision")[-1]
+    assert row.published_at is None and row.topic == "choreography-requests"
+    assert row.attributes["ce-type"] == REVISION_REQUESTED_V1
+    assert last.detail is not None
+    assert last.detail["action"] == f"republished its choreography-requests event {row.event_id}"
 
 
 def test_task_is_failed_after_its_recoveries_are_spent(pool: ConnectionPool) -> None:
