@@ -21,6 +21,7 @@ from schemas.events import (
     SOURCE_JOB,
     BlueprintReady,
     Rendition,
+    SyncSummary,
     TaskFailed,
     VideoCompleted,
 )
@@ -82,6 +83,23 @@ def test_a_completion_records_the_renditions_it_lists() -> None:
     assert db.history[-1].detail["renditions"] == [
         {"kind": "slow", "uri": "videos/t-prac-slow050.mp4", "speed": 0.5}
     ]
+
+
+def test_a_completion_records_its_sync_report_summary() -> None:
+    """The sync summary of video.completed lands on the completion's history row too."""
+    db = FakeDatabase()
+    db.add_task("t-sync", State.RENDERING)
+    event = completed("t-sync")
+    summary = SyncSummary(
+        report_uri="videos/t-sync-sync.json", passed=True, cuts_planned=4, cuts_measured=3,
+        cut_error_max_ms=16.7, cut_error_median_ms=0.0, audio_offset_ms=None,
+        audio_correlation=None, duration_s=12.5, duration_error_ms=0.3,
+    )  # fmt: skip
+    data = event.data.model_copy(update={"sync": summary})
+    deliver(db, CONSUMER, record_status, event.model_copy(update={"data": data}))
+    assert db.history[-1].detail is not None
+    assert db.history[-1].detail["sync"] == summary.model_dump(mode="json")
+    assert "renditions" not in db.history[-1].detail
 
 
 def test_dispatched_task_completes_through_rendering() -> None:
