@@ -203,6 +203,11 @@ class CutCheck:
     contrast: float
     """``score`` over the highest score of the other frames around it."""
 
+    @property
+    def drift_ms(self) -> float | None:
+        """``measured_s - planned_s``: a cut on a beat, but not the one planned, shows here."""
+        return None if self.measured_s is None else (self.measured_s - self.planned_s) * 1000
+
     def as_json(self) -> dict[str, Any]:
         return {
             "move_index": self.move_index,
@@ -210,6 +215,7 @@ class CutCheck:
             "measured_s": None if self.measured_s is None else round(self.measured_s, 4),
             "beat_s": None if self.beat_s is None else round(self.beat_s, 4),
             "error_ms": None if self.error_ms is None else round(self.error_ms, 1),
+            "drift_ms": None if self.drift_ms is None else round(self.drift_ms, 1),
             "score": round(self.score, 4),
             "contrast": round(self.contrast, 2) if math.isfinite(self.contrast) else None,
         }
@@ -391,6 +397,19 @@ def tolerance_failures(report: SyncReport) -> list[str]:
         failures.append(
             f"{len(late)} of {len(report.measured)} measured cuts off the beat by more than "
             f"{limits.cut_error_ms:.1f} ms: {shown}"
+        )
+    moved = [cut for cut in report.measured if cut not in late
+             and cut.drift_ms is not None and abs(cut.drift_ms) > limits.cut_error_ms]  # fmt: skip
+    if moved:
+        worst = sorted(moved, key=lambda cut: -abs(cut.drift_ms or 0.0))[:3]
+        shown = "; ".join(
+            f"moves_used[{cut.move_index}] at {cut.measured_s:.3f} s is {cut.drift_ms:+.1f} ms "
+            f"from its planned {cut.planned_s:.3f} s"
+            for cut in worst
+        )
+        failures.append(
+            f"{len(moved)} of {len(report.measured)} measured cuts on a beat but away from their "
+            f"planned frame by more than {limits.cut_error_ms:.1f} ms: {shown}"
         )
     offset, strength = report.audio_offset_ms, report.audio_correlation
     if offset is not None and strength is not None:

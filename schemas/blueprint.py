@@ -442,8 +442,8 @@ class SyncTolerances(_Contract):
     render that misses any fails its task with the figures."""
 
     cut_error_frames: Annotated[float, Field(ge=0, le=10)] = 1.0
-    """Largest distance of a seen hard cut from the nearest beat, in frames (plus 2 ms for the
-    millisecond beat grid)."""
+    """Largest distance of a seen hard cut from the nearest beat, and from its planned frame, in
+    frames (plus 2 ms for the millisecond beat grid)."""
     audio_offset_ms: Annotated[float, Field(ge=0, le=1000)] = 40.0
     """Largest offset of the rendered audio against the song's window, either way."""
     min_audio_correlation: Annotated[float, Field(ge=0, le=1)] = 0.5

@@ -130,6 +130,14 @@ def test_a_cut_off_the_beat_fails_naming_the_move_and_the_figures() -> None:
     assert "moves_used[5] at 4.125 s is +125.0 ms from the beat at 4.000 s" in failure
 
 
+def test_a_cut_on_the_next_beat_fails_as_away_from_its_plan() -> None:
+    """A cut rendered a whole beat late sits on a beat, but not on its own: named as such."""
+    cuts = (CutCheck(3, 2.0, 2.5, 2.5, 0.0, 0.5, 9.0),)
+    (failure,) = tolerance_failures(_report(cuts=cuts))
+    assert failure.startswith("1 of 1 measured cuts on a beat but away from their planned frame")
+    assert "moves_used[3] at 2.500 s is +500.0 ms from its planned 2.000 s" in failure
+
+
 def test_audio_offset_weak_correlation_and_duration_fail_with_their_figures() -> None:
     """Each of the other tolerances names its figure; an unmeasured audio offset fails none."""
     good_cuts = (CutCheck(3, 2.0, 2.0, 2.0, 0.0, 0.5, 9.0),)
