@@ -136,6 +136,37 @@ def _build(plans: list[MovePlan], task_id: str) -> dict[str, Any]:
                            fade_in_s=1.0, fade_out_s=2.0)  # fmt: skip
 
 
+def job_render_options(work: Path) -> Any:
+    """The job's RenderOptions from its settings, caching under ``work``/cache, working in
+    ``work``/job (created)."""
+    from job.assemble import RenderOptions  # noqa: PLC0415
+    from job.segment_cache import SegmentCache  # noqa: PLC0415
+    from schemas.settings import JobSettings  # noqa: PLC0415
+
+    settings = JobSettings()
+    (work / "job").mkdir(exist_ok=True)
+    return RenderOptions(
+        cache=SegmentCache(work / "cache"), work_dir=work / "job",
+        preset=settings.x264_preset, crf=settings.x264_crf,
+        workers=settings.render_workers, prepare_clips=settings.prepare_clips,
+    )  # fmt: skip
+
+
+class StepTimer:
+    """Runs steps, printing and recording each one's wall time as ``{key: name, "wall_s": s}``."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.rows: list[dict[str, Any]] = []
+
+    def __call__(self, name: str, action: Any) -> Any:
+        started = time.monotonic()
+        result = action()
+        self.rows.append({self.key: name, "wall_s": time.monotonic() - started})
+        print(f"{name}: {self.rows[-1]['wall_s']:.2f} s", file=sys.stderr)
+        return result
+
+
 def run_job_scenario(blueprint_file: Path, root: Path, cache: Path, out: Path) -> dict[str, Any]:
     """Render with the job's code (no DB, no bus), in this process."""
     from blobstore.storage import LocalStorage  # noqa: PLC0415

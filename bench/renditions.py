@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.render import FPS, HEIGHT, WIDTH, blueprint, make_media  # noqa: E402
+from bench.render import (  # noqa: E402
+    FPS,
+    HEIGHT,
+    WIDTH,
+    StepTimer,
+    blueprint,
+    job_render_options,
+    make_media,
+)
 
 
 def run(footage: str, moves: int, *, counts: bool) -> dict[str, Any]:
     """Render the main video, then each rendition; the wall time of each."""
     from blobstore.storage import LocalStorage  # noqa: PLC0415
-    from job.assemble import RenderOptions, assemble_video  # noqa: PLC0415
+    from job.assemble import assemble_video  # noqa: PLC0415
     from job.fetch import fetch_inputs  # noqa: PLC0415
     from job.ffmpeg_run import run_ffmpeg  # noqa: PLC0415
     from job.practice_page import practice_page  # noqa: PLC0415
@@ -41,9 +48,7 @@ def run(footage: str, moves: int, *, counts: bool) -> dict[str, Any]:
         render_renditions,
         slow_args,
     )
-    from job.segment_cache import SegmentCache  # noqa: PLC0415
     from schemas.blueprint import Practice, parse_blueprint  # noqa: PLC0415
-    from schemas.settings import JobSettings  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="choreo-bench-renditions-") as scratch:
         work = Path(scratch)
@@ -51,22 +56,10 @@ def run(footage: str, moves: int, *, counts: bool) -> dict[str, Any]:
         document = blueprint(moves, footage, lengths, seed=7)
         document["video_output"]["overlays"] = {"count_numbers": counts, "move_names": True}
         parsed = parse_blueprint(json.dumps(document).encode(), storage_root=work / "storage")
-        settings = JobSettings()
-        (work / "job").mkdir()
-        options = RenderOptions(
-            cache=SegmentCache(work / "cache"), work_dir=work / "job",
-            preset=settings.x264_preset, crf=settings.x264_crf,
-            workers=settings.render_workers, prepare_clips=settings.prepare_clips,
-        )  # fmt: skip
+        options = job_render_options(work)
         song, clips = fetch_inputs(LocalStorage(work / "storage"), parsed, work / "inputs")
-        rows: list[dict[str, Any]] = []
-
-        def timed(name: str, action: Any) -> Any:
-            started = time.monotonic()
-            result = action()
-            rows.append({"rendition": name, "wall_s": time.monotonic() - started})
-            print(f"{name}: {rows[-1]['wall_s']:.2f} s", file=sys.stderr)
-            return result
+        timed = StepTimer("rendition")
+        rows = timed.rows
 
         main = work / "main.mp4"
         assembled = timed(

@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.render import FPS, HEIGHT, WIDTH, blueprint, make_media  # noqa: E402
+from bench.render import (  # noqa: E402
+    FPS,
+    HEIGHT,
+    WIDTH,
+    StepTimer,
+    blueprint,
+    job_render_options,
+    make_media,
+)
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "librosa-data" / "audio"
 TRACKS = (
@@ -54,12 +61,10 @@ def real_song(out: Path, seconds: float = 200.0) -> None:
 def run(footage: str, moves: int, rounds: int) -> dict[str, Any]:
     """Render, re-render from the cache, then measure the report ``rounds`` times."""
     from blobstore.storage import LocalStorage  # noqa: PLC0415
-    from job.assemble import RenderOptions, assemble_video  # noqa: PLC0415
+    from job.assemble import assemble_video  # noqa: PLC0415
     from job.fetch import fetch_inputs  # noqa: PLC0415
-    from job.segment_cache import SegmentCache  # noqa: PLC0415
     from job.sync_measure import measure_sync  # noqa: PLC0415
     from schemas.blueprint import parse_blueprint  # noqa: PLC0415
-    from schemas.settings import JobSettings  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="choreo-bench-sync-") as scratch:
         work = Path(scratch)
@@ -67,22 +72,10 @@ def run(footage: str, moves: int, rounds: int) -> dict[str, Any]:
         real_song(work / "storage/songs/song.m4a")
         document = blueprint(moves, footage, lengths, seed=7)
         parsed = parse_blueprint(json.dumps(document).encode(), storage_root=work / "storage")
-        settings = JobSettings()
-        (work / "job").mkdir()
-        options = RenderOptions(
-            cache=SegmentCache(work / "cache"), work_dir=work / "job",
-            preset=settings.x264_preset, crf=settings.x264_crf,
-            workers=settings.render_workers, prepare_clips=settings.prepare_clips,
-        )  # fmt: skip
+        options = job_render_options(work)
         song, clips = fetch_inputs(LocalStorage(work / "storage"), parsed, work / "inputs")
-        rows: list[dict[str, Any]] = []
-
-        def timed(name: str, action: Any) -> Any:
-            started = time.monotonic()
-            result = action()
-            rows.append({"step": name, "wall_s": time.monotonic() - started})
-            print(f"{name}: {rows[-1]['wall_s']:.2f} s", file=sys.stderr)
-            return result
+        timed = StepTimer("step")
+        rows = timed.rows
 
         main = work / "main.mp4"
         assembled = timed(
