@@ -72,14 +72,9 @@ class SubmittedRequest:
     published: bool
 
 
-def build_request(
-    document: Mapping[str, Any],
-    *,
-    now: datetime | None = None,
-    song_sources: SongSources = DEFAULT_LIMITS.sources,
-) -> ChoreographyRequested:
-    """Validate a request document (``path``, ``song``, ``description``, ...) into the payload;
-    an ``audio_uri`` must be in ``song_sources``."""
+def stamped_fields(document: Mapping[str, Any], now: datetime | None) -> dict[str, Any]:
+    """A client document's fields with a ``task_id`` (a new one unless the client chose it) and
+    ``requested_at`` (now; the client may not set it)."""
     if not isinstance(document, Mapping):
         raise RequestRejected([FieldError("body", "must be a JSON object")])
     fields = dict(document)
@@ -89,6 +84,18 @@ def build_request(
             [FieldError("requested_at", "is set by the producer, not the client")]
         )
     fields["requested_at"] = now or datetime.now(UTC)
+    return fields
+
+
+def build_request(
+    document: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    song_sources: SongSources = DEFAULT_LIMITS.sources,
+) -> ChoreographyRequested:
+    """Validate a request document (``path``, ``song``, ``description``, ...) into the payload;
+    an ``audio_uri`` must be in ``song_sources``."""
+    fields = stamped_fields(document, now)
     try:
         payload = ChoreographyRequested.model_validate(fields)
     except ValidationError as exc:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -32,8 +32,8 @@ from producers.requests import (
     RequestRejected,
     SubmittedRequest,
     TaskConflict,
-    new_task_id,
     publish_pending,
+    stamped_fields,
 )
 from schemas.bar_spans import BadBars, parse_bars
 from schemas.blueprint import parse_blueprint
@@ -55,15 +55,7 @@ def build_revision(
     document: Mapping[str, Any], *, now: datetime | None = None
 ) -> RevisionRequested:
     """Validate a revision document into the payload; ``keep``/``redo`` may be BARS text."""
-    if not isinstance(document, Mapping):
-        raise RequestRejected([FieldError("body", "must be a JSON object")])
-    fields = dict(document)
-    fields.setdefault("task_id", new_task_id())
-    if "requested_at" in fields:
-        raise RequestRejected(
-            [FieldError("requested_at", "is set by the producer, not the client")]
-        )
-    fields["requested_at"] = now or datetime.now(UTC)
+    fields = stamped_fields(document, now)
     for name in ("keep", "redo"):
         if isinstance(fields.get(name), str):
             try:
