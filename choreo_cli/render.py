@@ -102,19 +102,18 @@ def render(
                 download_workers=settings.download_workers,
                 storage_retries=settings.storage_retries,
             )
+            steps = _StepLines(bar, task)
             rendered = render_with_practice(
                 blueprint,
                 context,
                 work_dir / "video.mp4",
                 lambda percent: bar.update(task, completed=percent),
                 video_name=out.name,
+                on_step=steps.start,
             )
+            steps.finish()
             result = rendered.assembled
-            out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(result.path, out)
-            for item in rendered.renditions:
-                shutil.move(item.path, out.parent / rendition_uri(out.name, item.suffix))
-            shutil.move(rendered.sync_file, out.parent / rendition_uri(out.name, SYNC_SUFFIX))
+            _move_outputs(rendered, out)
     except JobFailure as failure:
         hint = (
             _missing_asset_hint(storage_settings) if isinstance(failure, AssetUnavailable) else ""
@@ -129,6 +128,34 @@ def render(
     typer.echo(f"sync report: {out.parent / rendition_uri(out.name, SYNC_SUFFIX)}")
     for line in rendered.sync.lines():
         typer.echo(f"  {line}")
+
+
+def _move_outputs(rendered: Any, out: Path) -> None:
+    """The video to ``out``, its renditions and sync report beside it, under their names."""
+    from job.renditions import rendition_uri  # noqa: PLC0415
+    from job.run import SYNC_SUFFIX  # noqa: PLC0415
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(rendered.assembled.path, out)
+    for item in rendered.renditions:
+        shutil.move(item.path, out.parent / rendition_uri(out.name, item.suffix))
+    shutil.move(rendered.sync_file, out.parent / rendition_uri(out.name, SYNC_SUFFIX))
+
+
+class _StepLines:
+    """After the main render, one progress line per later step (sync report, each rendition),
+    with its elapsed time; starting one completes the line before it."""
+
+    def __init__(self, bar: Any, main: Any) -> None:
+        self.bar = bar
+        self.current = main
+
+    def start(self, what: str) -> None:
+        self.finish()
+        self.current = self.bar.add_task(what, total=None)
+
+    def finish(self) -> None:
+        self.bar.update(self.current, total=1, completed=1)
 
 
 def _missing_asset_hint(settings: Any) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -260,17 +261,21 @@ def render_renditions(
     song: ClipFile,
     clips: dict[str, ClipFile],
     options: RenderOptions,
+    on_step: Callable[[str], None] = lambda _: None,
 ) -> list[RenditionFile]:
-    """Render the video renditions ``practice`` asks for into ``options.work_dir``."""
+    """Render the video renditions ``practice`` asks for into ``options.work_dir``, telling
+    ``on_step`` which one starts (each takes seconds to minutes)."""
     out_dir = options.work_dir / "renditions"
     out_dir.mkdir(parents=True, exist_ok=True)
     made: list[RenditionFile] = []
     if practice.mirror:
+        on_step("the mirrored rendition")
         started = time.monotonic()
         out = out_dir / "mirror.mp4"
         assemble_video(mirrored_blueprint(blueprint), song, clips, out, options)
         made.append(RenditionFile("mirror", out, "-mirror.mp4", seconds=_since(started)))
     for speed in practice.slow:
+        on_step(f"the {speed:g}x rendition")
         started = time.monotonic()
         out = out_dir / f"slow{round(speed * 100):03d}.mp4"
         run_ffmpeg(
@@ -282,6 +287,7 @@ def render_renditions(
             RenditionFile("slow", out, slow_suffix(speed), speed=speed, seconds=_since(started))
         )
     if practice.loops:
+        on_step("the section and 8-count loops")
         made += _loops(
             blueprint, main=main, song=song, clips=clips, options=options, out_dir=out_dir
         )

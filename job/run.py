@@ -109,20 +109,30 @@ def render_with_practice(
     on_progress: Callable[[float], None],
     *,
     video_name: str,
+    on_step: Callable[[str], None] = lambda _: None,
 ) -> Rendered:
     """:func:`render_blueprint`, its sync report (``SyncOutOfTolerance`` with the figures when
     it misses the blueprint's tolerances), then the renditions ``video_output.practice`` asks
-    for; the page refers to the video and the renditions by names beside ``video_name``."""
+    for; the page refers to the video and the renditions by names beside ``video_name``.
+    ``on_progress`` follows the main render (0-100); ``on_step`` is told each later step."""
     song, clips = _fetch(blueprint, context)
     assembled = assemble_video(blueprint, song, clips, out, context.render, on_progress=on_progress)
+    on_step("the sync report")
     sync, sync_file = check_sync(blueprint, assembled, context)
     practice = blueprint.video_output.practice
     if practice is None or not practice.wanted:
         return Rendered(assembled, (), sync, sync_file)
     made = render_renditions(
-        blueprint, practice, main=out, song=song, clips=clips, options=context.render
+        blueprint,
+        practice,
+        main=out,
+        song=song,
+        clips=clips,
+        options=context.render,
+        on_step=on_step,
     )
     if practice.page:
+        on_step("the practice page")
         started = time.monotonic()
         links = [(_link_label(item), rendition_uri(video_name, item.suffix)) for item in made
                  if item.kind != "loop"]  # fmt: skip
@@ -175,6 +185,7 @@ def run_job(blueprint: Blueprint, context: JobContext) -> JobOutcome:
             out,
             lambda percent: context.status.progress(task_id, percent),
             video_name=video_uri.rsplit("/", 1)[-1],
+            on_step=lambda what: log.info(f"rendering {what}", extra={"step": "renditions"}),
         )
         assembled = rendered.assembled
         renditions = upload_renditions(context, rendered.renditions, video_uri)

@@ -80,7 +80,22 @@ def practised(job_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
         env={"JOB_CACHE_DIR": str(folder / "cache")},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    (folder / "render-output.txt").write_text(result.output, encoding="utf-8")
     return folder / "out"
+
+
+def test_each_step_after_the_main_render_shows_its_own_progress_line(practised: Path) -> None:
+    """The renditions take minutes on a long video: each gets a line with its elapsed time."""
+    output = (practised.parent / "render-output.txt").read_text(encoding="utf-8")
+    for step in (
+        "the sync report",
+        "the mirrored rendition",
+        "the 0.75x rendition",
+        "the 0.5x rendition",
+        "the section and 8-count loops",
+        "the practice page",
+    ):
+        assert step in output, output  # fmt: skip
 
 
 def test_every_rendition_is_written_beside_the_video(practised: Path) -> None:
