@@ -102,7 +102,9 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         raise InvalidInput(
             f"{source}: only {frames.size} beats detected (need {MIN_BEATS}); no steady pulse"
         )
-    clarity = beat_grid.pulse_clarity(feats.onset, frames)
+    clarity = beat_grid.pulse_clarity(
+        feats.onset, frames[0::2] if level is not None and level.subdivided else frames
+    )
     if clarity < MIN_PULSE_CLARITY:
         raise InvalidInput(
             f"{source}: no steady pulse to dance to (beats barely stand out: pulse clarity "

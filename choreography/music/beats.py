@@ -86,6 +86,9 @@ class TempoLevel:
     reason: str
     ambiguous: bool = False
     """The cues disagree on the level, or none settles it: the music is octave ambiguous."""
+    subdivided: bool = False
+    """The beats are a tracked grid's beats (the even ones) and the points half-way between them
+    (:func:`even_pulse`); how clear the pulse is is judged on the tracked grid."""
 
 
 def track_beats(
@@ -121,14 +124,17 @@ def track_beats(
     if bands.doubt(frames) >= BACKBEAT_DOUBT_THRESHOLD:
         frames, level = _recount(bands, level, frames)
     elif bands.even_pulse(frames) >= EVEN_PULSE_RATIO and level.bpm * 2 <= DANCE_BPM[1]:
-        frames, level = _double_even(bands, level)
+        frames, level = _double_even(level, frames)
     if frames.size == 0:
         return frames, level
     loudness = _peak_at(rms, frames.astype(float))
     alive = np.flatnonzero(loudness >= EDGE_TRIM_RATIO * float(np.max(rms)))
     if alive.size == 0:
         return frames[:0], level
-    return frames[alive[0] : alive[-1] + 1], level
+    first = int(alive[0])
+    if level.subdivided:
+        first -= first % 2  # keep the tracked grid's beats on the even places
+    return frames[first : alive[-1] + 1], level
 
 
 @dataclass(frozen=True)
@@ -206,16 +212,20 @@ def _recount(bands: _Envelopes, level: TempoLevel, frames: Ints) -> tuple[Ints, 
     return tried[best][1], replace(level, bpm=best, reason=reason, ambiguous=True)
 
 
-def _double_even(bands: _Envelopes, level: TempoLevel) -> tuple[Ints, TempoLevel]:
-    """Double the level whose half-beats are as strong as its beats in every band."""
+def _double_even(level: TempoLevel, frames: Ints) -> tuple[Ints, TempoLevel]:
+    """Double the level whose half-beats are as strong as its beats in every band: the beats
+    and the points half-way between them."""
     bpm = level.bpm * 2
     reason = (
         f"{level.reason} ({level.bpm:.1f}), but there every band has as much onset half-way "
         f"between the beats as on them; counted at {bpm:.1f} BPM instead, the even pulse"
     )
     low, high = PREFERRED_BPM * 2**-CLEAR_LEVEL_OCTAVES, PREFERRED_BPM * 2**CLEAR_LEVEL_OCTAVES
+    doubled = np.empty(2 * frames.size - 1, dtype=np.intp)
+    doubled[0::2] = frames
+    doubled[1::2] = (frames[:-1] + frames[1:]) // 2
     edge = not low <= bpm <= high
-    return bands.track(bpm), replace(level, bpm=bpm, reason=reason, ambiguous=edge)
+    return doubled, replace(level, bpm=bpm, reason=reason, ambiguous=edge, subdivided=True)
 
 
 def even_pulse(envelopes: Sequence[Floats], beat_frames: Ints) -> float:
@@ -307,15 +317,11 @@ def counted_level(ac: Floats, fps: float) -> TempoLevel:
 
 
 def pulse_clarity(onset_env: Floats, beat_frames: Ints) -> float:
-    """Mean onset strength at the beats over its mean anywhere (about 1 when there is no pulse).
-
-    A pulse is as clear as its clearest level: the grid, or every other beat of it (a fast
-    swing's strong beats stand out more than all of its beats do).
-    """
-    everywhere = float(_peak_at(onset_env, np.arange(onset_env.size, dtype=float)).mean())
-    grids = (beat_frames, beat_frames[0::2], beat_frames[1::2])
-    on_beats = max(float(_peak_at(onset_env, grid.astype(float)).mean()) for grid in grids)
-    return on_beats / (everywhere + 1e-12)
+    """Mean onset strength at the beats over its mean anywhere (about 1 when there is no pulse)."""
+    everywhere = _peak_at(onset_env, np.arange(onset_env.size, dtype=float))
+    return float(
+        _peak_at(onset_env, beat_frames.astype(float)).mean() / (everywhere.mean() + 1e-12)
+    )
 
 
 def refine_tempo(beats_s: Floats) -> float:

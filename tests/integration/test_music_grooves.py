@@ -22,6 +22,7 @@ from choreo_cli.demo.patterns import (
 )
 from choreography.music.analysis import analyse_samples
 from choreography.music.model import MusicAnalysis
+from schemas.errors import InvalidInput
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +95,13 @@ def test_eight_counts_start_where_the_groove_does_after_an_ambient_intro() -> No
     song, a = _song("boom_bap", 100.0, "ambient_intro")
     phases = phrase_phase_accuracy(song.phrase_starts_s.tolist(), [p.start_s for p in a.phrases])
     assert phases == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_thirty_seconds_of_white_noise_is_refused_as_no_steady_pulse(seed: int) -> None:
+    """Noise has as much onset half-way between any grid's beats as on them (an "even pulse"):
+    the doubled grid must not make it look like music. Its clarity is judged on the tracked
+    grid (1.03-1.09 for four seeds), below the 1.15 refusal."""
+    noise = np.random.default_rng(seed).standard_normal(30 * 22050).astype(np.float32) * 0.1
+    with pytest.raises(InvalidInput, match="no steady pulse"):
+        analyse_samples(noise, 22050)
