@@ -46,17 +46,15 @@ def render(
 
     from blobstore.configured import build_storage, storage_rules  # noqa: PLC0415
     from job.blueprint_source import read_blueprint_text, validate_blueprint  # noqa: PLC0415
-    from job.errors import AssetUnavailable, JobFailure  # noqa: PLC0415
+    from job.errors import AssetUnavailable, JobFailure, SyncOutOfTolerance  # noqa: PLC0415
     from job.main import render_options, work_directory  # noqa: PLC0415
     from job.renditions import (  # noqa: PLC0415
         ALL_PRACTICE,
-        rendition_suffixes,
         rendition_uri,
         with_practice,
     )
     from job.run import SYNC_SUFFIX, JobContext, render_with_practice  # noqa: PLC0415
     from job.task_status import NoTaskStatus  # noqa: PLC0415
-    from schemas.job_exit import ExitCode  # noqa: PLC0415
     from schemas.settings import JobSettings, PubSubSettings, StorageSettings  # noqa: PLC0415
 
     settings, pubsub = JobSettings(), PubSubSettings()
@@ -71,20 +69,8 @@ def render(
         blueprint = validate_blueprint(raw, storage_root=root, allowed_buckets=buckets)
         if practice:
             blueprint = with_practice(blueprint, ALL_PRACTICE)
-        asked = blueprint.video_output.practice
-        suffixes = rendition_suffixes(blueprint, asked) if asked is not None else []
-        suffixes.append(SYNC_SUFFIX)
-        targets = [out, *(out.parent / rendition_uri(out.name, suffix) for suffix in suffixes)]
-        existing = [str(target) for target in targets if target.exists()]
-        if existing and not overwrite:
-            shown = ", ".join(existing[:3]) + (
-                f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-            )
-            typer.echo(
-                f"{shown} exist{'s' if len(existing) == 1 else ''}; pass --overwrite to replace",
-                err=True,
-            )
-            raise typer.Exit(ExitCode.INVALID_BLUEPRINT)
+        if not overwrite:
+            _refuse_existing(blueprint, out)
         storage = build_storage(storage_settings, pubsub.project_id)
         with (
             work_directory(settings.work_dir) as work_dir,
@@ -103,14 +89,18 @@ def render(
                 storage_retries=settings.storage_retries,
             )
             steps = _StepLines(bar, task)
-            rendered = render_with_practice(
-                blueprint,
-                context,
-                work_dir / "video.mp4",
-                lambda percent: bar.update(task, completed=percent),
-                video_name=out.name,
-                on_step=steps.start,
-            )
+            try:
+                rendered = render_with_practice(
+                    blueprint,
+                    context,
+                    work_dir / "video.mp4",
+                    lambda percent: bar.update(task, completed=percent),
+                    video_name=out.name,
+                    on_step=steps.start,
+                )
+            except SyncOutOfTolerance as failure:
+                _keep_missed(failure, out)
+                raise
             steps.finish()
             result = rendered.assembled
             _move_outputs(rendered, out)
@@ -140,6 +130,42 @@ def _move_outputs(rendered: Any, out: Path) -> None:
     for item in rendered.renditions:
         shutil.move(item.path, out.parent / rendition_uri(out.name, item.suffix))
     shutil.move(rendered.sync_file, out.parent / rendition_uri(out.name, SYNC_SUFFIX))
+
+
+def _refuse_existing(blueprint: Any, out: Path) -> None:
+    """Exit 2 naming OUT and the renditions and report beside it that already exist."""
+    from job.renditions import rendition_suffixes, rendition_uri  # noqa: PLC0415
+    from job.run import SYNC_SUFFIX  # noqa: PLC0415
+    from schemas.job_exit import ExitCode  # noqa: PLC0415
+
+    asked = blueprint.video_output.practice
+    suffixes = rendition_suffixes(blueprint, asked) if asked is not None else []
+    suffixes.append(SYNC_SUFFIX)
+    targets = [out, *(out.parent / rendition_uri(out.name, suffix) for suffix in suffixes)]
+    existing = [str(target) for target in targets if target.exists()]
+    if existing:
+        shown = ", ".join(existing[:3]) + (
+            f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        )
+        typer.echo(
+            f"{shown} exist{'s' if len(existing) == 1 else ''}; pass --overwrite to replace",
+            err=True,
+        )
+        raise typer.Exit(ExitCode.INVALID_BLUEPRINT)
+
+
+def _keep_missed(failure: Any, out: Path) -> None:
+    """A render that missed its sync tolerances: keep the video and its report at their usual
+    names, for a look (the job uploads neither)."""
+    from job.renditions import rendition_uri  # noqa: PLC0415
+    from job.run import SYNC_SUFFIX  # noqa: PLC0415
+
+    if failure.video is None or failure.report is None:
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(failure.video, out)
+    shutil.move(failure.report, out.parent / rendition_uri(out.name, SYNC_SUFFIX))
+    typer.echo(f"kept for inspection: {out} and its sync report beside it", err=True)
 
 
 class _StepLines:

@@ -7,6 +7,8 @@ root turns anything else into :attr:`ExitCode.UNEXPECTED`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from schemas.errors import ChoreoError
 from schemas.job_exit import ExitCode
 
@@ -75,3 +77,12 @@ class SyncOutOfTolerance(FfmpegFailed):
     """The rendered file's sync report misses the blueprint's tolerances (a wrong output)."""
 
     error_code = "sync-out-of-tolerance"
+
+    def __init__(
+        self, message: str, *, step: str = "", video: Path | None = None, report: Path | None = None
+    ) -> None:
+        super().__init__(message, step=step)
+        self.video = video
+        """The rendered file that missed (in the work directory), for a local run to keep."""
+        self.report = report
+        """The sync report's JSON beside it."""

@@ -160,7 +160,10 @@ def check_sync(
     )
     if not report.passed:
         raise SyncOutOfTolerance(
-            "sync report out of tolerance: " + "; ".join(report.failures), step="sync"
+            "sync report out of tolerance: " + "; ".join(report.failures),
+            step="sync",
+            video=assembled.path,
+            report=path,
         )
     return report, path
 

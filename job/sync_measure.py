@@ -31,7 +31,7 @@ from job.sync_report import (
     SceneScores,
     SyncReport,
     Tolerances,
-    align,
+    audio_alignment,
     match_cuts,
     onset_envelope,
     scan_windows,
@@ -114,7 +114,7 @@ def _align_audio(
     base = round(window.start_s / step_s)
     lead = max(0, max_lag - base)
     tail = max(0, base + len(rendered) + max_lag - len(source))
-    return align(rendered, [0.0] * lead + source + [0.0] * tail, base + lead, max_lag)
+    return audio_alignment(rendered, [0.0] * lead + source + [0.0] * tail, base + lead, max_lag)
 
 
 def scene_scores(

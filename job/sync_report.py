@@ -25,6 +25,9 @@ WINDOW = 320
 """Samples whose energy each step measures (40 ms, an onset detector's usual frame)."""
 RISE = 4
 """Steps over which a rise in energy is measured (20 ms)."""
+# A song window whose envelope rises this much somewhere (log energy: x1.65 within the rise) has
+# onsets to align: a render without them there is out of step, not "not measured".
+SONG_ONSET_RISE = 0.5
 MAX_LAG_S = 1.0
 """Offsets searched either way; a larger one shows as a weak correlation (which fails)."""
 COARSE = 4
@@ -139,6 +142,23 @@ def align(
     centre = round(coarse.lag * COARSE)
     near = range(max(-max_lag, centre - 2 * COARSE), min(max_lag, centre + 2 * COARSE) + 1)
     return best_lag(rendered, source, base, near)
+
+
+def audio_alignment(
+    rendered: Sequence[float], source: Sequence[float], base: int, max_lag: int
+) -> Alignment | None:
+    """:func:`align`, except that where the song's window has onsets (a rise of at least
+    ``SONG_ONSET_RISE``) and no lag fits the rendered audio (it is silent, or no lag correlates
+    positively), the render is called out of step: lag 0 at correlation 0, which the
+    ``min_audio_correlation`` tolerance fails. None only when the song itself has no onsets
+    there (a steady tone): nothing to align, nothing claimed."""
+    found = align(rendered, source, base, max_lag)
+    if found is not None:
+        return found
+    window = source[max(0, base - max_lag) : base + len(rendered) + max_lag]
+    if max(window, default=0.0) >= SONG_ONSET_RISE:
+        return Alignment(0.0, 0.0)
+    return None
 
 
 def _summed(values: Sequence[float], size: int) -> list[float]:

@@ -441,9 +441,10 @@ class SyncTolerances(_Contract):
     """What the sync report measured on the rendered file must meet (docs/SYNC_REPORT.md); a
     render that misses any fails its task with the figures."""
 
-    cut_error_frames: Annotated[float, Field(ge=0, le=10)] = 1.0
+    cut_error_frames: Annotated[float, Field(ge=0, le=10)] = 1.5
     """Largest distance of a seen hard cut from the nearest beat, and from its planned frame, in
-    frames (plus 2 ms for the millisecond beat grid)."""
+    frames (plus 2 ms for the millisecond beat grid). 1.5 by default: a blueprint may put a cut
+    up to one frame from its beat, and the render rounds it to a frame (half a frame more)."""
     audio_offset_ms: Annotated[float, Field(ge=0, le=1000)] = 40.0
     """Largest offset of the rendered audio against the song's window, either way."""
     min_audio_correlation: Annotated[float, Field(ge=0, le=1)] = 0.5

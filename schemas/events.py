@@ -284,8 +284,8 @@ class SyncSummary(_Payload):
     has no onsets to align."""
     audio_correlation: float | None = Field(default=None, ge=-1, le=1)
     """Correlation of the rendered and the song's onset envelopes at that offset."""
-    duration_s: float = Field(ge=0, le=MAX_VIDEO_DURATION_S)
-    """The rendered file's length."""
+    duration_s: float = Field(ge=0, le=MAX_VIDEO_DURATION_S + 60)
+    """The rendered file's length (a little past the timeline is measured here, not refused)."""
     duration_error_ms: float = Field(ge=0)
     """Its distance (or the picture's, if larger) from the timeline."""
 

@@ -150,5 +150,34 @@ def test_choreo_render_writes_and_prints_the_report(storage: Path, tmp_path: Pat
     assert json.loads((out.parent / "v-sync.json").read_text())["cuts_measured"] == 3
 
 
+def test_choreo_render_of_silent_audio_fails_and_keeps_the_video_and_report(
+    storage: Path, tmp_path: Path
+) -> None:
+    """The cached audio for the window is silence (a wrong stream): the song has onsets there,
+    so the report calls the audio out of step (correlation 0), ``choreo render`` exits 5 with
+    the figure and keeps the video and its report to look at."""
+    document = _blueprint("task-silent")
+    window = document["song"]["window"]
+    length = window["end_s"] - window["start_s"]
+    key = audio_key(_sha256(storage / SONG), window["start_s"], length, 0.0, 0.0)
+    silent = SegmentCache(tmp_path / "c").path("audio", key, ".m4a")
+    silent.parent.mkdir(parents=True)
+    _ffmpeg("-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", f"{length:.6f}",
+            "-c:a", "aac", "-b:a", "160k", "-f", "mp4", str(silent))  # fmt: skip
+    blueprint = tmp_path / "bp.json"
+    blueprint.write_text(json.dumps(document))
+    out = tmp_path / "out" / "v.mp4"
+    ran = CliRunner().invoke(
+        app, ["render", str(blueprint), "--out", str(out), "--storage-root", str(storage)],
+        env={"JOB_CACHE_DIR": str(tmp_path / "c")},
+    )  # fmt: skip
+    assert ran.exit_code == ExitCode.FFMPEG_FAILED, ran.output
+    assert "audio does not follow the song: onset correlation 0.00" in ran.output
+    assert out.exists()
+    report = json.loads((out.parent / "v-sync.json").read_text())
+    assert report["audio_correlation"] == 0.0
+    assert report["passed"] is False
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -12,12 +12,14 @@ import pytest
 from job.errors import FfmpegFailed
 from job.sync_measure import parse_scene_scores, scene_args
 from job.sync_report import (
+    Alignment,
     CutCheck,
     PlannedCut,
     SceneScores,
     SyncReport,
     Tolerances,
     align,
+    audio_alignment,
     best_lag,
     match_cuts,
     onset_envelope,
@@ -82,6 +84,17 @@ def test_a_flat_envelope_has_nothing_to_align() -> None:
     """A steady tone has no onsets: no offset is claimed."""
     assert align([0.0] * 500, _noise(1000), 200, max_lag=50) is None
     assert align(_noise(500), [0.0] * 1000, 200, max_lag=50) is None
+
+
+def test_silent_render_audio_against_a_song_with_onsets_is_out_of_step() -> None:
+    """Render audio with no onsets where the song has them: lag 0 at correlation 0 (the
+    min_audio_correlation tolerance fails it); a song without onsets there stays unmeasured."""
+    song = [0.0] * 1000
+    song[300] = song[420] = 2.0
+    assert audio_alignment([0.0] * 500, song, 200, max_lag=50) == Alignment(0.0, 0.0)
+    assert audio_alignment([0.0] * 500, [0.01] * 1000, 200, max_lag=50) is None
+    found = audio_alignment(_noise(500, seed=4), _noise(1000, seed=4), 0, max_lag=50)
+    assert found is not None and found.strength > 0.9
 
 
 def _scenes(peaks: dict[int, float], frames: int = 240) -> SceneScores:
