@@ -38,6 +38,9 @@ CUT_SEARCH_S = 0.5
 CUT_CONTRAST = 2.0
 """A cut counts as seen when its frame's scene score is at least this many times the highest
 score of the other frames around it (its immediate neighbours excepted)."""
+# A seen frame this close to a planned cut (frames) is taken as that cut over a higher score
+# further off (a flash, an edit inside a clip): _cut_peak.
+CUT_NEAR_FRAMES = 2
 CUT_MIN_SCORE = 0.002
 """Below this scene score (FFmpeg's 0-1 scale) nothing changed visibly at all."""
 BEAT_GRID_MS = 2.0
@@ -268,10 +271,7 @@ def match_cuts(
         if not window:
             checks.append(CutCheck(cut.move_index, cut.time_s, None, None, None, 0.0, 0.0))
             continue
-        peak = max(window, key=lambda i: (scores[i], -abs(times[i] - cut.time_s)))
-        others = [scores[i] for i in window if abs(i - peak) > 1]
-        background = max(others, default=0.0)
-        contrast = scores[peak] / background if background > 0 else math.inf
+        peak, contrast = _cut_peak(window, times, scores, cut.time_s, fps)
         seen = scores[peak] >= CUT_MIN_SCORE and contrast >= CUT_CONTRAST
         if not seen:
             checks.append(
@@ -285,6 +285,34 @@ def match_cuts(
             CutCheck(cut.move_index, cut.time_s, measured, beat, error, scores[peak], contrast)
         )
     return checks
+
+
+def _contrast(scores: Sequence[float], window: range, peak: int, *also: int) -> float:
+    """``scores[peak]`` over the highest score in ``window`` away (more than one frame) from
+    ``peak`` and from each of ``also``."""
+    marks = (peak, *also)
+    others = [scores[i] for i in window if all(abs(i - mark) > 1 for mark in marks)]
+    background = max(others, default=0.0)
+    return scores[peak] / background if background > 0 else math.inf
+
+
+def _cut_peak(
+    window: range, times: Sequence[float], scores: Sequence[float], planned_s: float, fps: float
+) -> tuple[int, float]:
+    """The frame taken as a planned cut, and its contrast: the highest score in ``window``,
+    unless the best frame within ``CUT_NEAR_FRAMES`` of the planned time stands out as a cut
+    from everything but that highest frame (a flash or an edit inside a clip, nearby, can
+    outscore a cut; preferring the one at its planned place keeps a correct render from
+    failing, and a cut rendered elsewhere still leaves nothing there to prefer)."""
+    peak = max(window, key=lambda i: (scores[i], -abs(times[i] - planned_s)))
+    near = [i for i in window if abs(times[i] - planned_s) <= CUT_NEAR_FRAMES / fps + 1e-6]
+    if near:
+        local = max(near, key=lambda i: (scores[i], -abs(times[i] - planned_s)))
+        if abs(local - peak) > 1:
+            local_contrast = _contrast(scores, window, local, peak)
+            if scores[local] >= CUT_MIN_SCORE and local_contrast >= CUT_CONTRAST:
+                return local, local_contrast
+    return peak, _contrast(scores, window, peak)
 
 
 @dataclass(frozen=True)

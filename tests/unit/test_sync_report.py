@@ -86,6 +86,19 @@ def test_a_flat_envelope_has_nothing_to_align() -> None:
     assert align(_noise(500), [0.0] * 1000, 200, max_lag=50) is None
 
 
+def test_a_flash_near_a_cut_is_not_taken_for_the_cut() -> None:
+    """A cut on time (0.02 over motion of 0.004-0.008) with a flash 0.3 s later (0.30): the cut
+    at its planned frame is measured, not the flash. A cut rendered 0.3 s late, with nothing at
+    its planned place, is still found where it is, and fails."""
+    beats = [1.0, 1.5, 2.0, 2.5, 3.0]
+    flash = match_cuts([PlannedCut(1, 2.0)], _scenes({48: 0.02, 55: 0.30}), beats, FPS)
+    assert flash[0].measured_s == pytest.approx(2.0)
+    assert flash[0].error_ms == pytest.approx(0.0, abs=0.1)
+    late = match_cuts([PlannedCut(1, 2.0)], _scenes({55: 0.30}), beats, FPS)
+    assert late[0].measured_s == pytest.approx(55 / FPS)
+    assert late[0].drift_ms == pytest.approx((55 / FPS - 2.0) * 1000)
+
+
 def test_silent_render_audio_against_a_song_with_onsets_is_out_of_step() -> None:
     """Render audio with no onsets where the song has them: lag 0 at correlation 0 (the
     min_audio_correlation tolerance fails it); a song without onsets there stays unmeasured."""
