@@ -99,6 +99,13 @@ def check_fit(parent: Blueprint, analysis: MusicAnalysis, split: RevisionSplit, 
             f"in {analysis.beats_per_bar}/4 with {beats.size} beats"
         )
     b0 = int(np.argmin(np.abs(beats - window.start_s)))
+    if 1 not in split.kept_bars and abs(float(beats[b0]) - window.start_s) > tol:
+        # A redone bar 1 would start the video off the window's start (a kept one is named below).
+        raise InvalidInput(
+            f"bar 1 no longer fits the song: its nearest beat is now at {beats[b0]:.3f} s, the "
+            f"video starts at {window.start_s:.3f} s (the song's audio changed); send a new "
+            "request for the song as it is now"
+        )
     interval = float(np.median(np.diff(beats)))
 
     def time(beat: int) -> float:

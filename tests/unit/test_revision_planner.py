@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from choreography.music.model import MusicAnalysis
 from choreography.planner.candidates import MoveCandidate, pose_distance
 from choreography.planner.output import video_output
 from choreography.planner.parent_grid import on_parent_grid
@@ -215,6 +216,26 @@ def test_the_parents_grid_keeps_its_beats_and_takes_the_energy_now(parent: Bluep
     doubled = on_parent_grid(parent, grid_analysis(240, SONG))
     assert doubled.beats_s == ANALYSIS.beats_s and doubled.tempo_bpm == ANALYSIS.tempo_bpm
     assert len(doubled.energy_per_beat) == len(ANALYSIS.beats_s)
+
+
+def _shifted(analysis: MusicAnalysis, seconds: float) -> MusicAnalysis:
+    """The same analysis with every time ``seconds`` later (audio with silence put in front)."""
+    data = analysis.model_dump()
+    data["duration_s"] += seconds
+    data["beats_s"] = [t + seconds for t in data["beats_s"]]
+    data["downbeats_s"] = [t + seconds for t in data["downbeats_s"]]
+    for span in (*data["phrases"], *data["sections"]):
+        span["start_s"] += seconds
+        span["end_s"] += seconds
+    return MusicAnalysis.model_validate(data)
+
+
+def test_redoing_bar_one_of_changed_audio_is_refused_by_name(parent: Blueprint) -> None:
+    """Audio 50 ms later (silence put in front), every bar redone: bar 1 would start off the
+    video's start; refused naming bar 1, not with a schema message about the first move."""
+    later = _shifted(grid_analysis(120, SONG), 0.05)
+    with pytest.raises(InvalidInput, match=r"bar 1 no longer fits the song: .* now at 0\.250 s"):
+        revise(parent, "", "1-32", analysis=later)
 
 
 def test_kept_bars_past_a_shorter_song_are_refused_by_name(parent: Blueprint) -> None:
