@@ -108,14 +108,16 @@ def build_request(
     return payload
 
 
-def field_errors(exc: ValidationError) -> list[FieldError]:
-    """Pydantic's errors as ``FieldError``s with dotted paths (``constraints.style``)."""
+def field_errors(
+    exc: ValidationError, model_error_fields: Mapping[str, str] = _MODEL_ERROR_FIELD
+) -> list[FieldError]:
+    """Pydantic's errors as ``FieldError``s with dotted paths (``constraints.style``); a
+    whole-model error (no location) is named by ``model_error_fields[its type]``, else body."""
     errors = []
     for error in exc.errors(include_url=False):
         location = ".".join(str(part) for part in error["loc"])
-        errors.append(
-            FieldError(location or _MODEL_ERROR_FIELD.get(error["type"], "body"), error["msg"])
-        )
+        named = location or model_error_fields.get(error["type"], "body")
+        errors.append(FieldError(named, error["msg"]))
     return errors
 
 

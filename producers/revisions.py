@@ -32,6 +32,7 @@ from producers.requests import (
     RequestRejected,
     SubmittedRequest,
     TaskConflict,
+    field_errors,
     publish_pending,
     stamped_fields,
 )
@@ -66,7 +67,7 @@ def build_revision(
     try:
         return RevisionRequested.model_validate(fields)
     except ValidationError as exc:
-        raise RequestRejected(_field_errors(exc)) from None
+        raise RequestRejected(field_errors(exc, _MODEL_ERROR_FIELD)) from None
 
 
 def submit_revision(
@@ -116,14 +117,3 @@ def check_parent(conn: psycopg.Connection[Any], payload: RevisionRequested) -> N
         split_bars(parse_blueprint(document), payload.keep, payload.redo)
     except InvalidInput as exc:
         raise RequestRejected([FieldError("redo", str(exc))]) from None
-
-
-def _field_errors(exc: ValidationError) -> list[FieldError]:
-    """Pydantic's errors with dotted paths; whole-model ones named by the field they are about."""
-    errors = []
-    for error in exc.errors(include_url=False):
-        location = ".".join(str(part) for part in error["loc"])
-        errors.append(
-            FieldError(location or _MODEL_ERROR_FIELD.get(error["type"], "body"), error["msg"])
-        )
-    return errors

@@ -14,12 +14,11 @@ from typer.testing import CliRunner
 
 from choreo_cli.main import app
 from consumers.status_recorder.timeline import load_report
-from schemas.event_codec import from_pubsub
-from schemas.events import VideoCompleted
 from schemas.job_exit import ExitCode
 from tests.fixtures.blueprints import (
     TEST_CLIPS,
     MovePlan,
+    announced_completions,
     build_blueprint,
     insert_task,
     outbox_types,
@@ -67,13 +66,6 @@ def _rgb(path: Path, crop: str) -> np.ndarray[Any, Any]:
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(float)
 
 
-def _announced(database_url: str) -> list[VideoCompleted]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT data, attributes FROM outbox ORDER BY id").fetchall()
-    events = [from_pubsub(bytes(data), dict(attributes)).event for data, attributes in rows]
-    return [event.data for event in events if isinstance(event.data, VideoCompleted)]
-
-
 def test_renditions_are_uploaded_announced_and_shown_by_status(
     database_url: str, job_media: Path, tmp_path: Path
 ) -> None:
@@ -92,7 +84,7 @@ def test_renditions_are_uploaded_announced_and_shown_by_status(
     corner = "crop=40:40:280:0"
     assert _rgb(storage / "videos/task-practice-loop-count-001.mp4", corner).std(axis=0).max() > 40
     assert _rgb(storage / "videos/task-practice.mp4", corner).std(axis=0).max() < 10
-    (event,) = _announced(database_url)
+    (event,) = announced_completions(database_url)
     assert [(item.kind, item.uri) for item in event.renditions] == expected
     assert event.renditions[1].speed == 0.5
     assert event.renditions[3].label == "8-count 1"
@@ -124,7 +116,7 @@ def test_a_retry_after_a_crash_keeps_what_was_uploaded_and_adds_what_was_missing
     for _, suffix in expected:
         assert (storage / f"videos/task-retried{suffix}").stat().st_size > 0
     assert task_row(database_url, "task-retried")["state"] == "completed"
-    (event,) = _announced(database_url)
+    (event,) = announced_completions(database_url)
     assert [(item.kind, item.uri) for item in event.renditions] == [
         (kind, f"videos/task-retried{suffix}") for kind, suffix in expected
     ]

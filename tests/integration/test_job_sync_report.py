@@ -18,12 +18,11 @@ from choreo_cli.main import app
 from consumers.status_recorder.timeline import load_report
 from job.ffmpeg_plan import audio_key
 from job.segment_cache import SegmentCache
-from schemas.event_codec import from_pubsub
-from schemas.events import VideoCompleted
 from schemas.job_exit import ExitCode
 from tests.fixtures.blueprints import (
     TEST_CLIPS,
     MovePlan,
+    announced_completions,
     build_blueprint,
     insert_task,
     outbox_types,
@@ -66,13 +65,6 @@ def _env(database_url: str, storage: Path, cache: Path) -> dict[str, str]:
             "JOB_CACHE_DIR": str(cache), "JOB_PUBLISH": "outbox"}  # fmt: skip
 
 
-def _announced(database_url: str) -> list[VideoCompleted]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT data, attributes FROM outbox ORDER BY id").fetchall()
-    events = [from_pubsub(bytes(data), dict(attributes)).event for data, attributes in rows]
-    return [event.data for event in events if isinstance(event.data, VideoCompleted)]
-
-
 def test_a_render_in_sync_stores_its_report_and_announces_it(
     database_url: str, storage: Path, tmp_path: Path
 ) -> None:
@@ -88,7 +80,7 @@ def test_a_render_in_sync_stores_its_report_and_announces_it(
     assert abs(report["audio_offset_ms"]) < 5
     assert report["audio_correlation"] > 0.8
     assert report["duration_error_ms"] <= 1000 / 24
-    (event,) = _announced(database_url)
+    (event,) = announced_completions(database_url)
     assert event.sync is not None
     assert event.sync.report_uri == "videos/task-sync-sync.json"
     summary = {key: report[key] for key in event.sync.model_dump() if key != "report_uri"}
