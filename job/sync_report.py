@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from operator import mul
@@ -429,6 +429,26 @@ class SyncReport:
         return [cuts, audio, duration, *(f"FAILED: {failure}" for failure in self.failures)]
 
 
+def _cut_failure(
+    cuts: Sequence[CutCheck],
+    report: SyncReport,
+    what: str,
+    off_ms: Callable[[CutCheck], float | None],
+    from_where: Callable[[CutCheck], str],
+) -> str:
+    """How many measured cuts are ``what`` by more than the tolerance, the worst three named."""
+    worst = sorted(cuts, key=lambda cut: -abs(off_ms(cut) or 0.0))[:3]
+    shown = "; ".join(
+        f"moves_used[{cut.move_index}] at {cut.measured_s:.3f} s is {off_ms(cut) or 0.0:+.1f} ms "
+        f"from {from_where(cut)}"
+        for cut in worst
+    )
+    return (
+        f"{len(cuts)} of {len(report.measured)} measured cuts {what} by more than "
+        f"{report.tolerances.cut_error_ms:.1f} ms: {shown}"
+    )
+
+
 def tolerance_failures(report: SyncReport) -> list[str]:
     """Each way ``report`` misses its tolerances, with the figures (empty: it passes)."""
     limits = report.tolerances
@@ -436,29 +456,17 @@ def tolerance_failures(report: SyncReport) -> list[str]:
     late = [cut for cut in report.measured
             if cut.error_ms is not None and abs(cut.error_ms) > limits.cut_error_ms]  # fmt: skip
     if late:
-        worst = sorted(late, key=lambda cut: -abs(cut.error_ms or 0.0))[:3]
-        shown = "; ".join(
-            f"moves_used[{cut.move_index}] at {cut.measured_s:.3f} s is {cut.error_ms:+.1f} ms "
-            f"from the beat at {cut.beat_s:.3f} s"
-            for cut in worst
-        )
-        failures.append(
-            f"{len(late)} of {len(report.measured)} measured cuts off the beat by more than "
-            f"{limits.cut_error_ms:.1f} ms: {shown}"
-        )
+        failures.append(_cut_failure(
+            late, report, "off the beat",
+            lambda cut: cut.error_ms, lambda cut: f"the beat at {cut.beat_s:.3f} s",
+        ))  # fmt: skip
     moved = [cut for cut in report.measured if cut not in late
              and cut.drift_ms is not None and abs(cut.drift_ms) > limits.cut_error_ms]  # fmt: skip
     if moved:
-        worst = sorted(moved, key=lambda cut: -abs(cut.drift_ms or 0.0))[:3]
-        shown = "; ".join(
-            f"moves_used[{cut.move_index}] at {cut.measured_s:.3f} s is {cut.drift_ms:+.1f} ms "
-            f"from its planned {cut.planned_s:.3f} s"
-            for cut in worst
-        )
-        failures.append(
-            f"{len(moved)} of {len(report.measured)} measured cuts on a beat but away from their "
-            f"planned frame by more than {limits.cut_error_ms:.1f} ms: {shown}"
-        )
+        failures.append(_cut_failure(
+            moved, report, "on a beat but away from their planned frame",
+            lambda cut: cut.drift_ms, lambda cut: f"its planned {cut.planned_s:.3f} s",
+        ))  # fmt: skip
     offset, strength = report.audio_offset_ms, report.audio_correlation
     if offset is not None and strength is not None:
         if strength < limits.min_audio_correlation:
