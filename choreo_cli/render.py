@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,7 +104,7 @@ def render(
                 raise
             steps.finish()
             result = rendered.assembled
-            _move_outputs(rendered, out)
+            _move_outputs(out, result.path, rendered.sync_file, rendered.renditions)
     except JobFailure as failure:
         hint = (
             _missing_asset_hint(storage_settings) if isinstance(failure, AssetUnavailable) else ""
@@ -120,16 +121,16 @@ def render(
         typer.echo(f"  {line}")
 
 
-def _move_outputs(rendered: Any, out: Path) -> None:
+def _move_outputs(out: Path, video: Path, report: Path, renditions: Sequence[Any] = ()) -> None:
     """The video to ``out``, its renditions and sync report beside it, under their names."""
     from job.renditions import rendition_uri  # noqa: PLC0415
     from job.run import SYNC_SUFFIX  # noqa: PLC0415
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(rendered.assembled.path, out)
-    for item in rendered.renditions:
+    shutil.move(video, out)
+    for item in renditions:
         shutil.move(item.path, out.parent / rendition_uri(out.name, item.suffix))
-    shutil.move(rendered.sync_file, out.parent / rendition_uri(out.name, SYNC_SUFFIX))
+    shutil.move(report, out.parent / rendition_uri(out.name, SYNC_SUFFIX))
 
 
 def _refuse_existing(blueprint: Any, out: Path) -> None:
@@ -157,14 +158,9 @@ def _refuse_existing(blueprint: Any, out: Path) -> None:
 def _keep_missed(failure: Any, out: Path) -> None:
     """A render that missed its sync tolerances: keep the video and its report at their usual
     names, for a look (the job uploads neither)."""
-    from job.renditions import rendition_uri  # noqa: PLC0415
-    from job.run import SYNC_SUFFIX  # noqa: PLC0415
-
     if failure.video is None or failure.report is None:
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(failure.video, out)
-    shutil.move(failure.report, out.parent / rendition_uri(out.name, SYNC_SUFFIX))
+    _move_outputs(out, failure.video, failure.report)
     typer.echo(f"kept for inspection: {out} and its sync report beside it", err=True)
 
 
