@@ -35,6 +35,11 @@ fi
 # waiting on the pipeline, so the two cores overlap them: about 8 minutes saved. Each half keeps
 # its own coverage data (COVERAGE_FILE, inherited by the processes it starts); they are combined
 # and held to 80 % together.
+# numba issue #10128 (choreography/music/librosa_beat.py): processes compiling the same cached
+# librosa gufunc at once can leave a cache that crashes (SIGSEGV) whoever loads it next. The two
+# halves start analysing at once on a fresh clone, so fill the cache first, in one process.
+echo "== numba cache (choreo warmup)"
+choreo warmup
 e2e_log=$(mktemp -t choreo-e2e.XXXXXX.log)
 echo "== pytest tests/e2e (beside the rest; its output follows theirs, live in $e2e_log)"
 COVERAGE_FILE=.coverage-e2e pytest tests/e2e --cov --cov-report= --cov-fail-under=0 \
