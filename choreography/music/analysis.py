@@ -42,6 +42,12 @@ MIN_BEATS = 4
 MIN_PULSE_CLARITY = 1.15
 SILENCE_RMS = 1e-4  # about -80 dBFS: below this everywhere, there is nothing to dance to
 LOW_ONSET_HZ = 160.0  # kick drum and bass fundamentals
+# The kick band's onsets are measured in dB floored this far below the band's loudest frame, so
+# a note out of near-silence (a bass note after a rest) rises at most this much and does not
+# outweigh a kick struck over a bass still sounding. On the analysis benchmark 25 dB puts
+# bachata's beats on its kick; 20 dB loses drum and bass, 30 dB bachata without its bass
+# (docs/MUSIC_ANALYSIS.md, "The kick band").
+KICK_FLOOR_DB = 25.0
 SNARE_ONSET_HZ = (1000.0, 6000.0)  # snare and clap noise, above most chord and bass partials
 # SuperFlux (Boeck & Widmer 2013; librosa's documented recipe): flux against the frame 2 hops back,
 # after a 3-band maximum filter across mel bands, so vibrato and slides on soft melodic notes
@@ -59,6 +65,9 @@ class _Features:
     onset: Frames
     beat_onset: Frames
     low_onset: Frames
+    kick_onset: Frames
+    """The kick and bass band floored ``KICK_FLOOR_DB`` below its loudest: where the beats are
+    tracked, and the bar phase and meter read, from."""
     snare_onset: Frames
     chroma: Frames
     mfcc: Frames
@@ -97,6 +106,7 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         sr=SAMPLE_RATE,
         hop=HOP,
         plain_onset_env=feats.onset,
+        kick_onset_env=feats.kick_onset,
     )
     if frames.size < MIN_BEATS:
         raise InvalidInput(
@@ -113,13 +123,13 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
     beats_s = librosa.frames_to_time(frames, sr=SAMPLE_RATE, hop_length=HOP)
     beat_chroma = _beat_sync(feats.chroma, frames)
     change = beat_grid.harmonic_change(beat_chroma)
-    per_bar, _ = beat_grid.beats_per_bar(feats.onset, feats.low_onset, frames, change)
+    per_bar, _ = beat_grid.beats_per_bar(feats.onset, feats.kick_onset, frames, change)
     groove = beat_grid.groove_start(feats.onset, frames)
-    phase, phase_conf = beat_grid.bar_phase(feats.low_onset, frames, change, per_bar, groove)
+    phase, phase_conf = beat_grid.bar_phase(feats.kick_onset, frames, change, per_bar, groove)
     chord_contrast = beat_grid.bar_change_contrast(change, phase, per_bar)
     tempo = beat_grid.estimate_tempo(
         feats.onset,
-        feats.low_onset,
+        feats.kick_onset,
         frames,
         beats_s,
         chord_contrast=chord_contrast,
@@ -224,6 +234,10 @@ def _features(audio: Samples) -> _Features:
             S=mel_db, sr=SAMPLE_RATE, lag=SUPERFLUX_LAG, max_size=SUPERFLUX_MAX_SIZE
         ),
         low_onset=librosa.onset.onset_strength(S=mel_db[: max(low_bins, 2)], sr=SAMPLE_RATE),
+        kick_onset=librosa.onset.onset_strength(
+            S=librosa.power_to_db(mel[: max(low_bins, 2)], ref=np.max, top_db=KICK_FLOOR_DB),
+            sr=SAMPLE_RATE,
+        ),
         snare_onset=librosa.onset.onset_strength(S=mel_db[snare_bins], sr=SAMPLE_RATE),
         chroma=chroma,
         mfcc=librosa.feature.mfcc(S=mel_db, n_mfcc=13),

@@ -100,6 +100,7 @@ def track_beats(
     sr: int,
     hop: int,
     plain_onset_env: Floats | None = None,
+    kick_onset_env: Floats | None = None,
 ) -> tuple[Ints, TempoLevel | None]:
     """Beat frames at the counted level, without beats in silent edges, and how it was chosen.
 
@@ -107,7 +108,9 @@ def track_beats(
     and backbeats fall on the same beats (:func:`backbeat_doubt`), half and double that tempo are
     tracked too, and the level where they alternate is counted instead. librosa's
     dynamic-programming tracker follows ``onset_env`` plus the kick and bass band, each scaled to
-    its mean, so the beats land where the kick is rather than on a louder off-beat snare. When
+    its mean, so the beats land where the kick is rather than on a louder off-beat snare (the
+    band as ``kick_onset_env`` gives it, floored so a bass note after a rest does not outweigh
+    a kick; ``low_onset_env`` when not given). When
     no band marks the counted beats apart from the points half-way between them
     (:func:`even_pulse` of ``plain_onset_env``, the kick band and the snare band, plain onsets
     defaulting to ``onset_env``), the level twice as fast is counted.
@@ -116,8 +119,9 @@ def track_beats(
         return np.zeros(0, dtype=np.intp), None
     level = counted_level(mean_tempogram(onset_env, sr, hop), sr / hop)
     tracking = onset_env / (float(np.mean(onset_env)) + 1e-9)
-    if np.any(low_onset_env):
-        tracking = tracking + LOW_BAND_WEIGHT * low_onset_env / float(np.mean(low_onset_env))
+    kick = low_onset_env if kick_onset_env is None else kick_onset_env
+    if np.any(kick):
+        tracking = tracking + LOW_BAND_WEIGHT * kick / float(np.mean(kick))
     plain = onset_env if plain_onset_env is None else plain_onset_env
     bands = _Envelopes(onset_env, plain, tracking, low_onset_env, snare_onset_env, sr, hop)
     frames = bands.track(level.bpm)

@@ -71,6 +71,18 @@ def test_trap_is_counted_at_its_felt_tempo_and_flagged() -> None:
     assert f_measure(song.beats_s.tolist(), a.beats_s) >= 0.95
 
 
+@pytest.mark.parametrize("variant", ["full", "breakdown"])
+def test_bachata_beats_and_bars_sit_on_its_kick_not_on_the_syncopated_bass(variant: str) -> None:
+    """Bachata's bass rests, then plays the and of 2 and of 4 out of near-silence: in plain dB
+    those notes rose more than the kick struck over a bass still sounding, and every beat sat
+    half a beat early (beat F 0). The kick band floored KICK_FLOOR_DB below its loudest keeps
+    them on the kick, and the bars with them."""
+    song, a = _song("bachata", 130.0, variant)
+    assert a.tempo_bpm == pytest.approx(130.0, rel=0.02)
+    assert f_measure(song.beats_s.tolist(), a.beats_s) >= 0.95
+    assert f_measure(song.downbeats_s.tolist(), a.downbeats_s) >= 0.9
+
+
 def test_fast_swing_is_counted_at_its_even_pulse_not_at_half() -> None:
     """Swing at 188: kick, walking bass and ride on every beat, so at 94 every band has as much
     onset half-way between the beats as on them; the level twice as fast is counted."""
