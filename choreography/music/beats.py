@@ -41,7 +41,9 @@ FAMILY_MULTIPLES = (0.5, 1.0, 2.0, 4.0)
 # the level is clear, nearer the edges the octave is counted about as often (octave ambiguous).
 PREFERRED_BPM = 110.0
 CLEAR_LEVEL_OCTAVES = 0.35
-DANCE_BPM = (55.0, 240.0)
+# Slower than 60 BPM (a beat a second) no level is counted: the level above it is kept, flagged
+# (a half-time groove written at 110, snare on 3, stays at 110 rather than 55).
+DANCE_BPM = (60.0, 240.0)
 # meter_score at or above this reads as 3/4: the benchmark's waltzes score 1.8-3.2, its 4/4
 # grooves -2.7-0.5 (docs/MUSIC_ANALYSIS.md).
 TRIPLE_METER_THRESHOLD = 1.0
@@ -123,7 +125,7 @@ def track_beats(
     if np.any(kick):
         tracking = tracking + LOW_BAND_WEIGHT * kick / float(np.mean(kick))
     plain = onset_env if plain_onset_env is None else plain_onset_env
-    bands = _Envelopes(onset_env, plain, tracking, low_onset_env, snare_onset_env, sr, hop)
+    bands = _Envelopes(onset_env, plain, tracking, low_onset_env, kick, snare_onset_env, sr, hop)
     frames = bands.track(level.bpm)
     if bands.doubt(frames) >= BACKBEAT_DOUBT_THRESHOLD:
         frames, level = _recount(bands, level, frames)
@@ -152,6 +154,8 @@ class _Envelopes:
     tracking: Floats
     """Onsets plus the kick and bass band: what librosa's tracker follows."""
     low: Floats
+    kick: Floats
+    """The kick and bass band floored (``kick_onset_env``), or ``low`` itself."""
     snare: Floats
     sr: int
     hop: int
@@ -173,6 +177,12 @@ class _Envelopes:
         """:func:`backbeat_doubt` of a grid."""
         return backbeat_doubt(self.low, self.snare, frames)
 
+    def least_doubt(self, frames: Ints) -> float:
+        """:func:`backbeat_doubt` of a grid read on the low band and on the floored kick band,
+        whichever alternates better with the backbeat: a long bass note (trap's 808) shows on
+        the first, a kick under a bass that plays after rests (a tumbao) on the second."""
+        return min(self.doubt(frames), backbeat_doubt(self.kick, self.snare, frames))
+
     def even_pulse(self, frames: Ints) -> float:
         """:func:`even_pulse` of a grid."""
         return even_pulse((self.plain, self.low, self.snare), frames)
@@ -185,18 +195,20 @@ class _Envelopes:
         """The beats with their doubt, or the points half-way between them when the beats are in
         doubt and, half-way, kick and backbeat alternate and the onsets are at least as strong
         (the tracker can settle on the off-beats of a syncopated kick, as in drum and bass)."""
-        doubt = self.doubt(frames)
+        doubt = self.least_doubt(frames)
         if frames.size < 5 or doubt < BACKBEAT_DOUBT_THRESHOLD:
             return frames, doubt
         shifted = ((frames[:-1] + frames[1:]) // 2).astype(np.intp)
-        shifted_doubt = self.doubt(shifted)
+        shifted_doubt = self.least_doubt(shifted)
         if shifted_doubt < 0 and self.strength(shifted) >= self.strength(frames):
             return shifted, shifted_doubt
         return frames, doubt
 
 
 def _recount(bands: _Envelopes, level: TempoLevel, frames: Ints) -> tuple[Ints, TempoLevel]:
-    """Half and double the level, tracked: the one where kick and backbeat alternate best."""
+    """Half and double the level, tracked: the one where kick and backbeat alternate best, the
+    kick read on the low band or on the floored kick band, whichever alternates better
+    (:meth:`_Envelopes.least_doubt`)."""
     tried = {}
     for bpm in (level.bpm / 2, level.bpm * 2):
         if DANCE_BPM[0] <= bpm <= DANCE_BPM[1]:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 # Bump whenever the analysis code changes its output, so cached analyses are recomputed.
-ANALYSIS_VERSION = 5
+ANALYSIS_VERSION = 6
 
 EnergyLevel = Literal["low", "medium", "high"]
 

@@ -83,6 +83,17 @@ def test_bachata_beats_and_bars_sit_on_its_kick_not_on_the_syncopated_bass(varia
     assert f_measure(song.downbeats_s.tolist(), a.downbeats_s) >= 0.9
 
 
+@pytest.mark.parametrize(("bpm", "variant"), [(184.0, "breakdown"), (196.0, "drift")])
+def test_fast_salsa_is_counted_at_its_level_with_its_bars(bpm: float, variant: str) -> None:
+    """At its level the tumbao bass after its rests sits with the congas, so the low band reads
+    kick and backbeat on the same beats; the floored kick band hears the kick on 1 under it and
+    settles the level where kick and congas alternate. It was counted at half (downbeat F 0)."""
+    song, a = _song("salsa", bpm, variant)
+    assert a.tempo_bpm == pytest.approx(bpm, rel=0.02)
+    assert f_measure(song.beats_s.tolist(), a.beats_s) >= 0.95
+    assert f_measure(song.downbeats_s.tolist(), a.downbeats_s) >= 0.9
+
+
 def test_fast_swing_is_counted_at_its_even_pulse_not_at_half() -> None:
     """Swing at 188: kick, walking bass and ride on every beat, so at 94 every band has as much
     onset half-way between the beats as on them; the level twice as fast is counted."""
