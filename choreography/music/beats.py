@@ -308,6 +308,10 @@ def pulse_family(ac: Floats, fps: float) -> float:
     peak = low + int(np.argmax(ac[low : high + 1]))
     a, b, c = ac[peak - 1], ac[peak], ac[peak + 1]
     offset = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) < 0 else 0.0
+    # A peak at the window's edge is no local maximum: a nearly straight a, b, c put the vertex
+    # hundreds of lags away, even at a negative lag (10 s of white noise read -304 BPM, and
+    # counted_level's octave loop never ended). The vertex stays within half a lag.
+    offset = float(np.clip(offset, -0.5, 0.5))
     return float(60 * fps / (peak + offset))
 
 

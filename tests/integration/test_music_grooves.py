@@ -128,3 +128,14 @@ def test_thirty_seconds_of_white_noise_is_refused_as_no_steady_pulse(seed: int) 
     noise = np.random.default_rng(seed).standard_normal(30 * 22050).astype(np.float32) * 0.1
     with pytest.raises(InvalidInput, match="no steady pulse"):
         analyse_samples(noise, 22050)
+
+
+@pytest.mark.timeout(60)
+def test_ten_seconds_of_noise_whose_tempo_peak_is_its_window_edge_ends_in_a_refusal() -> None:
+    """This noise's autocorrelation falls almost in a straight line, so the pulse family's peak
+    is the edge of its window. The parabola through it put the tempo at -304 BPM and
+    counted_level's octave loop never ended: the analysis hung (a worker lost for good). The
+    vertex is now kept within half a lag of the peak."""
+    noise = np.random.default_rng(7).standard_normal(10 * 22050).astype(np.float32) * 0.1
+    with pytest.raises(InvalidInput, match="no steady pulse"):
+        analyse_samples(noise, 22050)
