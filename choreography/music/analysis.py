@@ -40,6 +40,15 @@ MIN_BEATS = 4
 # Onsets at the beats vs anywhere: a tone or noise scores 1.03-1.08, the real songs in the
 # corpus 1.27-2.4 and synthesized songs 1.7-3.4 (docs/MUSIC_ANALYSIS.md).
 MIN_PULSE_CLARITY = 1.15
+# Or the onsets repeat at the beat period at least this much (beats.pulse_periodicity): white
+# noise 0.09-0.12, a steady tone 0.03-0.06, the corpus songs 0.12-0.54 (the Hungarian Dance's
+# rubato 0.12), the benchmark's grooves 0.50 and up (docs/MUSIC_ANALYSIS.md). It only admits
+# grooves whose clarity falls short (swing, its off-beats as busy as its beats: 1.12-1.15).
+MIN_PULSE_PERIODICITY = 0.3
+# ... when there are onsets at all: mean onset strength (dB of mel flux per frame; gain does not
+# change it) of at least this. A steady tone's ripple repeats (periodicity 0.96 at 220 Hz) at
+# 0.0005-0.016; music and noise measure 0.8-1.5.
+MIN_ONSET_STRENGTH = 0.1
 SILENCE_RMS = 1e-4  # about -80 dBFS: below this everywhere, there is nothing to dance to
 LOW_ONSET_HZ = 160.0  # kick drum and bass fundamentals
 # The kick band's onsets are measured in dB floored this far below the band's loudest frame, so
@@ -112,14 +121,18 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         raise InvalidInput(
             f"{source}: only {frames.size} beats detected (need {MIN_BEATS}); no steady pulse"
         )
-    clarity = beat_grid.pulse_clarity(
-        feats.onset, frames[0::2] if level is not None and level.subdivided else frames
-    )
+    tracked = frames[0::2] if level is not None and level.subdivided else frames
+    clarity = beat_grid.pulse_clarity(feats.onset, tracked)
     if clarity < MIN_PULSE_CLARITY:
-        raise InvalidInput(
-            f"{source}: no steady pulse to dance to (beats barely stand out: pulse clarity "
-            f"{clarity:.2f} < {MIN_PULSE_CLARITY})"
-        )
+        periodicity = beat_grid.pulse_periodicity(feats.onset, tracked)
+        if float(np.mean(feats.onset)) < MIN_ONSET_STRENGTH:
+            periodicity = 0.0  # a steady sound's ripple: nothing to repeat
+        if periodicity < MIN_PULSE_PERIODICITY:
+            raise InvalidInput(
+                f"{source}: no steady pulse to dance to (beats barely stand out: pulse clarity "
+                f"{clarity:.2f} < {MIN_PULSE_CLARITY}, and the onsets barely repeat at the beat "
+                f"period: periodicity {periodicity:.2f} < {MIN_PULSE_PERIODICITY})"
+            )
     beats_s = librosa.frames_to_time(frames, sr=SAMPLE_RATE, hop_length=HOP)
     beat_chroma = _beat_sync(feats.chroma, frames)
     change = beat_grid.harmonic_change(beat_chroma)
