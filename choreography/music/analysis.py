@@ -51,7 +51,7 @@ MIN_PULSE_PERIODICITY = 0.3
 MIN_ONSET_STRENGTH = 0.1
 SILENCE_RMS = 1e-4  # about -80 dBFS: below this everywhere, there is nothing to dance to
 LOW_ONSET_HZ = 160.0  # kick drum and bass fundamentals
-# The kick band's onsets are measured in dB floored this far below the band's loudest frame, so
+# The kick band's onsets are measured in dB floored this far below the band's loudest bin, so
 # a note out of near-silence (a bass note after a rest) rises at most this much and does not
 # outweigh a kick struck over a bass still sounding. On the analysis benchmark 25 dB puts
 # bachata's beats on its kick; 20 dB loses drum and bass, 30 dB bachata without its bass
@@ -75,8 +75,9 @@ class _Features:
     beat_onset: Frames
     low_onset: Frames
     kick_onset: Frames
-    """The kick and bass band floored ``KICK_FLOOR_DB`` below its loudest: where the beats are
-    tracked, and the bar phase and meter read, from."""
+    """The kick and bass band floored ``KICK_FLOOR_DB`` below its loudest bin in the song: where
+    the beats are tracked, and the bar phase, meter and half-tempo alternative read, from; the
+    re-count's second reading of the kick (``beats._Envelopes.least_doubt``)."""
     snare_onset: Frames
     chroma: Frames
     mfcc: Frames
@@ -124,9 +125,14 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
     tracked = frames[0::2] if level is not None and level.subdivided else frames
     clarity = beat_grid.pulse_clarity(feats.onset, tracked)
     if clarity < MIN_PULSE_CLARITY:
+        strength = float(np.mean(feats.onset))
+        if strength < MIN_ONSET_STRENGTH:  # a steady sound: its ripple may repeat, but is no beat
+            raise InvalidInput(
+                f"{source}: no steady pulse to dance to (beats barely stand out: pulse clarity "
+                f"{clarity:.2f} < {MIN_PULSE_CLARITY}, and there are hardly any onsets: mean "
+                f"onset strength {strength:.3f} < {MIN_ONSET_STRENGTH})"
+            )
         periodicity = beat_grid.pulse_periodicity(feats.onset, tracked)
-        if float(np.mean(feats.onset)) < MIN_ONSET_STRENGTH:
-            periodicity = 0.0  # a steady sound's ripple: nothing to repeat
         if periodicity < MIN_PULSE_PERIODICITY:
             raise InvalidInput(
                 f"{source}: no steady pulse to dance to (beats barely stand out: pulse clarity "

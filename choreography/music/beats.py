@@ -114,8 +114,8 @@ def track_beats(
     band as ``kick_onset_env`` gives it, floored so a bass note after a rest does not outweigh
     a kick; ``low_onset_env`` when not given). When
     no band marks the counted beats apart from the points half-way between them
-    (:func:`even_pulse` of ``plain_onset_env``, the kick band and the snare band, plain onsets
-    defaulting to ``onset_env``), the level twice as fast is counted.
+    (:func:`even_pulse` of ``plain_onset_env``, the unfloored low band and the snare band,
+    plain onsets defaulting to ``onset_env``), the level twice as fast is counted.
     """
     if not np.any(onset_env):
         return np.zeros(0, dtype=np.intp), None
@@ -180,8 +180,16 @@ class _Envelopes:
     def least_doubt(self, frames: Ints) -> float:
         """:func:`backbeat_doubt` of a grid read on the low band and on the floored kick band,
         whichever alternates better with the backbeat: a long bass note (trap's 808) shows on
-        the first, a kick under a bass that plays after rests (a tumbao) on the second."""
-        return min(self.doubt(frames), backbeat_doubt(self.kick, self.snare, frames))
+        the first, a kick under a bass that plays after rests (a tumbao) on the second. The
+        kick band is read only where it has onsets at the beats (at least its mean): a flat
+        band has no parity, and no parity would read as no doubt."""
+        doubt = self.doubt(frames)
+        if frames.size < 4:
+            return doubt
+        at_beats = float(np.mean(_peak_at(self.kick, frames.astype(float))))
+        if at_beats <= float(np.mean(self.kick)):
+            return doubt
+        return min(doubt, backbeat_doubt(self.kick, self.snare, frames))
 
     def even_pulse(self, frames: Ints) -> float:
         """:func:`even_pulse` of a grid."""
@@ -346,7 +354,8 @@ def pulse_clarity(onset_env: Floats, beat_frames: Ints) -> float:
 
 def pulse_periodicity(onset_env: Floats, beat_frames: Ints) -> float:
     """How much the onsets repeat at the beat period or twice it: the autocorrelation of the
-    mean-removed onset envelope there (best within 3 %), 1 for an exact repeat, about 0 for noise.
+    mean-removed onset envelope there (best within 3 %, lags up to half the song), at most 1,
+    about 0 for noise.
 
     Unlike :func:`pulse_clarity` it does not compare the beats with the rest of the song, so a
     groove whose off-beats are as busy as its beats (swing, counted on the tracked grid) scores
@@ -362,8 +371,8 @@ def pulse_periodicity(onset_env: Floats, beat_frames: Ints) -> float:
     best = 0.0
     for lag_of in (period, 2 * period):
         for lag in range(max(1, int(lag_of * 0.97)), int(np.ceil(lag_of * 1.03)) + 1):
-            if lag < x.size:
-                best = max(best, float(x[:-lag] @ x[lag:]) / energy * x.size / (x.size - lag))
+            if lag <= x.size // 2:
+                best = max(best, float(x[:-lag] @ x[lag:]) / energy)
     return best
 
 

@@ -83,3 +83,20 @@ def test_even_pulse_is_one_when_no_band_marks_the_beats_and_low_when_one_does() 
     assert beats.even_pulse([even, even], frames) == pytest.approx(1.0, abs=0.05)
     assert beats.even_pulse([even, kick], frames) < 0.1
     assert beats.even_pulse([even], frames[:3]) == 0.0
+
+
+def test_a_flat_kick_band_gives_no_second_reading_of_the_doubt() -> None:
+    """Kick and snare on the same (even) beats doubt the level; a floored kick band without
+    onsets has no parity, which must not read as "they alternate" and settle the level."""
+    frames = np.arange(16, 16 * 33, 16, dtype=np.intp)
+    low, snare = np.zeros(600), np.zeros(600)
+    low[frames[0::2]] = 1.0
+    snare[frames[0::2]] = 1.0
+    flat = np.zeros(600)
+    bands = beats._Envelopes(low, low, low, low, flat, snare, SR, HOP)
+    assert bands.doubt(frames) > beats.BACKBEAT_DOUBT_THRESHOLD
+    assert bands.least_doubt(frames) == bands.doubt(frames)
+    alternating = np.zeros(600)
+    alternating[frames[1::2]] = 1.0  # the kick heard on the odd beats, between the snares
+    other = beats._Envelopes(low, low, low, low, alternating, snare, SR, HOP)
+    assert other.least_doubt(frames) < 0
