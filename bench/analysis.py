@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.analysis_metrics import f_measure, phrase_phase_accuracy, tempo_correct
+from bench.analysis_metrics import beat_offset_ms, f_measure, phrase_phase_accuracy, tempo_correct
 from choreo_cli.demo.patterns import (
     PATTERNS,
     PATTERNS_BY_NAME,
@@ -59,6 +59,7 @@ class Row:
     ours_octave_flag: bool
     ours_tempo_ok: bool
     ours_beat_f: float
+    ours_offset_ms: float | None
     ours_downbeat_f: float
     ours_phase: float | None
     ours_s: float
@@ -66,6 +67,7 @@ class Row:
     librosa_bpm: float
     librosa_tempo_ok: bool
     librosa_beat_f: float
+    librosa_offset_ms: float | None
     librosa_s: float
     error: str | None = None
 
@@ -115,6 +117,7 @@ def measure(song: PatternSong) -> Row:
         ours_octave_flag=flag,
         ours_tempo_ok=bpm > 0 and tempo_correct(song.tempo_bpm, bpm, alternatives if flag else []),
         ours_beat_f=f_measure(truth, beats) if beats else 0.0,
+        ours_offset_ms=beat_offset_ms(truth, beats),
         ours_downbeat_f=f_measure(song.downbeats_s.tolist(), downbeats) if downbeats else 0.0,
         ours_phase=phrase_phase_accuracy(
             song.phrase_starts_s.tolist(), [p.start_s for p in a.phrases] if a else []
@@ -124,6 +127,7 @@ def measure(song: PatternSong) -> Row:
         librosa_bpm=lib_bpm,
         librosa_tempo_ok=tempo_correct(song.tempo_bpm, lib_bpm, []),
         librosa_beat_f=f_measure(truth, lib_beats),
+        librosa_offset_ms=beat_offset_ms(truth, lib_beats),
         librosa_s=lib_s,
         error=error,
     )
@@ -146,12 +150,14 @@ def summary(rows: Sequence[Row]) -> dict[str, float | int | None]:
         "ours_tempo_strict": _mean([float(_within(r.ours_bpm, r.true_bpm)) for r in rows]),
         "ours_flagged": _mean([float(r.ours_octave_flag) for r in rows]),
         "ours_beat_f": _mean([r.ours_beat_f for r in rows]),
+        "ours_offset_ms": _mean([r.ours_offset_ms for r in rows]),
         "ours_downbeat_f": _mean([r.ours_downbeat_f for r in rows]),
         "ours_phase": _mean([r.ours_phase for r in rows]),
         "ours_meter": _mean([float(r.ours_meter_ok) for r in rows]),
         "ours_s": _mean([r.ours_s for r in rows]),
         "librosa_tempo": _mean([float(r.librosa_tempo_ok) for r in rows]),
         "librosa_beat_f": _mean([r.librosa_beat_f for r in rows]),
+        "librosa_offset_ms": _mean([r.librosa_offset_ms for r in rows]),
         "librosa_s": _mean([r.librosa_s for r in rows]),
     }
 
@@ -163,30 +169,34 @@ def _cell(value: float | int | None, kind: str) -> str:
         return f"{100 * value:.0f} %"
     if kind == "s":
         return f"{value:.2f}"
+    if kind == "ms":
+        return f"{value:+.0f}"
     return f"{value:.2f}"
 
 
 def table(rows: Sequence[Row]) -> list[str]:
     """The per-pattern markdown table, with an overall line."""
-    kinds = ("pct", "pct", "pct", "f", "f", "pct", "pct", "s", "pct", "f", "s")
+    kinds = ("pct", "pct", "pct", "f", "ms", "f", "pct", "pct", "s", "pct", "f", "ms", "s")
     keys = (
         "ours_tempo",
         "ours_tempo_strict",
         "ours_flagged",
         "ours_beat_f",
+        "ours_offset_ms",
         "ours_downbeat_f",
         "ours_phase",
         "ours_meter",
         "ours_s",
         "librosa_tempo",
         "librosa_beat_f",
+        "librosa_offset_ms",
         "librosa_s",
     )
     lines = [
         "| pattern | songs | tempo | tempo, no octave excuse | octave flag raised | beat F "
-        "| downbeat F | 8-count phase | meter | s/song | librosa tempo | librosa beat F "
-        "| librosa s/song |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| beat offset ms | downbeat F | 8-count phase | meter | s/song | librosa tempo "
+        "| librosa beat F | librosa beat offset ms | librosa s/song |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = {r.pattern: [x for x in rows if x.pattern == r.pattern] for r in rows}
     for name, group in [*groups.items(), ("**overall**", list(rows))]:

@@ -57,6 +57,11 @@ LOW_ONSET_HZ = 160.0  # kick drum and bass fundamentals
 # bachata's beats on its kick; 20 dB loses drum and bass, 30 dB bachata without its bass
 # (docs/MUSIC_ANALYSIS.md, "The kick band").
 KICK_FLOOR_DB = 25.0
+# The onset envelopes the beats are tracked on peak this long after the sound starts: a flux
+# against the frame 2 hops back (SuperFlux) and the kick band, on centred 2048-sample frames.
+# Measured on kicks (tests/unit/test_beat_delay.py: 36-40 ms) and on the analysis benchmark
+# (every beat 36-50 ms late, median 42 ms); beat times are moved this much earlier.
+BEAT_DELAY_S = 0.040
 SNARE_ONSET_HZ = (1000.0, 6000.0)  # snare and clap noise, above most chord and bass partials
 # SuperFlux (Boeck & Widmer 2013; librosa's documented recipe): flux against the frame 2 hops back,
 # after a 3-band maximum filter across mel bands, so vibrato and slides on soft melodic notes
@@ -139,7 +144,7 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
                 f"{clarity:.2f} < {MIN_PULSE_CLARITY}, and the onsets barely repeat at the beat "
                 f"period: periodicity {periodicity:.2f} < {MIN_PULSE_PERIODICITY})"
             )
-    beats_s = librosa.frames_to_time(frames, sr=SAMPLE_RATE, hop_length=HOP)
+    beats_s = beat_times(frames)
     beat_chroma = _beat_sync(feats.chroma, frames)
     change = beat_grid.harmonic_change(beat_chroma)
     per_bar, _ = beat_grid.beats_per_bar(feats.onset, feats.kick_onset, frames, change)
@@ -199,6 +204,14 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
             float(energy[p.first_beat : p.first_beat + COUNTS_PER_PHRASE].mean()) for p in phrases
         ],
     )
+
+
+def beat_times(frames: npt.NDArray[np.intp]) -> Floats:
+    """Seconds of beat frames, less the onset envelopes' delay (``BEAT_DELAY_S``), never < 0."""
+    import librosa  # noqa: PLC0415 - heavy; keeps importing the model cheap
+
+    seconds = librosa.frames_to_time(frames, sr=SAMPLE_RATE, hop_length=HOP) - BEAT_DELAY_S
+    return np.asarray(np.maximum(seconds, 0.0), dtype=float)
 
 
 def _bars_until(beat: int, phase: int) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.analysis_metrics import f_measure, phrase_phase_accuracy, tempo_correct
+from bench.analysis_metrics import beat_offset_ms, f_measure, phrase_phase_accuracy, tempo_correct
 
 MIR_EVAL_BEAT = Path(__file__).resolve().parents[3] / "shared/corpus/mir_eval/tests/data/beat"
 GRID = [5.0 + 0.5 * i for i in range(40)]
@@ -63,3 +63,12 @@ def test_phrase_phase_accuracy() -> None:
     assert phrase_phase_accuracy(truth, [0.5, 4.0, 10.0]) == 0.5  # 0.5 s is before the groove
     assert phrase_phase_accuracy(truth, []) == 0.0
     assert phrase_phase_accuracy([], [4.0]) is None
+
+
+def test_beat_offset_is_the_median_signed_lag_of_the_hits() -> None:
+    """Beats 40 ms late read +40 (F-measure 1 all the same); misses and the first 5 s do not
+    count."""
+    assert beat_offset_ms(GRID, [b + 0.04 for b in GRID]) == pytest.approx(40.0)
+    assert beat_offset_ms(GRID, [b - 0.02 for b in GRID]) == pytest.approx(-20.0)
+    assert beat_offset_ms(GRID, [b + 0.25 for b in GRID]) is None
+    assert beat_offset_ms(GRID, [1.0, 2.0]) is None
