@@ -41,8 +41,8 @@ MIN_BEATS = 4
 # corpus 1.27-2.4 and synthesized songs 1.7-3.4 (docs/MUSIC_ANALYSIS.md).
 MIN_PULSE_CLARITY = 1.15
 # Or the onsets repeat at the beat period at least this much (beats.pulse_periodicity): white
-# noise 0.09-0.12, a steady tone 0.03-0.06, the corpus songs 0.12-0.54 (the Hungarian Dance's
-# rubato 0.12), the benchmark's grooves 0.50 and up (docs/MUSIC_ANALYSIS.md). It only admits
+# noise 0.09-0.14 (3-30 s), the corpus songs 0.12-0.53 (the Hungarian Dance's rubato 0.12), the
+# benchmark's grooves 0.48-0.95 (docs/MUSIC_ANALYSIS.md). It only admits
 # grooves whose clarity falls short (swing, its off-beats as busy as its beats: 1.12-1.15).
 MIN_PULSE_PERIODICITY = 0.3
 # ... when there are onsets at all: mean onset strength (dB of mel flux per frame; gain does not
@@ -132,18 +132,12 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
     if clarity < MIN_PULSE_CLARITY:
         strength = float(np.mean(feats.onset))
         if strength < MIN_ONSET_STRENGTH:  # a steady sound: its ripple may repeat, but is no beat
-            raise InvalidInput(
-                f"{source}: no steady pulse to dance to (beats barely stand out: pulse clarity "
-                f"{clarity:.2f} < {MIN_PULSE_CLARITY}, and there are hardly any onsets: mean "
-                f"onset strength {strength:.3f} < {MIN_ONSET_STRENGTH})"
-            )
+            why = f"there are hardly any onsets: mean onset strength {strength:.3f}"
+            raise _no_pulse(source, clarity, why, MIN_ONSET_STRENGTH)
         periodicity = beat_grid.pulse_periodicity(feats.onset, tracked)
         if periodicity < MIN_PULSE_PERIODICITY:
-            raise InvalidInput(
-                f"{source}: no steady pulse to dance to (beats barely stand out: pulse clarity "
-                f"{clarity:.2f} < {MIN_PULSE_CLARITY}, and the onsets barely repeat at the beat "
-                f"period: periodicity {periodicity:.2f} < {MIN_PULSE_PERIODICITY})"
-            )
+            why = f"the onsets barely repeat at the beat period: periodicity {periodicity:.2f}"
+            raise _no_pulse(source, clarity, why, MIN_PULSE_PERIODICITY)
     beats_s = beat_times(frames)
     beat_chroma = _beat_sync(feats.chroma, frames)
     change = beat_grid.harmonic_change(beat_chroma)
@@ -203,6 +197,14 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         energy_per_phrase=[
             float(energy[p.first_beat : p.first_beat + COUNTS_PER_PHRASE].mean()) for p in phrases
         ],
+    )
+
+
+def _no_pulse(source: str, clarity: float, why: str, minimum: float) -> InvalidInput:
+    """The refusal of a song whose beats barely stand out, and why no other measure saved it."""
+    return InvalidInput(
+        f"{source}: no steady pulse to dance to (beats barely stand out: pulse clarity "
+        f"{clarity:.2f} < {MIN_PULSE_CLARITY}, and {why} < {minimum})"
     )
 
 

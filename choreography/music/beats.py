@@ -367,13 +367,11 @@ def pulse_periodicity(onset_env: Floats, beat_frames: Ints) -> float:
     energy = float(x @ x)
     if energy <= 1e-12:
         return 0.0
+    import librosa  # noqa: PLC0415 - heavy; imported only when analysing
+
+    ac = librosa.autocorrelate(x, max_size=x.size // 2 + 1) / energy
     period = float(np.median(np.diff(beat_frames)))
-    best = 0.0
-    for lag_of in (period, 2 * period):
-        for lag in range(max(1, int(lag_of * 0.97)), int(np.ceil(lag_of * 1.03)) + 1):
-            if lag <= x.size // 2:
-                best = max(best, float(x[:-lag] @ x[lag:]) / energy)
-    return best
+    return max(_ac_peak(ac, period), _ac_peak(ac, 2 * period), 0.0)
 
 
 def refine_tempo(beats_s: Floats) -> float:
