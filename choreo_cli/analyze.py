@@ -18,17 +18,30 @@ def analyze(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the full analysis as JSON.")
     ] = False,
+    style: Annotated[
+        str | None,
+        typer.Option(
+            help="Count the song as a request in this dance style does (salsa is counted on "
+            "its quarter note, 150-240 BPM)."
+        ),
+    ] = None,
 ) -> None:
     """Analyse a song's tempo, beat grid, downbeats, 8-count phrases, sections and energy."""
     # numpy and librosa load only when the command runs, so `choreo --help` stays fast.
+    from choreography.moves.model import STYLES  # noqa: PLC0415
     from choreography.music.analysis import analyse_file  # noqa: PLC0415
+    from choreography.music.style_count import count_for_style  # noqa: PLC0415
     from schemas.settings import SongSettings  # noqa: PLC0415
 
+    if style is not None and style not in STYLES:
+        typer.echo(f"error: unknown style {style!r}; styles: {', '.join(STYLES)}", err=True)
+        raise typer.Exit(code=2)
     try:
         result = analyse_file(song, max_seconds=SongSettings().max_seconds)
     except InvalidInput as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
+    result = count_for_style(result, style)
     typer.echo(result.model_dump_json(indent=2) if as_json else summarise(result))
 
 
@@ -54,6 +67,12 @@ def summarise(analysis: MusicAnalysis) -> str:
         ),
         "sections",
     ]
+    if analysis.double_time is not None:
+        lines.insert(
+            4,
+            f"twice      {analysis.double_time.tempo_bpm:.1f} BPM, the count of a style counted "
+            "there (choreo analyze --style salsa)",
+        )
     for s in analysis.sections:
         repeat = (
             f"  repeats {s.repeat_of} ({s.repeat_similarity:.2f})"

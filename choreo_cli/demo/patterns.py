@@ -77,6 +77,9 @@ class Pattern:
     swing: float = 0.0
     """Delay of the off-beat eighth as a fraction of a beat: 1/6 is triplet (2:1) swing."""
     note: str = ""
+    style: str | None = None
+    """The move library's style a request for this groove names (``STYLES``); the benchmark
+    scores the analysis counted for it (``choreography.music.style_count``)."""
 
     @property
     def steps(self) -> int:
@@ -98,6 +101,7 @@ PATTERNS: tuple[Pattern, ...] = (
         open_hat=(2, 6, 10, 14),
         bass=((2, 2), (6, 2), (10, 2), (14, 2)),
         note="four-on-the-floor kick, clap on 2 and 4, off-beat open hats and bass",
+        style="house",
     ),
     Pattern(
         "boom_bap",
@@ -107,6 +111,7 @@ PATTERNS: tuple[Pattern, ...] = (
         hat=_every(2),
         bass=((0, 3), (7, 3), (10, 4)),
         note="hip-hop: kick on 1 and the a of 2, snare on 2 and 4, eighth hats",
+        style="hip-hop",
     ),
     Pattern(
         "trap",
@@ -117,6 +122,7 @@ PATTERNS: tuple[Pattern, ...] = (
         bass=((0, 12), (14, 6), (20, 12)),
         steps_per_beat=8,
         note="half-time: written at 130-150, felt (and counted) at 65-75; hats with rolls",
+        style="hip-hop",
     ),
     Pattern(
         "reggaeton",
@@ -137,6 +143,7 @@ PATTERNS: tuple[Pattern, ...] = (
         bass=((6, 6), (12, 4), (22, 6), (28, 4)),
         bars=2,
         note="2-3 son clave, cowbell on the beat, conga slaps on 2 and 4, tumbao bass",
+        style="salsa",
     ),
     Pattern(
         "bachata",
@@ -146,6 +153,7 @@ PATTERNS: tuple[Pattern, ...] = (
         clave=_every(2),
         bass=((0, 3), (6, 2), (8, 3), (14, 2)),
         note="guira on every beat with its pickup, bongo eighths, syncopated bass",
+        style="salsa",
     ),
     Pattern(
         "swing",
@@ -207,6 +215,7 @@ PATTERNS: tuple[Pattern, ...] = (
         open_hat=(14,),
         bass=((0, 3), (3, 3), (6, 2), (8, 4), (12, 4)),
         note="pop: kick on 1, the and of 2 and 3, snare on 2 and 4",
+        style="pop",
     ),
 )
 PATTERNS_BY_NAME = {p.name: p for p in PATTERNS}

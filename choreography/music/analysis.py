@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from choreography.music.structure import (
     section_labels,
     snap_boundaries,
 )
+from choreography.music.style_count import counted_twice
 from schemas.errors import InvalidInput
 from schemas.song_limits import DEFAULT_MAX_SONG_SECONDS
 
@@ -138,10 +139,36 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         if periodicity < MIN_PULSE_PERIODICITY:
             why = f"the onsets barely repeat at the beat period: periodicity {periodicity:.2f}"
             raise _no_pulse(source, clarity, why, MIN_PULSE_PERIODICITY)
+    analysis = _on_grid(feats, frames, level, duration)
+    if (
+        level is not None
+        and analysis.beats_per_bar == BEATS_PER_BAR
+        and counted_twice(analysis.tempo_bpm)
+    ):
+        twice = replace(
+            level,
+            bpm=2 * level.bpm,
+            reason=f"{level.reason}; counted twice as fast for a style counted at that level",
+        )
+        double = _on_grid(feats, _subdivided(frames), twice, duration, BEATS_PER_BAR)
+        analysis = analysis.model_copy(update={"double_time": double})
+    return analysis
+
+
+def _on_grid(
+    feats: _Features,
+    frames: npt.NDArray[np.intp],
+    level: beat_grid.TempoLevel | None,
+    duration: float,
+    per_bar: int | None = None,
+) -> MusicAnalysis:
+    """The analysis of the song counted on the beats ``frames`` (``per_bar`` to a bar, or the
+    meter found in them)."""
     beats_s = beat_times(frames)
     beat_chroma = _beat_sync(feats.chroma, frames)
     change = beat_grid.harmonic_change(beat_chroma)
-    per_bar, _ = beat_grid.beats_per_bar(feats.onset, feats.kick_onset, frames, change)
+    if per_bar is None:
+        per_bar, _ = beat_grid.beats_per_bar(feats.onset, feats.kick_onset, frames, change)
     groove = beat_grid.groove_start(feats.onset, frames)
     phase, phase_conf = beat_grid.bar_phase(feats.kick_onset, frames, change, per_bar, groove)
     chord_contrast = beat_grid.bar_change_contrast(change, phase, per_bar)
@@ -198,6 +225,13 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
             float(energy[p.first_beat : p.first_beat + COUNTS_PER_PHRASE].mean()) for p in phrases
         ],
     )
+
+
+def _subdivided(frames: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """The beats and the frames half-way between them."""
+    doubled = np.empty(2 * frames.size - 1, dtype=np.intp)
+    doubled[0::2], doubled[1::2] = frames, (frames[:-1] + frames[1:]) // 2
+    return doubled
 
 
 def _no_pulse(source: str, clarity: float, why: str, minimum: float) -> InvalidInput:

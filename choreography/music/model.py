@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 # Bump whenever the analysis code changes its output, so cached analyses are recomputed.
-ANALYSIS_VERSION = 6
+ANALYSIS_VERSION = 7
 
 EnergyLevel = Literal["low", "medium", "high"]
 
@@ -72,3 +72,9 @@ class MusicAnalysis(_Frozen):
     sections: list[MusicSection]
     energy_per_beat: list[float] = Field(description="0..1, one value per beat in beats_s")
     energy_per_phrase: list[float] = Field(description="0..1, one value per phrase")
+    double_time: MusicAnalysis | None = Field(
+        None,
+        description="the song counted twice as fast (its beats and the points half-way between "
+        "them, with their own bars, 8-counts and sections), for a style counted at that level "
+        "(choreography.music.style_count); only when some style is",
+    )

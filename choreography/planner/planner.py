@@ -30,12 +30,14 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 
 from choreography.moves.model import DIFFICULTIES, ENERGIES, difficulties_up_to
 from choreography.music.model import MusicAnalysis
 from choreography.music.structure import COUNTS_PER_PHRASE
+from choreography.music.style_count import count_for_style
 from choreography.planner.blueprint_document import PlacedMove, SongInfo, blueprint_document
 from choreography.planner.candidates import MoveCandidate
 from choreography.planner.costs import CostModel, PlannerSettings
@@ -62,6 +64,8 @@ log = logging.getLogger(__name__)
 EASIER_LEVEL_PENALTY = 0.05
 
 DEFAULT_ENERGY = "medium"
+# How much of the sequencer's refusal the blueprint's tempo_level quotes (it holds 2000 chars).
+MAX_FALLBACK_REASON = 400
 # A move may not follow itself, so a default style needs two fitting moves to fill a section.
 MIN_FITTING_MOVES = 2
 
@@ -85,33 +89,37 @@ def plan_choreography(
 ) -> Blueprint:
     """Plan a schema-valid blueprint; ``InvalidInput`` names the constraint nothing fits.
 
+    A style counted faster than the song's own level (salsa) is planned on the song counted at
+    its level (:func:`counted_for_style`), unless its moves cannot be sequenced there (moves
+    that fit only at half time, 16 counts, in sections of one 8-count): then on the song's own
+    count. The blueprint's ``tempo_level`` says which, and why.
+
     ``choice_reason``: why the song was chosen (a request without a song), recorded as given.
     """
     settings = settings or PlannerSettings()
     refuse_meter(analysis)
-    effective = resolve_constraints(analysis, constraints, candidates)
-    usable, fits = usable_candidates(analysis, effective, candidates, task_id)
-    window = choose_window(analysis, constraints.duration_s if constraints else None)
-    pools = fidelity_pools(
-        usable, fits, constraints, needed=moves_needed(analysis, window, fits, effective)
-    )
-    for attempt, pool in enumerate(pools):
-        model = CostModel(
-            analysis,
-            pool.candidates,
-            pool.fits,
-            energy_level=effective.energy,
-            settings=settings,
-            seed=seed,
-            off_request=pool.off_request,
+    counted, effective = counted_for_style(analysis, constraints, candidates)
+    sequence = partial(
+        _sequenced, constraints=constraints, candidates=candidates, task_id=task_id,
+        settings=settings, seed=seed,
+    )  # fmt: skip
+    try:
+        window, model, placed, pool = sequence(counted, effective)
+        analysis = counted
+    except InvalidInput as exc:
+        if counted is analysis:
+            raise
+        # Moves that fit the style's count only at half time (16 of its counts) cannot fill its
+        # sections of one 8-count; the song's own count is danced instead, and the blueprint
+        # says why.
+        log.info("the %s count cannot be sequenced: %s", effective.style, exc)
+        reason = (
+            f"{analysis.tempo_level}; {effective.style} is counted at {counted.tempo_bpm:.1f} "
+            f"BPM, but there {str(exc)[:MAX_FALLBACK_REASON]}, so the song's own count is danced"
         )
-        try:
-            placed = plan_sections(analysis, window, model)
-            break
-        except InvalidInput as exc:
-            if attempt == len(pools) - 1:
-                raise
-            log.info("moves at the requested levels cannot fill the plan: %s", exc)
+        analysis = analysis.model_copy(update={"tempo_level": reason})
+        effective = resolve_constraints(analysis, constraints, candidates)
+        window, model, placed, pool = sequence(analysis, effective)
     slots = refine_sequence(placed, model, window, refiner, task_id=task_id)
     document = blueprint_document(
         task_id=task_id,
@@ -129,6 +137,41 @@ def plan_choreography(
     return parse_blueprint(document)
 
 
+def _sequenced(
+    analysis: MusicAnalysis,
+    effective: AppliedConstraints,
+    *,
+    constraints: RequestedConstraints | None,
+    candidates: Sequence[MoveCandidate],
+    task_id: str,
+    settings: PlannerSettings,
+    seed: int,
+) -> tuple[PhraseWindow, CostModel, list[PlacedMove], FidelityPool]:
+    """The window and the moves placed in it, from the first fidelity pool whose moves fill it."""
+    usable, fits = usable_candidates(analysis, effective, candidates, task_id)
+    window = choose_window(analysis, constraints.duration_s if constraints else None)
+    pools = fidelity_pools(
+        usable, fits, constraints, needed=moves_needed(analysis, window, fits, effective)
+    )
+    for attempt, pool in enumerate(pools):
+        model = CostModel(
+            analysis,
+            pool.candidates,
+            pool.fits,
+            energy_level=effective.energy,
+            settings=settings,
+            seed=seed,
+            off_request=pool.off_request,
+        )
+        try:
+            return window, model, plan_sections(analysis, window, model), pool
+        except InvalidInput as exc:
+            if attempt == len(pools) - 1:
+                raise
+            log.info("moves at the requested levels cannot fill the plan: %s", exc)
+    raise AssertionError("fidelity_pools always yields a pool")  # pragma: no cover
+
+
 def refuse_meter(analysis: MusicAnalysis) -> None:
     """``InvalidInput`` for a song not in 4/4: its bars cannot be counted in 8-counts."""
     per_bar = analysis.beats_per_bar
@@ -138,6 +181,27 @@ def refuse_meter(analysis: MusicAnalysis) -> None:
             "choreo plans dances in 8-counts of 4/4 music and does not choreograph "
             f"{per_bar}/4 songs. Choose a song in 4/4."
         )
+
+
+def counted_for_style(
+    analysis: MusicAnalysis,
+    requested: RequestedConstraints | None,
+    candidates: Sequence[MoveCandidate],
+) -> tuple[MusicAnalysis, AppliedConstraints]:
+    """The song as the plan's style counts it (``count_for_style``: salsa at its quarter note)
+    and the constraints resolved on that count.
+
+    A style left open is resolved on the song's own count first; when it is such a style, the
+    song is counted at the style's level unless the moves would then resolve to another style.
+    """
+    effective = resolve_constraints(analysis, requested, candidates)
+    counted = count_for_style(analysis, effective.style)
+    if counted is analysis:
+        return analysis, effective
+    recounted = resolve_constraints(counted, requested, candidates)
+    if recounted.style != effective.style:
+        return analysis, effective
+    return counted, recounted
 
 
 def resolve_constraints(

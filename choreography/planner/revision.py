@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from choreography.music.model import MusicAnalysis
+from choreography.music.style_count import count_nearest
 from choreography.planner.blueprint_document import PlacedMove, SongInfo, blueprint_document
 from choreography.planner.candidates import MoveCandidate
 from choreography.planner.costs import CostModel, Floats, PlannerSettings
@@ -250,6 +251,8 @@ def plan_revision(
     settings = settings or PlannerSettings()
     if inputs.same_audio:
         analysis = on_parent_grid(parent, analysis)
+    else:  # new audio is counted at the level the parent was danced at (salsa at its double)
+        analysis = count_nearest(analysis, parent.song.tempo_bpm)
     refuse_meter(analysis)
     split = split_bars(parent, inputs.keep, inputs.redo)
     b0 = check_fit(parent, analysis, split, TIMELINE_TOLERANCE_S)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -406,3 +407,41 @@ def test_the_http_entrypoint_plans_a_revision_and_rejects_garbage(consumer: Cons
         stored_blueprint(conn, "t-push")
         rejected = conn.execute("SELECT reason FROM rejected_messages").fetchall()
     assert len(rejected) == 1 and "redo" in rejected[0][0]
+
+
+def test_a_salsa_request_is_planned_on_the_songs_quarter_note_count(
+    pool: ConnectionPool, tmp_path: Path
+) -> None:
+    """A song counted at 112 is counted at 224 for a salsa request, 112 for hip-hop, from one
+    analysis: its double time is cached with it in PostgreSQL and read back from there."""
+    song = synthesize_song(112.0, structure=(("verse", 4), ("chorus", 4), ("verse", 4)))
+    (tmp_path / "songs").mkdir()
+    write_wav(tmp_path / "songs/quick.wav", song.y, song.sr)
+    # Salsa moves recorded on the quarter note, as salsa is counted (the demo's are at 124):
+    # the same keypoints played twice as fast.
+    drafts = [
+        replace(d, tempo_bpm=2 * d.tempo_bpm, fps=2 * d.fps) if d.style == "salsa" else d
+        for d in demo_drafts(styles=("hip-hop", "salsa"))
+    ]
+    moves = [d.as_move(storage_key(d.style, d.move_id)) for d in drafts]
+    with pool.connection() as conn:
+        for move in moves:
+            upsert_move(conn, move)
+        vectors = embed_moves(moves, LocalTextEmbedder(DIM))
+        save_many_embeddings(conn, {m.move_id: v for m, v in zip(moves, vectors, strict=True)})
+    consumer = Consumer(pool, tmp_path)
+    tempi = {}
+    for task_id, style in (("t-salsa", "salsa"), ("t-hip-hop", "hip-hop"), ("t-salsa-2", "salsa")):
+        delivery = consumer.request(
+            task_id, path="song", song={"audio_uri": "songs/quick.wav"},
+            constraints={"style": style, "duration_s": 20},
+        )  # fmt: skip
+        assert consumer.run(delivery) is Outcome.PROCESSED
+        with pool.connection() as conn:
+            blueprint = stored_blueprint(conn, task_id)
+        tempi[task_id] = blueprint.song.tempo_bpm
+        level = blueprint.song.analysis.tempo_level or ""
+        assert ("salsa is counted at 150-240 BPM" in level) is (style == "salsa")
+    assert consumer.analyse.calls == 1
+    assert tempi["t-hip-hop"] == pytest.approx(112.0, rel=0.02)
+    assert tempi["t-salsa"] == pytest.approx(224.0, rel=0.02) == tempi["t-salsa-2"]

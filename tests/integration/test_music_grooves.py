@@ -22,6 +22,7 @@ from choreo_cli.demo.patterns import (
 )
 from choreography.music.analysis import analyse_samples
 from choreography.music.model import MusicAnalysis
+from choreography.music.style_count import count_for_style
 from schemas.errors import InvalidInput
 
 pytestmark = pytest.mark.integration
@@ -149,3 +150,31 @@ def test_ten_seconds_of_noise_whose_tempo_peak_is_its_window_edge_ends_in_a_refu
     noise = np.random.default_rng(7).standard_normal(10 * 22050).astype(np.float32) * 0.1
     with pytest.raises(InvalidInput, match="no steady pulse"):
         analyse_samples(noise, 22050)
+
+
+def test_salsa_counted_at_half_is_counted_at_its_quarter_note_for_a_salsa_request() -> None:
+    """Salsa at 208 with jittered timing gives no octave cue: the song's own count is 104, as
+    for any dance counted near 110. A salsa request counts the quarter note (150-240 BPM): the
+    analysis's double time, with its own bars and 8-counts read from the audio."""
+    song = render_pattern(PATTERNS_BY_NAME["salsa"], 208.0, "jitter", seed=0)
+    a = analyse_samples(song.y, song.sr)
+    assert a.tempo_bpm == pytest.approx(104.0, rel=0.02)
+    salsa = count_for_style(a, "salsa")
+    assert a.double_time is not None and salsa.beats_s == a.double_time.beats_s
+    assert salsa.tempo_bpm == pytest.approx(208.0, rel=0.02)
+    assert "salsa is counted at 150-240 BPM" in salsa.tempo_level
+    assert f_measure(song.beats_s.tolist(), salsa.beats_s) >= 0.95
+    assert f_measure(song.downbeats_s.tolist(), salsa.downbeats_s) >= 0.9
+    starts = [p.start_s for p in salsa.phrases]
+    assert phrase_phase_accuracy(song.phrase_starts_s.tolist(), starts) == 1.0
+    assert salsa.sections[0].label == "A"
+    assert count_for_style(a, "hip-hop") is a and count_for_style(a, None) is a
+
+
+def test_no_double_time_where_no_style_counts_it() -> None:
+    """House at 128: twice it (256) is beyond every style's range, so nothing is counted twice;
+    fast salsa counted at its level has nothing above it either."""
+    _, house = _song("house", 128.0)
+    _, salsa = _song("salsa", 196.0, "drift")
+    assert house.double_time is None and salsa.double_time is None
+    assert count_for_style(salsa, "salsa") is salsa
