@@ -50,6 +50,15 @@ MIN_PULSE_PERIODICITY = 0.3
 # change it) of at least this. A steady tone's ripple repeats (periodicity 0.96 at 220 Hz) at
 # 0.0005-0.016; music and noise measure 0.8-1.5.
 MIN_ONSET_STRENGTH = 0.1
+# A song of fewer tracked beats than this is kept only when its onsets also repeat at the beat
+# period (periodicity at least SHORT_MIN_PERIODICITY): on a few beats noise reaches the pulse
+# clarity line by chance (white, pink and brown noise, 40 clips each: 3 s 45-83 % of clips,
+# 5 s 30-53 %, 10 s 0-10 %, 15 s and longer none; the clips that pass track 4-15 beats), and
+# its periodicity stays at most 0.16, where the short real loops and excerpts kept measure
+# 0.23-0.61 (the corpus trumpet, 5 beats: 0.23-0.25; the benchmark's grooves cut to 3-10 s:
+# 0.32-0.95) (docs/MUSIC_ANALYSIS.md, "Short clips").
+SHORT_SONG_BEATS = 24
+SHORT_MIN_PERIODICITY = 0.2
 SILENCE_RMS = 1e-4  # about -80 dBFS: below this everywhere, there is nothing to dance to
 LOW_ONSET_HZ = 160.0  # kick drum and bass fundamentals
 # The kick band's onsets are measured in dB floored this far below the band's loudest bin, so
@@ -130,6 +139,15 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         )
     tracked = frames[0::2] if level is not None and level.subdivided else frames
     clarity = beat_grid.pulse_clarity(feats.onset, tracked)
+    if clarity >= MIN_PULSE_CLARITY and tracked.size < SHORT_SONG_BEATS:
+        periodicity = beat_grid.pulse_periodicity(feats.onset, tracked)
+        if periodicity < SHORT_MIN_PERIODICITY:
+            raise InvalidInput(
+                f"{source}: no steady pulse to dance to (only {tracked.size} beats, fewer than "
+                f"{SHORT_SONG_BEATS}, and their onsets barely repeat at the beat period: "
+                f"periodicity {periodicity:.2f} < {SHORT_MIN_PERIODICITY}; on so few beats "
+                "noise can look like a pulse, so a short clip must repeat)"
+            )
     if clarity < MIN_PULSE_CLARITY:
         strength = float(np.mean(feats.onset))
         if strength < MIN_ONSET_STRENGTH:  # a steady sound: its ripple may repeat, but is no beat

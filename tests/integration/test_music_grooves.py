@@ -178,3 +178,24 @@ def test_no_double_time_where_no_style_counts_it() -> None:
     _, salsa = _song("salsa", 196.0, "drift")
     assert house.double_time is None and salsa.double_time is None
     assert count_for_style(salsa, "salsa") is salsa
+
+
+@pytest.mark.parametrize(("seconds", "seed"), [(3.0, 0), (5.0, 0), (7.0, 0), (10.0, 1)])
+def test_short_noise_that_reaches_the_clarity_line_by_chance_is_refused(
+    seconds: float, seed: int
+) -> None:
+    """On a few beats noise's tracked beats stand out by chance (these clips reach pulse clarity
+    1.15); a clip of fewer than 24 beats must also repeat at its beat period, and noise does not
+    (periodicity at most 0.16 on 240 clips of white, pink and brown noise)."""
+    noise = np.random.default_rng(seed).standard_normal(int(seconds * 22050)) * 0.3
+    with pytest.raises(InvalidInput, match=r"fewer than 24, and their onsets barely repeat"):
+        analyse_samples(noise.astype(np.float32), 22050, source="noise")
+
+
+@pytest.mark.parametrize("pattern", PATTERNS, ids=lambda p: p.name)
+def test_every_groove_cut_to_four_seconds_is_still_kept(pattern: Pattern) -> None:
+    """The short-clip rule keeps real grooves: each pattern's first 4 s (about 5-13 beats)."""
+    low, high = pattern.tempo_range
+    song = render_pattern(pattern, (low + high) / 2, "full", target_s=8.0, seed=3)
+    a = analyse_samples(song.y[: 4 * song.sr], song.sr)
+    assert len(a.beats_s) >= 4
