@@ -198,7 +198,10 @@ def counted_for_style(
     counted = count_for_style(analysis, effective.style)
     if counted is analysis:
         return analysis, effective
-    recounted = resolve_constraints(counted, requested, candidates)
+    try:
+        recounted = resolve_constraints(counted, requested, candidates)
+    except InvalidInput:  # nothing fits the style's count: the song's own count is danced
+        return analysis, effective
     if recounted.style != effective.style:
         return analysis, effective
     return counted, recounted

@@ -18,6 +18,7 @@ from choreography.music.style_count import (
     count_nearest,
     counted_twice,
 )
+from choreography.planner import planner
 from choreography.planner.output import video_output
 from choreography.planner.planner import plan_choreography
 from schemas.blueprint import Blueprint
@@ -160,3 +161,22 @@ def test_new_audio_of_a_revision_is_counted_at_its_parents_level(
     assert ("as the blueprint it revises was" in revised.tempo_level) is (counted == 200.0)
     plain = grid_analysis(100.0, SECTIONS)
     assert count_nearest(plain, 200.0) is plain
+
+
+def test_an_open_style_keeps_the_songs_count_when_nothing_fits_the_double(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should no candidate fit the style's count (the tempo fit's countings make every move
+    that fits the own count fit its double today), the song's own count is kept, not refused."""
+    song = _song(100.0)
+    candidates = synthetic_candidates(6, style="salsa", tempo_bpm=100.0, tempo_spread=0.03)
+    resolve = planner.resolve_constraints
+
+    def refusing_the_double(analysis: MusicAnalysis, *args: object) -> object:
+        if analysis.tempo_bpm > 150:
+            raise InvalidInput("no candidate move in any style fits")
+        return resolve(analysis, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(planner, "resolve_constraints", refusing_the_double)
+    counted, effective = planner.counted_for_style(song, None, candidates)
+    assert counted is song and effective.style == "salsa"
