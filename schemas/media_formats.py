@@ -40,6 +40,12 @@ class UnsupportedMediaFormat(InvalidInput):
             f"(allowed: {', '.join(allowed)})"
         )
         self.detected = detected
+        self._arguments = (what, detected, tuple(allowed))
+
+    def __reduce__(self) -> tuple[type[UnsupportedMediaFormat], tuple[str, str, tuple[str, ...]]]:
+        """Rebuilt from its arguments when unpickled (the analysis raises it in a child
+        process; the default would call the class with the message alone)."""
+        return type(self), self._arguments
 
 
 def probe_input(path: str, allowed: Sequence[str]) -> list[str]:

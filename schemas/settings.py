@@ -82,6 +82,9 @@ class SongSettings(_Group):
     max_seconds: float = Field(
         DEFAULT_MAX_SONG_SECONDS, gt=0, le=MAX_SONG_DURATION_S, validation_alias="MAX_SONG_SECONDS"
     )
+    # The blueprint worker analyses a song in a child process stopped after this long (a
+    # 20-minute song takes a few seconds); 0 analyses in the worker's own thread, unbounded.
+    analysis_timeout_s: float = Field(300.0, ge=0, validation_alias="ANALYSIS_TIMEOUT_S")
 
     @field_validator("sources")
     @classmethod

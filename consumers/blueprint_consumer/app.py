@@ -20,6 +20,7 @@ from choreography.planner.pipeline import PlanFn
 from choreography.planner.planner import plan_choreography
 from choreography.search.cache import move_index_cache_from_pool
 from choreography.search.text_embedding import TextEmbedder, text_embedder_from_settings
+from consumers.blueprint_consumer.bounded_analysis import BoundedAnalyser
 from consumers.blueprint_consumer.handler import CONSUMER, BlueprintConsumer
 from consumers.blueprint_consumer.song_store import Analyser, SongResolver
 from consumers.blueprint_consumer.work import PostgresPlanningWork
@@ -86,11 +87,15 @@ def blueprint_consumer() -> EventHandler:
     side_pool = open_pool(side, name="blueprint-consumer-side")
     storage = build_storage(StorageSettings(), PubSubSettings().project_id)
     gemini = GeminiSettings()
+    songs = SongSettings()
     consumer = build_blueprint_consumer(
         side_pool,
         storage,
         gemini=gemini_parser_from_settings(gemini),
         plan=partial(plan_choreography, refiner=gemini_refiner_from_settings(gemini)),
-        limits=SongSettings().limits(),
+        limits=songs.limits(),
+        analyse=BoundedAnalyser(songs.analysis_timeout_s, songs.max_seconds)
+        if songs.analysis_timeout_s > 0
+        else None,
     )
     return as_event_handler(consumer)

@@ -30,6 +30,7 @@ from choreography.search.embedding_store import save_many_embeddings
 from choreography.search.embeddings import embed_moves
 from choreography.search.text_embedding import LocalTextEmbedder
 from consumers.blueprint_consumer.app import as_event_handler, build_blueprint_consumer
+from consumers.blueprint_consumer.bounded_analysis import BoundedAnalyser
 from consumers.blueprint_consumer.song_store import register_song, save_analysis
 from consumers.runtime.handler import EventProcessor
 from consumers.runtime.http_app import create_app
@@ -44,6 +45,7 @@ from schemas.event_envelope import ChoreoEvent, Delivery, new_event
 from schemas.events import SOURCE_PRODUCER, ChoreographyRequested
 from schemas.settings import BlueprintConsumerSettings, VectorSearchSettings
 from schemas.task_state import State
+from tests.fixtures.analysers import HANG_MARK, hangs_on_marked
 
 pytestmark = pytest.mark.integration
 
@@ -118,9 +120,11 @@ def catalog(pool: ConnectionPool, storage_root: Path, song_analysis: MusicAnalys
 class Consumer:
     """The consumer wired as in production, with counted analyser and planner."""
 
-    def __init__(self, pool: ConnectionPool, storage_root: Path) -> None:
+    def __init__(
+        self, pool: ConnectionPool, storage_root: Path, analyse: Callable[..., Any] = analyse_file
+    ) -> None:
         self.pool = pool
-        self.analyse = Counting(analyse_file)
+        self.analyse = Counting(analyse)
         self.plan = Counting(plan_choreography)
         consumer = build_blueprint_consumer(
             pool,
@@ -445,3 +449,32 @@ def test_a_salsa_request_is_planned_on_the_songs_quarter_note_count(
     assert consumer.analyse.calls == 1
     assert tempi["t-hip-hop"] == pytest.approx(112.0, rel=0.02)
     assert tempi["t-salsa"] == pytest.approx(224.0, rel=0.02) == tempi["t-salsa-2"]
+
+
+def test_a_song_whose_analysis_never_ends_fails_its_task_and_the_worker_goes_on(
+    pool: ConnectionPool, storage_root: Path, library: None, catalog: None
+) -> None:
+    """The analysis runs in a child process (ANALYSIS_TIMEOUT_S): one that never ends is killed,
+    its task fails permanently, nothing is planned, and the next song is analysed and planned."""
+    analyser = BoundedAnalyser(4.0, 1200.0, hangs_on_marked)
+    try:
+        consumer = Consumer(pool, storage_root, analyse=analyser)
+        # Other bytes than the catalog song (not in the cache), never decoded: the analyser
+        # hangs on the mark.
+        marked = (storage_root / SONG_URI).read_bytes() + HANG_MARK
+        (storage_root / "songs/hang.wav").write_bytes(marked)
+        with pool.connection() as conn:  # the catalog song is analysed again, in the child
+            conn.execute("UPDATE songs SET analysis = NULL")
+        hung = consumer.request("t-hang", path="song", song={"audio_uri": "songs/hang.wav"})
+        assert consumer.run(hung) is Outcome.FAILED_PERMANENTLY
+        with pool.connection() as conn:
+            task = get_task(conn, "t-hang")
+            sent = events(conn, "t-hang")
+        assert task.state is State.FAILED and task.error_stage == "analysis"
+        assert [data["error_code"] for _, data in sent] == ["analysis-timeout"]
+        assert "ANALYSIS_TIMEOUT_S" in sent[0][1]["reason"] and consumer.plan.calls == 0
+        after = consumer.request("t-after", path="song", song={"song_id": SONG_ID})
+        assert consumer.run(after) is Outcome.PROCESSED
+        assert consumer.analyse.calls == 2 and consumer.plan.calls == 1
+    finally:
+        analyser.close()
