@@ -456,7 +456,7 @@ def test_a_song_whose_analysis_never_ends_fails_its_task_and_the_worker_goes_on(
 ) -> None:
     """The analysis runs in a child process (ANALYSIS_TIMEOUT_S): one that never ends is killed,
     its task fails permanently, nothing is planned, and the next song is analysed and planned."""
-    analyser = BoundedAnalyser(4.0, 1200.0, hangs_on_marked)
+    analyser = BoundedAnalyser(8.0, 1200.0, hangs_on_marked)
     try:
         consumer = Consumer(pool, storage_root, analyse=analyser)
         # Other bytes than the catalog song (not in the cache), never decoded: the analyser

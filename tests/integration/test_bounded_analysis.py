@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,13 @@ from consumers.blueprint_consumer.bounded_analysis import (
 )
 from schemas.errors import InvalidInput, PermanentError, TransientError
 from schemas.media_formats import AUDIO_DEMUXERS, UnsupportedMediaFormat
-from tests.fixtures.analysers import HANG_MARK, dies, hangs_on_marked
+from tests.fixtures.analysers import (
+    HANG_MARK,
+    answers_then_dies,
+    dies,
+    hangs_on_marked,
+    records_pid,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -37,7 +45,7 @@ def song(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def bounded() -> Iterator[BoundedAnalyser]:
-    analyser = BoundedAnalyser(4.0, 1200.0, hangs_on_marked)
+    analyser = BoundedAnalyser(8.0, 1200.0, hangs_on_marked)
     yield analyser
     analyser.close()
 
@@ -55,7 +63,7 @@ def test_a_hung_analysis_is_killed_and_the_next_song_is_analysed(
     permanently naming the setting; a fresh child analyses the next song."""
     hung = tmp_path / "hang.wav"
     hung.write_bytes(song.read_bytes() + HANG_MARK)
-    with pytest.raises(AnalysisTimedOut, match=r"hang\.wav did not finish within 4 s \(ANALYSIS"):
+    with pytest.raises(AnalysisTimedOut, match=r"hang\.wav did not finish within 8 s \(ANALYSIS"):
         bounded(hung)
     pid = int(Path(f"{hung}.pid").read_text(encoding="utf-8"))
     assert _gone(pid), f"the hung analysis (pid {pid}) is still running"
@@ -66,7 +74,7 @@ def test_a_hung_analysis_is_killed_and_the_next_song_is_analysed(
 def test_a_dead_child_is_a_transient_failure_and_the_next_song_is_analysed(song: Path) -> None:
     dying = BoundedAnalyser(30.0, 1200.0, dies)
     try:
-        with pytest.raises(AnalysisCrashed, match=r"died \(exit code 9\)"):
+        with pytest.raises(AnalysisCrashed, match=r"died \(exit code -9\)"):
             dying(song)
     finally:
         dying.close()
@@ -138,3 +146,67 @@ def test_the_child_ends_when_the_worker_is_killed(song: Path, tmp_path: Path) ->
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+def test_a_child_that_dies_between_songs_is_replaced_before_the_next(song: Path) -> None:
+    """Killed while idle (it answered, then died), the child breaks pebble's pool; the next
+    song is analysed in a new one rather than failed."""
+    analyser = BoundedAnalyser(30.0, 1200.0, answers_then_dies)
+    try:
+        analyser(song)
+        first = int(Path(f"{song}.pid").read_text(encoding="utf-8"))
+        assert _gone(first, wait_s=30)
+        assert analyser(song).tempo_bpm == pytest.approx(112.0, rel=0.02)
+        assert int(Path(f"{song}.pid").read_text(encoding="utf-8")) != first
+    finally:
+        analyser.close()
+
+
+def test_songs_from_short_lived_threads_keep_one_child(song: Path) -> None:
+    """The HTTP entrypoint hands each request to a thread that ends when idle, and the child's
+    PR_SET_PDEATHSIG follows the thread that started it: started on the analyser's own thread,
+    it outlives them (the same process analyses every song)."""
+    made: list[BoundedAnalyser] = []
+    pids: list[int] = []
+
+    def on_a_thread(work: Callable[[], object]) -> None:
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        time.sleep(1.0)  # the thread is gone: a child tied to it would be killed by now
+
+    on_a_thread(lambda: made.append(BoundedAnalyser(30.0, 1200.0, records_pid)))
+    try:
+        for _ in range(3):
+            on_a_thread(lambda: made[0](song))
+            pids.append(int(Path(f"{song}.pid").read_text(encoding="utf-8")))
+        assert len(set(pids)) == 1 and not _gone(pids[0], wait_s=0.0)
+    finally:
+        made[0].close()
+
+
+def test_a_worker_that_is_pid_1_keeps_its_child(song: Path, tmp_path: Path) -> None:
+    """In a container the worker is PID 1: its child must not take that for a dead parent."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    script = (
+        "import os, sys; from pathlib import Path; "
+        "from consumers.blueprint_consumer.bounded_analysis import BoundedAnalyser; "
+        "assert os.getpid() == 1, os.getpid(); "
+        "a = BoundedAnalyser(60.0, 1200.0); print(round(a(Path(sys.argv[1])).tempo_bpm)); "
+        "a.close()"
+    )
+    root = Path(__file__).resolve().parents[2]
+    command = ["unshare", "--user", "--map-root-user", "--pid", "--fork", sys.executable, "-c"]
+    done = subprocess.run(
+        [*command, script, str(song)], cwd=root, capture_output=True, text=True, timeout=150,
+        check=False,
+    )  # fmt: skip
+    if (
+        done.returncode != 0
+        and "unshare" in done.stderr
+        and "Operation not permitted" in done.stderr
+    ):
+        pytest.skip(f"no user namespaces here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "112"
