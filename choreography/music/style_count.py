@@ -31,6 +31,16 @@ def counted_twice(bpm: float) -> bool:
     return any(bpm < low <= 2 * bpm <= high for low, high in STYLE_COUNT_BPM.values())
 
 
+def style_tempo(bpm: float, style: str | None) -> float:
+    """The tempo a request in ``style`` counts a song at whose own count is ``bpm``: twice it
+    where :func:`count_for_style` would count the song twice as fast (its double time's own
+    estimate may differ by a fraction of a BPM)."""
+    span = STYLE_COUNT_BPM.get(style or "")
+    if span is not None and bpm < span[0] <= 2 * bpm <= span[1]:
+        return 2 * bpm
+    return bpm
+
+
 def count_for_style(analysis: MusicAnalysis, style: str | None) -> MusicAnalysis:
     """``analysis`` as a request in ``style`` counts it: its ``double_time`` when the style's
     range (``STYLE_COUNT_BPM``) lies above the song's tempo and holds the double, with the

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from choreography.music.style_count import style_tempo
 from schemas.errors import NotFound
 from schemas.events import Constraints
 
@@ -82,7 +83,8 @@ def _misfit(
     wanted = constraints.duration_s
     if wanted is not None and song.duration_s < wanted * DURATION_SLACK:
         return f"shorter than {wanted:g} s"
-    if tempo_range is not None and not tempo_range[0] <= song.tempo_bpm <= tempo_range[1]:
+    tempo = style_tempo(song.tempo_bpm, constraints.style)
+    if tempo_range is not None and not tempo_range[0] <= tempo <= tempo_range[1]:
         return f"outside {tempo_range[0]:.0f}-{tempo_range[1]:.0f} BPM"
     if constraints.style and song.style and song.style != constraints.style:
         return f"not {constraints.style}"
@@ -102,7 +104,7 @@ def _distance(
     tempo = 0.0
     if tempo_range is not None:
         centre = (tempo_range[0] + tempo_range[1]) / 2
-        tempo = abs(song.tempo_bpm - centre) / centre
+        tempo = abs(style_tempo(song.tempo_bpm, constraints.style) - centre) / centre
     energy = 0.0
     if constraints.energy and song.energy is not None:
         energy = abs(song.energy - ENERGY_CENTRES[constraints.energy])
@@ -132,7 +134,9 @@ def _reason(
     fitting: int,
     total: int,
 ) -> str:
-    facts = [f"{song.tempo_bpm:.0f} BPM", f"{song.duration_s:.0f} s"]
+    tempo = style_tempo(song.tempo_bpm, constraints.style)
+    counted = f" counted as {constraints.style} is" if tempo != song.tempo_bpm else ""
+    facts = [f"{tempo:.0f} BPM{counted}", f"{song.duration_s:.0f} s"]
     if song.style:
         facts.insert(0, song.style)
     if song.energy is not None:

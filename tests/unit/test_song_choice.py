@@ -79,3 +79,17 @@ def test_empty_catalog_is_a_clear_error() -> None:
     """An empty catalog says so instead of failing somewhere else."""
     with pytest.raises(NoSongFits, match="catalog has no analysed songs"):
         choose_song([], Constraints())
+
+
+def test_a_salsa_tempo_range_counts_songs_as_salsa_counts_them() -> None:
+    """Salsa is counted on the quarter note: a song counted at 102 is a 204 BPM salsa, so it
+    fits "salsa at 190-220 BPM", and one counted at 190 fits as it is; for hip-hop, 102 does not."""
+    catalog = [song("tumbao", 102, style="salsa"), song("dura", 190, style="salsa")]
+    choice = choose_song(catalog, Constraints(style="salsa"), tempo_range=(200, 220))
+    assert choice.song.song_id == "tumbao"
+    assert "204 BPM counted as salsa is" in choice.reason
+    as_is = choose_song(catalog, Constraints(style="salsa"), tempo_range=(180, 195))
+    assert as_is.song.song_id == "dura" and "counted as" not in as_is.reason
+    hip_hop = [song("tumbao", 102, style="hip-hop")]
+    with pytest.raises(NoSongFits, match="outside 200-220 BPM"):
+        choose_song(hip_hop, Constraints(style="hip-hop"), tempo_range=(200, 220))

@@ -17,6 +17,7 @@ from choreography.music.style_count import (
     count_for_style,
     count_nearest,
     counted_twice,
+    style_tempo,
 )
 from choreography.planner import planner
 from choreography.planner.output import video_output
@@ -180,3 +181,12 @@ def test_an_open_style_keeps_the_songs_count_when_nothing_fits_the_double(
     monkeypatch.setattr(planner, "resolve_constraints", refusing_the_double)
     counted, effective = planner.counted_for_style(song, None, candidates)
     assert counted is song and effective.style == "salsa"
+
+
+@pytest.mark.parametrize(
+    ("bpm", "style", "tempo"),
+    [(75.0, "salsa", 150.0), (120.0, "salsa", 240.0), (120.5, "salsa", 120.5),
+     (74.0, "salsa", 74.0), (180.0, "salsa", 180.0), (100.0, "pop", 100.0), (100.0, None, 100.0)],
+)  # fmt: skip
+def test_the_tempo_a_style_counts_a_song_at(bpm: float, style: str | None, tempo: float) -> None:
+    assert style_tempo(bpm, style) == tempo
