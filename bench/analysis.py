@@ -298,7 +298,6 @@ def corpus(audio_dir: Path) -> list[dict[str, Any]]:
         lib_bpm, _, lib_s = librosa_beats(y, SAMPLE_RATE)
         ref = CORPUS_TEMPI.get(path.name)
         alternatives = [alt.bpm for alt in a.tempo_alternatives]
-        flagged = alternatives if a.octave_ambiguous else []
         out.append(
             {
                 "song": path.name,
@@ -307,7 +306,7 @@ def corpus(audio_dir: Path) -> list[dict[str, Any]]:
                 "ours_bpm": a.tempo_bpm,
                 "ours_alternatives": alternatives,
                 "ours_octave_flag": a.octave_ambiguous,
-                "ours_tempo_ok": None if ref is None else tempo_correct(ref, a.tempo_bpm, flagged),
+                "ours_tempo_ok": None if ref is None else _tempo_ok(a, ref),
                 "ours_s": ours_s,
                 "librosa_bpm": lib_bpm,
                 "librosa_tempo_ok": None if ref is None else tempo_correct(ref, lib_bpm, []),

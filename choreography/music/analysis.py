@@ -139,15 +139,6 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         )
     tracked = frames[0::2] if level is not None and level.subdivided else frames
     clarity = beat_grid.pulse_clarity(feats.onset, tracked)
-    if clarity >= MIN_PULSE_CLARITY and tracked.size < SHORT_SONG_BEATS:
-        periodicity = beat_grid.pulse_periodicity(feats.onset, tracked)
-        if periodicity < SHORT_MIN_PERIODICITY:
-            raise InvalidInput(
-                f"{source}: no steady pulse to dance to (only {tracked.size} beats, fewer than "
-                f"{SHORT_SONG_BEATS}, and their onsets barely repeat at the beat period: "
-                f"periodicity {periodicity:.2f} < {SHORT_MIN_PERIODICITY}; on so few beats "
-                "noise can look like a pulse, so a short clip must repeat)"
-            )
     if clarity < MIN_PULSE_CLARITY:
         strength = float(np.mean(feats.onset))
         if strength < MIN_ONSET_STRENGTH:  # a steady sound: its ripple may repeat, but is no beat
@@ -157,6 +148,15 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
         if periodicity < MIN_PULSE_PERIODICITY:
             why = f"the onsets barely repeat at the beat period: periodicity {periodicity:.2f}"
             raise _no_pulse(source, clarity, why, MIN_PULSE_PERIODICITY)
+    elif tracked.size < SHORT_SONG_BEATS:
+        periodicity = beat_grid.pulse_periodicity(feats.onset, tracked)
+        if periodicity < SHORT_MIN_PERIODICITY:
+            raise InvalidInput(
+                f"{source}: no steady pulse to dance to (only {tracked.size} beats, fewer than "
+                f"{SHORT_SONG_BEATS}, and their onsets barely repeat at the beat period: "
+                f"periodicity {periodicity:.2f} < {SHORT_MIN_PERIODICITY}; on so few beats "
+                "noise can look like a pulse, so a short clip must repeat)"
+            )
     analysis = _on_grid(feats, frames, level, duration)
     if (
         level is not None
@@ -168,7 +168,7 @@ def analyse_samples(y: npt.ArrayLike, sr: int, source: str = "samples") -> Music
             bpm=2 * level.bpm,
             reason=f"{level.reason}; counted twice as fast for a style counted at that level",
         )
-        double = _on_grid(feats, _subdivided(frames), twice, duration, BEATS_PER_BAR)
+        double = _on_grid(feats, beat_grid.subdivided(frames), twice, duration, BEATS_PER_BAR)
         analysis = analysis.model_copy(update={"double_time": double})
     return analysis
 
@@ -243,13 +243,6 @@ def _on_grid(
             float(energy[p.first_beat : p.first_beat + COUNTS_PER_PHRASE].mean()) for p in phrases
         ],
     )
-
-
-def _subdivided(frames: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
-    """The beats and the frames half-way between them."""
-    doubled = np.empty(2 * frames.size - 1, dtype=np.intp)
-    doubled[0::2], doubled[1::2] = frames, (frames[:-1] + frames[1:]) // 2
-    return doubled
 
 
 def _no_pulse(source: str, clarity: float, why: str, minimum: float) -> InvalidInput:

@@ -255,11 +255,17 @@ def _double_even(level: TempoLevel, frames: Ints) -> tuple[Ints, TempoLevel]:
         f"between the beats as on them; counted at {bpm:.1f} BPM instead, the even pulse"
     )
     low, high = PREFERRED_BPM * 2**-CLEAR_LEVEL_OCTAVES, PREFERRED_BPM * 2**CLEAR_LEVEL_OCTAVES
-    doubled = np.empty(2 * frames.size - 1, dtype=np.intp)
-    doubled[0::2] = frames
-    doubled[1::2] = (frames[:-1] + frames[1:]) // 2
     edge = not low <= bpm <= high
-    return doubled, replace(level, bpm=bpm, reason=reason, ambiguous=edge, subdivided=True)
+    return subdivided(frames), replace(
+        level, bpm=bpm, reason=reason, ambiguous=edge, subdivided=True
+    )
+
+
+def subdivided(frames: Ints) -> Ints:
+    """The beat frames and the frames half-way between them."""
+    doubled = np.empty(2 * frames.size - 1, dtype=np.intp)
+    doubled[0::2], doubled[1::2] = frames, (frames[:-1] + frames[1:]) // 2
+    return doubled
 
 
 def even_pulse(envelopes: Sequence[Floats], beat_frames: Ints) -> float:

@@ -28,7 +28,7 @@ level the analysis counts)."""
 
 def counted_twice(bpm: float) -> bool:
     """Whether some style is counted twice as fast as a song counted at ``bpm``."""
-    return any(bpm < low <= 2 * bpm <= high for low, high in STYLE_COUNT_BPM.values())
+    return any(style_tempo(bpm, style) != bpm for style in STYLE_COUNT_BPM)
 
 
 def style_tempo(bpm: float, style: str | None) -> float:
